@@ -1,0 +1,135 @@
+"""`nbflow CMD ...`: thin; parses options and calls the layers below.
+
+Exit codes: 0 done, 1 the flow or a task failed (or `check` found errors), 2 bad usage."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import (NbflowError, NotebookError, ParameterError, UsageError,
+                     ValidationErrors)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-workers", type=int, default=None,
+                   help="tasks running at once (default 16)")
+    p.add_argument("--max-num-splits", type=int, default=100,
+                   help="most tasks one foreach may start (default 100)")
+    p.add_argument("--tag", action="append", default=[], help="a tag for the run (repeatable)")
+    p.add_argument("--executor", default="local", help="local (default) or dask")
+    p.add_argument("--datastore", default=None, help="an fsspec URL (default .nbflow/ beside "
+                   "the notebook, or NBFLOW_DATASTORE)")
+    p.add_argument("--namespace", default=None, help="the run's namespace (default user:<you>)")
+    p.add_argument("--no-fork", action="store_true",
+                   help="start every task with a fresh interpreter instead of forking")
+    p.add_argument("--quiet", action="store_true", help="print only task output and failures")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nbflow", description="Run Jupyter notebooks as Metaflow-style flows.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    p = sub.add_parser("run", help="run a notebook from start to end as a new run")
+    p.add_argument("notebook")
+    _run_options(p)
+    p = sub.add_parser("show", help="the graph in text, with docstrings")
+    p.add_argument("notebook")
+    p = sub.add_parser("check", help="validate a notebook; exit 1 with the errors")
+    p.add_argument("notebook")
+    from . import cli_more
+
+    cli_more.add_commands(sub, _run_options)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 2
+        if extra and args.command not in ("run", "resume"):
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
+        return COMMANDS[args.command](args, extra)
+    except ValidationErrors as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+    except (UsageError, ParameterError) as e:
+        print(f"error: {e.render()}", file=sys.stderr)
+        return 2
+    except NotebookError as e:
+        print(f"error: {e.render()}", file=sys.stderr)
+        return 1 if e.cell is not None else 2
+    except NbflowError as e:
+        print(f"error: {e.render()}", file=sys.stderr)
+        return 1
+
+
+def cmd_run(args, extra) -> int:
+    from .console import ConsolePrinter
+    from .parse import read_notebook
+    from .runner import RunOptions, run_notebook
+
+    notebook = read_notebook(args.notebook)
+    opts = options_from_args(args, extra)
+    result = run_notebook(notebook, opts, [ConsolePrinter(quiet=args.quiet)])
+    return 0 if result.successful else 1
+
+
+def options_from_args(args, extra):
+    from .runner import RunOptions
+
+    for name in ("max_workers", "max_num_splits"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    return RunOptions(params=list(extra), max_workers=args.max_workers or 16,
+                      max_num_splits=args.max_num_splits, tags=args.tag,
+                      executor=args.executor, datastore=args.datastore,
+                      namespace=args.namespace, fork=False if args.no_fork else None)
+
+
+def cmd_show(args, extra) -> int:
+    from .graph import FlowGraph, validate
+    from .parse import read_notebook
+    from .show import render_graph
+
+    notebook = read_notebook(args.notebook)
+    graph = FlowGraph(notebook)
+    errors = validate(graph)
+    print(render_graph(graph))
+    if errors:
+        print("\n" + ValidationErrors(errors).render(), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_check(args, extra) -> int:
+    from .graph import FlowGraph, validate
+    from .parse import read_notebook
+
+    notebook = read_notebook(args.notebook)
+    graph = FlowGraph(notebook)
+    errors = validate(graph)
+    if errors:
+        print(ValidationErrors(errors).render(), file=sys.stderr)
+        return 1
+    print(f"{notebook.flow_name}: {len(graph.nodes)} steps, a valid flow.")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "show": cmd_show, "check": cmd_check}
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,34 @@
+"""`current`: what a running step knows about itself (Metaflow's `current`)."""
+from __future__ import annotations
+
+
+class Current:
+    _FIELDS = ("flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count",
+               "origin_run_id", "namespace", "username", "tags", "is_interactive")
+
+    def __init__(self):
+        self._set = False
+        for f in self._FIELDS:
+            setattr(self, f, None)
+        self.tags = []
+        self.retry_count = 0
+        self.is_interactive = False
+
+    def _bind(self, **values) -> None:
+        for k, v in values.items():
+            if k not in self._FIELDS:
+                raise KeyError(k)
+            setattr(self, k, v)
+        self._set = True
+
+    @property
+    def is_running_flow(self) -> bool:
+        return self._set
+
+    def __repr__(self):
+        if not self._set:
+            return "current(not in a running step)"
+        return "current(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._FIELDS) + ")"
+
+
+current = Current()

@@ -1,0 +1,91 @@
+"""The datastore: content-addressed artifact blobs and run/task records over fsspec.
+
+    blobs/<k[:2]>/<key>                          artifact blobs (shared by all flows)
+    <Flow>/<run_id>/_run.json                    the run: parameters, code, tags, user
+    <Flow>/<run_id>/_end.json                    written when the run ends
+    <Flow>/<run_id>/<step>/<task>.<attempt>.json a task attempt; written last: its commit
+    <Flow>/<run_id>/<step>/<task>.<attempt>.out  its stdout (absent when empty)
+    <Flow>/<run_id>/<step>/<task>.<attempt>.err  its stderr (absent when empty)
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from . import serialize
+from .storage import Storage
+
+
+def default_datastore_url(start_dir: str | None = None) -> str:
+    """NBFLOW_DATASTORE, else the nearest `.nbflow/` from `start_dir` upward, else ./.nbflow."""
+    env = os.environ.get("NBFLOW_DATASTORE")
+    if env:
+        return env
+    here = os.path.abspath(start_dir or os.getcwd())
+    d = here
+    while True:
+        candidate = os.path.join(d, ".nbflow")
+        if os.path.isdir(candidate):
+            return candidate
+        parent = os.path.dirname(d)
+        if parent == d:
+            return os.path.join(here, ".nbflow")
+        d = parent
+
+
+def type_name(obj: Any) -> str:
+    cls = type(obj)
+    mod = cls.__module__
+    return cls.__qualname__ if mod in ("builtins", "__main__", None) else f"{mod}.{cls.__qualname__}"
+
+
+class Datastore:
+    def __init__(self, url: str):
+        self.url = url
+        self.storage = Storage(url)
+
+    def __repr__(self):
+        return f"Datastore({self.url!r})"
+
+    # -- blobs ---------------------------------------------------------------
+    @staticmethod
+    def blob_path(key: str) -> str:
+        return f"blobs/{key[:2]}/{key}"
+
+    def put_encoded(self, encoded: serialize.Encoded, compress: bool = True) -> bool:
+        """Store an encoded artifact unless the same content is there; True if written."""
+        path = self.blob_path(encoded.key)
+        if self.storage.exists(path):
+            return False
+        with self.storage.open_for_write(path) as f:
+            serialize.write(f, encoded, compress=compress)
+        return True
+
+    def put_object(self, obj: Any) -> dict:
+        encoded = serialize.encode(obj)
+        self.put_encoded(encoded)
+        return {"key": encoded.key, "size": encoded.size, "type": type_name(obj)}
+
+    def get_object(self, key: str) -> Any:
+        with self.storage.open_for_read(self.blob_path(key)) as f:
+            return serialize.read(f)
+
+    def blob_exists(self, key: str) -> bool:
+        return self.storage.exists(self.blob_path(key))
+
+    # -- json records ----------------------------------------------------------
+    def put_json(self, rel: str, record: dict) -> None:
+        self.storage.put_bytes(rel, json.dumps(record, default=str).encode())
+
+    def get_json(self, rel: str) -> dict:
+        return json.loads(self.storage.get_bytes(rel))
+
+    # -- paths -------------------------------------------------------------------
+    @staticmethod
+    def run_dir(flow: str, run_id: str) -> str:
+        return f"{flow}/{run_id}"
+
+    @staticmethod
+    def task_prefix(flow: str, run_id: str, step: str, task_id: str, attempt: int) -> str:
+        return f"{flow}/{run_id}/{step}/{task_id}.{attempt}"

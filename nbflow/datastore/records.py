@@ -1,0 +1,133 @@
+"""Run and task records: small JSON documents, one per run and one per task attempt."""
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+
+from . import Datastore
+
+RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
+
+
+def new_run_id() -> str:
+    """Microseconds since the epoch, like Metaflow's local run ids (sortable by time)."""
+    return str(time.time_ns() // 1000)
+
+
+def create_run(ds: Datastore, flow: str, record: dict) -> str:
+    """Claim a fresh run id and write its record; two runs started at once never collide."""
+    run_id = new_run_id()
+    for _ in range(1000):
+        record = dict(record, run_id=run_id, flow=flow)
+        if ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json",
+                                       _dumps(record)):
+            return run_id
+        run_id = str(int(run_id) + 1 + random.randrange(1000))
+    raise RuntimeError("could not allocate a run id")
+
+
+def _dumps(record: dict) -> bytes:
+    import json
+
+    return json.dumps(record, default=str).encode()
+
+
+def read_run(ds: Datastore, flow: str, run_id: str) -> dict:
+    return ds.get_json(f"{flow}/{run_id}/_run.json")
+
+
+def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
+    rec = read_run(ds, flow, run_id)
+    rec.update(changes)
+    ds.put_json(f"{flow}/{run_id}/_run.json", rec)
+
+
+def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, message: str = "",
+                  failed_steps: list[str] | None = None) -> dict:
+    rec = {"successful": successful, "finished_at": time.time(), "message": message,
+           "failed_steps": failed_steps or []}
+    ds.put_json(f"{flow}/{run_id}/_end.json", rec)
+    return rec
+
+
+def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
+    path = f"{flow}/{run_id}/_end.json"
+    if not ds.storage.exists(path):
+        return None
+    return ds.get_json(path)
+
+
+def write_task(ds: Datastore, record: dict) -> None:
+    """The task attempt's commit: written last, after its blobs."""
+    prefix = ds.task_prefix(record["flow"], record["run_id"], record["step"],
+                            str(record["task_id"]), record["attempt"])
+    ds.put_json(prefix + ".json", record)
+
+
+def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
+              attempt: int | None = None) -> dict | None:
+    if attempt is None:
+        attempts = list_tasks(ds, flow, run_id, step).get(str(task_id))
+        if attempts is None:
+            return None
+        attempt = attempts
+    path = ds.task_prefix(flow, run_id, step, str(task_id), attempt) + ".json"
+    if not ds.storage.exists(path):
+        return None
+    return ds.get_json(path)
+
+
+def list_runs(ds: Datastore, flow: str) -> list[str]:
+    """Run ids of a flow, newest first."""
+    ids = [r for r in ds.storage.list(flow) if RUN_ID.match(r) and r != "blobs"]
+    return sorted(ids, key=lambda r: (len(r), r), reverse=True)
+
+
+def list_flows(ds: Datastore) -> list[str]:
+    return [f for f in ds.storage.list("") if f != "blobs" and not f.startswith(".")]
+
+
+def list_steps(ds: Datastore, flow: str, run_id: str) -> list[str]:
+    return [s for s in ds.storage.list(f"{flow}/{run_id}") if not s.startswith("_")]
+
+
+def list_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> dict[str, int]:
+    """task id -> latest committed attempt."""
+    out: dict[str, int] = {}
+    for name in ds.storage.list(f"{flow}/{run_id}/{step}"):
+        if not name.endswith(".json"):
+            continue
+        task_id, _, attempt = name[:-5].rpartition(".")
+        if attempt.isdigit():
+            out[task_id] = max(out.get(task_id, -1), int(attempt))
+    return out
+
+
+def write_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
+              stream: str, data: bytes) -> None:
+    if data:
+        suffix = "out" if stream == "stdout" else "err"
+        ds.storage.put_bytes(f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}", data)
+
+
+def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
+             stream: str) -> bytes:
+    suffix = "out" if stream == "stdout" else "err"
+    path = f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}"
+    if not ds.storage.exists(path):
+        return b""
+    return ds.storage.get_bytes(path)
+
+
+def process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

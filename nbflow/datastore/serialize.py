@@ -1,0 +1,136 @@
+"""Artifact <-> bytes: cloudpickle protocol 5 with out-of-band buffers.
+
+An object becomes `sections`: the pickle stream plus each large buffer it holds
+(a NumPy array's memory, bytes, ...) as a zero-copy view. The key is a fast
+128-bit hash over the sections, so nothing is copied to hash or to write.
+
+Blob file layout (the codec is recorded per section, so old stores stay readable):
+    b"NBFBLOB1" | u32 header length | header JSON | section 0 | section 1 | ...
+    header: {"hash": "xxh3_128", "sections": [[raw_length, codec], ...]}
+    codec "raw": the bytes as they are; "zstd": frames [u32 length][zstd frame],
+    each frame decompressing to at most CHUNK bytes, until raw_length is reached.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from dataclasses import dataclass
+from typing import IO, Any
+
+import cloudpickle
+import xxhash
+
+MAGIC = b"NBFBLOB1"
+HASH_NAME = "xxh3_128"
+CHUNK = 4 << 20            # compression frame size
+SAMPLE = 256 << 10         # bytes tried before deciding to compress a section
+MIN_COMPRESS = 64 << 10    # smaller sections are never worth compressing
+GOOD_RATIO = 0.7           # compress only when the sample shrinks below this
+
+
+class UnpicklableArtifact(Exception):
+    """Carries the original error; the task layer turns it into an ArtifactError."""
+
+
+@dataclass
+class Encoded:
+    sections: list[memoryview]
+    key: str
+
+    @property
+    def size(self) -> int:
+        return sum(s.nbytes for s in self.sections)
+
+
+def encode(obj: Any) -> Encoded:
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        main = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception as e:
+        raise UnpicklableArtifact(e) from e
+    sections = [memoryview(main)]
+    for b in buffers:
+        try:
+            sections.append(b.raw())
+        except BufferError:  # not contiguous: copy it once
+            sections.append(memoryview(bytes(b)))
+    return Encoded(sections, content_key(sections))
+
+
+def content_key(sections: list[memoryview]) -> str:
+    h = xxhash.xxh3_128()
+    h.update(struct.pack("<I", len(sections)))
+    for s in sections:
+        h.update(struct.pack("<Q", s.nbytes))
+        h.update(s)
+    return h.hexdigest()
+
+
+def _codec_for(section: memoryview) -> str:
+    if section.nbytes < MIN_COMPRESS:
+        return "raw"
+    import zstandard
+
+    sample = section[:SAMPLE]
+    compressed = zstandard.ZstdCompressor(level=1).compress(sample)
+    return "zstd" if len(compressed) < GOOD_RATIO * sample.nbytes else "raw"
+
+
+def write(f: IO[bytes], encoded: Encoded, compress: bool = True) -> None:
+    codecs = [_codec_for(s) if compress else "raw" for s in encoded.sections]
+    header = json.dumps({"hash": HASH_NAME, "key": encoded.key,
+                         "sections": [[s.nbytes, c] for s, c in zip(encoded.sections, codecs)]}
+                        ).encode()
+    f.write(MAGIC + struct.pack("<I", len(header)) + header)
+    for section, codec in zip(encoded.sections, codecs):
+        if codec == "raw":
+            f.write(section)
+            continue
+        import zstandard
+
+        cctx = zstandard.ZstdCompressor(level=1)
+        for start in range(0, section.nbytes, CHUNK):
+            frame = cctx.compress(section[start:start + CHUNK])
+            f.write(struct.pack("<I", len(frame)))
+            f.write(frame)
+
+
+def _read_exact_into(f: IO[bytes], view: memoryview) -> None:
+    got = 0
+    while got < view.nbytes:
+        n = f.readinto(view[got:]) if hasattr(f, "readinto") else None
+        if n is None:
+            data = f.read(view.nbytes - got)
+            n = len(data)
+            view[got:got + n] = data
+        if not n:
+            raise EOFError("blob is truncated")
+        got += n
+
+
+def read(f: IO[bytes]) -> Any:
+    if f.read(len(MAGIC)) != MAGIC:
+        raise ValueError("not an nbflow blob (bad magic)")
+    (hlen,) = struct.unpack("<I", f.read(4))
+    header = json.loads(f.read(hlen))
+    sections = []
+    for raw_len, codec in header["sections"]:
+        buf = bytearray(raw_len)
+        view = memoryview(buf)
+        if codec == "raw":
+            _read_exact_into(f, view)
+        elif codec == "zstd":
+            import zstandard
+
+            dctx = zstandard.ZstdDecompressor()
+            pos = 0
+            while pos < raw_len:
+                (clen,) = struct.unpack("<I", f.read(4))
+                chunk = dctx.decompress(f.read(clen), max_output_size=CHUNK)
+                view[pos:pos + len(chunk)] = chunk
+                pos += len(chunk)
+        else:
+            raise ValueError(f"unknown codec {codec!r} in blob")
+        sections.append(buf)
+    return pickle.loads(sections[0], buffers=sections[1:])

@@ -1,0 +1,126 @@
+"""The only I/O layer: paths relative to a datastore root, any fsspec URL.
+
+Writes are crash-safe. On a local disk a file is written beside its final name
+and renamed into place (a killed writer leaves only an unreferenced temp file);
+object stores (s3://, gcs://, memory://) publish an object only when its upload
+completes, so there the final name is written directly.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from typing import IO, Iterator
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+
+class Storage:
+    def __init__(self, url: str):
+        self.url = url
+        self.fs, root = fsspec.core.url_to_fs(url)
+        self.local = isinstance(self.fs, LocalFileSystem)
+        self.root = os.path.abspath(root) if self.local else root.rstrip("/")
+        self._made_dirs: set[str] = set()
+
+    def __repr__(self):
+        return f"Storage({self.url!r})"
+
+    def full(self, rel: str) -> str:
+        return f"{self.root}/{rel}" if rel else self.root
+
+    def _ensure_parent(self, full: str) -> None:
+        parent = full.rsplit("/", 1)[0]
+        if parent not in self._made_dirs:
+            if self.local:
+                os.makedirs(parent, exist_ok=True)
+            else:
+                self.fs.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
+
+    @contextmanager
+    def open_for_write(self, rel: str) -> Iterator[IO[bytes]]:
+        """A file that appears under `rel` only once it has been written whole."""
+        full = self.full(rel)
+        self._ensure_parent(full)
+        if not self.local:
+            with self.fs.open(full, "wb") as f:
+                yield f
+            return
+        tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as f:
+                yield f
+            os.replace(tmp, full)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def put_bytes(self, rel: str, data: bytes) -> None:
+        with self.open_for_write(rel) as f:
+            f.write(data)
+
+    def create_exclusive(self, rel: str, data: bytes) -> bool:
+        """Write `rel` unless it exists; False if it did (atomic on a local disk)."""
+        full = self.full(rel)
+        self._ensure_parent(full)
+        if self.local:
+            try:
+                fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            return True
+        if self.fs.exists(full):
+            return False
+        self.fs.pipe_file(full, data)
+        return True
+
+    def get_bytes(self, rel: str) -> bytes:
+        full = self.full(rel)
+        if self.local:
+            with open(full, "rb") as f:
+                return f.read()
+        return self.fs.cat_file(full)
+
+    def open_for_read(self, rel: str) -> IO[bytes]:
+        full = self.full(rel)
+        if self.local:
+            return open(full, "rb")
+        return self.fs.open(full, "rb")
+
+    def exists(self, rel: str) -> bool:
+        full = self.full(rel)
+        if self.local:
+            return os.path.exists(full)
+        return self.fs.exists(full)
+
+    def size(self, rel: str) -> int:
+        full = self.full(rel)
+        if self.local:
+            return os.path.getsize(full)
+        return self.fs.size(full)
+
+    def list(self, rel: str) -> list[str]:
+        """Names directly under `rel` (files and folders); [] when it does not exist."""
+        full = self.full(rel)
+        if self.local:
+            try:
+                return sorted(os.listdir(full))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        try:
+            entries = self.fs.ls(full, detail=False, refresh=True)
+        except (FileNotFoundError, OSError):
+            return []
+        return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
+
+    def delete(self, rel: str) -> None:
+        full = self.full(rel)
+        if self.exists(rel):
+            self.fs.rm(full, recursive=True)

@@ -1,0 +1,239 @@
+"""Local executors: every task attempt is its own process on this machine.
+
+LocalExecutor forks tasks from a warm "zygote" process that has already imported
+the task runtime (fresh memory per task, ~ms to start); SpawnExecutor starts a new
+`python -m nbflow.task` per task (used where fork is unsafe, or with --no-fork).
+Both give a task its own process group, so kill() ends everything it started.
+"""
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from .base import ExitCallback, Executor, OutputCallback, TaskHandle
+
+EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
+
+
+def task_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def watch(handle: TaskHandle, fds: dict[str, int], wake_fd: int, on_output: OutputCallback,
+          on_exit: ExitCallback, request_bytes: bytes | None = None, stdin_fd: int | None = None,
+          reap=None) -> threading.Thread:
+    """One thread per task: feed its stdin, pump its stdout/stderr, notice its exit."""
+
+    def run():
+        if stdin_fd is not None:
+            try:
+                os.write(stdin_fd, request_bytes) if len(request_bytes) < 65536 else \
+                    _write_all(stdin_fd, request_bytes)
+            except OSError:
+                pass
+            finally:
+                os.close(stdin_fd)
+        sel = selectors.DefaultSelector()
+        for stream, fd in fds.items():
+            sel.register(fd, selectors.EVENT_READ, stream)
+        sel.register(wake_fd, selectors.EVENT_READ, None)
+        open_streams, exited_at = set(fds), None
+        while open_streams or exited_at is None:
+            timeout = None if exited_at is None else max(0.0, exited_at + EXIT_GRACE - time.monotonic())
+            events = sel.select(timeout)
+            if not events and exited_at is not None:
+                break  # the task exited; its own children still hold the pipes
+            for key, _ in events:
+                if key.data is None:
+                    sel.unregister(wake_fd)
+                    exited_at = time.monotonic()
+                    continue
+                chunk = os.read(key.fd, 65536)
+                if chunk:
+                    on_output(key.data, chunk)
+                else:
+                    sel.unregister(key.fd)
+                    open_streams.discard(key.data)
+        sel.close()
+        for stream, fd in fds.items():
+            os.close(fd)
+            on_output(stream, b"")
+        code = reap()
+        handle.returncode = code
+        on_exit(code)
+
+    t = threading.Thread(target=run, daemon=True, name="nbflow-task-watch")
+    t.start()
+    return t
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+class SpawnExecutor(Executor):
+    name = "spawn"
+
+    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+        handle = TaskHandle()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe()
+        proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
+                                stderr=err_w, env=task_env(), start_new_session=True)
+        for fd in (out_w, err_w, in_r):
+            os.close(fd)
+        handle.pid = proc.pid
+        wake_r = _exit_notifier(proc)
+        watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
+              json.dumps(request).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
+        return handle
+
+
+def _exit_notifier(proc: subprocess.Popen) -> int:
+    """An fd that becomes readable when the process exits (pidfd, else a thread)."""
+    if hasattr(os, "pidfd_open"):
+        try:
+            return os.pidfd_open(proc.pid)
+        except OSError:
+            pass
+    r, w = os.pipe()
+
+    def wait():
+        proc.wait()
+        os.write(w, b"x")
+        os.close(w)
+
+    threading.Thread(target=wait, daemon=True).start()
+    return r
+
+
+def _reap_popen(proc: subprocess.Popen, wake_fd: int) -> int:
+    code = proc.wait()
+    os.close(wake_fd)
+    return code
+
+
+class LocalExecutor(Executor):
+    """Forks each task from a zygote; falls back to spawning where fork is unsafe."""
+
+    name = "local"
+
+    def __init__(self, fork: bool | None = None, preload: list[str] | None = None):
+        if fork is None:
+            fork = sys.platform.startswith("linux") and os.environ.get("NBFLOW_NO_FORK") != "1"
+        self.fork = fork
+        self.preload = preload or []
+        self._spawn = SpawnExecutor()
+        self._zygote: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._pending: dict[int, tuple] = {}
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.fork or self._zygote is not None:
+            return
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._zygote = subprocess.Popen(
+            [sys.executable, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
+             json.dumps(self.preload)],
+            pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._sock = ours
+        self._reader = threading.Thread(target=self._read_replies, daemon=True,
+                                        name="nbflow-zygote-replies")
+        self._reader.start()
+
+    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+        if not self.fork:
+            return self._spawn.launch(request, on_output, on_exit)
+        if self._zygote is None:
+            self.start()
+        handle = TaskHandle()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r, in_w = os.pipe()
+        wake_r, wake_w = os.pipe()
+        started = threading.Event()
+        with self._lock:
+            self._next_id += 1
+            tid = self._next_id
+            self._pending[tid] = (handle, wake_w, started)
+            socket.send_fds(self._sock, [json.dumps({"id": tid}).encode()], [in_r, out_w, err_w])
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        started.wait()
+        watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
+              json.dumps(request).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
+        return handle
+
+    def _read_replies(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(4096)
+            except OSError:
+                data = b""
+            if not data:
+                self._fail_all()
+                return
+            msg = json.loads(data)
+            with self._lock:
+                entry = self._pending.get(msg["id"])
+            if entry is None:
+                continue
+            handle, wake_w, started = entry
+            if "pid" in msg:
+                handle.pid = msg["pid"]
+                started.set()
+            if "exit" in msg:
+                handle.exit_code = msg["exit"]
+                with self._lock:
+                    self._pending.pop(msg["id"], None)
+                os.write(wake_w, b"x")
+                os.close(wake_w)
+
+    def _fail_all(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for handle, wake_w, started in pending.values():
+            handle.exit_code = -9
+            started.set()
+            try:
+                os.write(wake_w, b"x")
+                os.close(wake_w)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._sock.close()
+            self._sock = None
+        if self._zygote is not None:
+            try:
+                self._zygote.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._zygote.kill()
+                self._zygote.wait()
+            self._zygote = None
+
+
+def _reap_forked(handle: TaskHandle, wake_fd: int) -> int:
+    os.close(wake_fd)
+    return getattr(handle, "exit_code", -9)

@@ -1,0 +1,121 @@
+"""The zygote: a warm process that has imported the task runtime and forks one
+child per task. Each child is a fresh process (its own memory, its own process
+group) that runs exactly one task and exits; the zygote reports pids and exit codes.
+
+Protocol over a SOCK_SEQPACKET unix socket:
+  in:  {"id": n} with three fds attached: the task's stdin, stdout, stderr
+  out: {"id": n, "pid": p}, later {"id": n, "exit": code}
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+
+import nbflow.task  # noqa: F401  (the whole point: imported once, before forking)
+
+
+def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> None:
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    sock.close()
+    for fd in wake_fds:
+        os.close(fd)
+    for target, fd in zip((0, 1, 2), fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    code = 1
+    try:
+        nbflow.task.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def main() -> None:
+    sock = socket.socket(fileno=int(sys.argv[1]))
+    for name in json.loads(sys.argv[2]) if len(sys.argv) > 2 else []:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass  # a preload is only a speed-up; the task will report a real import error
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *a: None)
+    children: dict[int, int] = {}
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, "sock")
+    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    running = True
+    while running or children:
+        for key, _ in sel.select():
+            if key.data == "wake":
+                os.read(wake_r, 4096)
+                _reap(children, sock)
+                continue
+            try:
+                msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 3)
+            except OSError:
+                msg, fds = b"", []
+            if not msg:
+                running = False
+                sel.unregister(sock)
+                for pid in children:  # the scheduler is gone: end its tasks
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                continue
+            tid = json.loads(msg)["id"]
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _child(fds, sock, (wake_r, wake_w))
+            for fd in fds:
+                os.close(fd)
+            children[pid] = tid
+            _send(sock, {"id": tid, "pid": pid})
+        _reap(children, sock)
+
+
+def _reap(children: dict[int, int], sock: socket.socket) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        tid = children.pop(pid, None)
+        if tid is not None:
+            _send(sock, {"id": tid, "exit": os.waitstatus_to_exitcode(status)})
+
+
+def _send(sock: socket.socket, msg: dict) -> None:
+    try:
+        sock.send(json.dumps(msg).encode())
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Notebook cells -> NotebookSpec. The one header grammar, shared by the CLI
+(reading .ipynb files) and the kernel magics (reading one cell at a time).
+
+    %%flow [Name]
+    %%step NAME [-> TARGET[, TARGET...]] [--option VALUE ...]   # comment
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from .errors import NbflowError, NotebookError
+from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
+
+IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESOURCE_KEYS = ("cpu", "memory", "gpu")
+STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources")
+
+
+@dataclass(frozen=True)
+class Header:
+    kind: str                     # "step" or "flow"
+    name: str | None
+    targets: tuple[str, ...] = ()
+    options: StepOptions = StepOptions()
+
+
+def cell_kind(source: str) -> str | None:
+    """'step', 'flow' or None (a scratch cell) from a cell's first non-blank line."""
+    first = _first_line(source)[1].lstrip()
+    for kind in ("step", "flow"):
+        if first == f"%%{kind}" or first.startswith(f"%%{kind} ") or first.startswith(f"%%{kind}\t"):
+            return kind
+    return None
+
+
+def _first_line(source: str) -> tuple[int, str]:
+    """(index, text) of the first non-blank line: IPython drops leading blank lines."""
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip():
+            return i, line
+    return 0, ""
+
+
+def parse_header(line: str, cell: int | None = None) -> Header:
+    """Parse a `%%step`/`%%flow` line. Raises NotebookError naming the cell."""
+    text = line.split("#", 1)[0].strip()
+    if text.startswith("%%flow"):
+        rest = text[len("%%flow"):].strip()
+        if rest and not IDENT.match(rest):
+            raise NotebookError(f"'%%flow {rest}': the flow name must be a Python identifier "
+                                "(e.g. %%flow MyFlow)", cell=cell)
+        return Header("flow", rest or None)
+    if not text.startswith("%%step"):
+        raise NotebookError("a step cell must start with '%%step NAME'", cell=cell)
+    return _parse_step_header(text[len("%%step"):].strip(), cell)
+
+
+def _parse_step_header(rest: str, cell: int | None) -> Header:
+    usage = "expected '%%step NAME [-> TARGET[, TARGET...]] [OPTIONS]'"
+    m = re.search(r"(^|\s)--", rest)
+    head, opts = (rest[:m.start()], rest[m.start():]) if m else (rest, "")
+    if "->" in head:
+        name, targets_text = (p.strip() for p in head.split("->", 1))
+        targets = tuple(t.strip() for t in targets_text.split(","))
+        if not targets_text.strip():
+            raise NotebookError(f"'->' is followed by no target; {usage}", cell=cell, step=name or None)
+    else:
+        name, targets = head.strip(), ()
+    if not name:
+        raise NotebookError(f"the step has no name; {usage}", cell=cell)
+    if not IDENT.match(name):
+        raise NotebookError(f"'{name}' is not a valid step name (a Python identifier); {usage}",
+                            cell=cell)
+    for t in targets:
+        if not IDENT.match(t):
+            raise NotebookError(f"'{t}' is not a valid target step name; {usage}", cell=cell,
+                                step=name)
+    dupes = sorted({t for t in targets if targets.count(t) > 1})
+    if dupes:
+        raise NotebookError(f"target '{dupes[0]}' is listed twice", cell=cell, step=name)
+    return Header("step", name, targets, _parse_options(opts, cell, name))
+
+
+def _parse_options(text: str, cell: int | None, step: str) -> StepOptions:
+    values: dict[str, str] = {}
+    tokens = text.split()
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        opt, _, inline = tok.partition("=")
+        if opt not in STEP_OPTIONS:
+            raise NotebookError(f"unknown option '{opt}'; known options: {', '.join(STEP_OPTIONS)}",
+                                cell=cell, step=step)
+        if opt in values:
+            raise NotebookError(f"option '{opt}' is given twice", cell=cell, step=step)
+        if inline:
+            value, i = inline, i + 1
+        else:
+            j = i + 1
+            while j < len(tokens) and not tokens[j].startswith("--"):
+                j += 1
+            if j == i + 1:
+                raise NotebookError(f"option '{opt}' needs a value", cell=cell, step=step)
+            value, i = "".join(tokens[i + 1:j]), j
+        values[opt] = value
+    return _option_values(values, cell, step)
+
+
+def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) -> float:
+    kind = "a whole number" if integer else "a number"
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        raise NotebookError(f"option '{opt}' needs {kind}, got '{value}'", cell=cell,
+                            step=step) from None
+    if number < 0 or (positive and number == 0):
+        raise NotebookError(f"option '{opt}' must be {'> 0' if positive else '>= 0'}, got '{value}'",
+                            cell=cell, step=step)
+    return number
+
+
+def _option_values(values: dict[str, str], cell, step) -> StepOptions:
+    kw: dict = {}
+    for opt in ("--foreach", "--catch"):
+        if opt in values:
+            if not IDENT.match(values[opt]):
+                raise NotebookError(f"option '{opt}' needs an artifact name (a Python identifier), "
+                                    f"got '{values[opt]}'", cell=cell, step=step)
+            kw[opt[2:]] = values[opt]
+    if "--retry" in values:
+        kw["retry"] = int(_number("--retry", values["--retry"], cell, step, integer=True))
+    if "--retry-delay" in values:
+        kw["retry_delay"] = _number("--retry-delay", values["--retry-delay"], cell, step)
+    if "--timeout" in values:
+        kw["timeout"] = _number("--timeout", values["--timeout"], cell, step, positive=True)
+    if "--resources" in values:
+        kw["resources"] = _parse_resources(values["--resources"], cell, step)
+    return StepOptions(**kw)
+
+
+def _parse_resources(text: str, cell, step) -> tuple[tuple[str, float], ...]:
+    out = []
+    for item in filter(None, text.split(",")):
+        key, eq, value = item.partition("=")
+        if key not in RESOURCE_KEYS or not eq:
+            raise NotebookError(f"option '--resources' takes {','.join(k + '=N' for k in RESOURCE_KEYS)}; "
+                                f"got '{item}'", cell=cell, step=step)
+        number = _number(f"--resources {key}", value, cell, step)
+        out.append((key, int(number) if number == int(number) else number))
+    return tuple(out)
+
+
+def flow_name_from_path(path: str) -> str:
+    """`wine_classifier.ipynb` -> `WineClassifierFlow`."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", stem) if p]
+    name = "".join(p[:1].upper() + p[1:] for p in parts) or "Notebook"
+    if name[0].isdigit():
+        name = "Nb" + name
+    return name if name.endswith("Flow") else name + "Flow"
+
+
+def split_cell(source: str) -> tuple[str, str, int]:
+    """(header line, body, line number where the body starts) of a magic cell."""
+    idx, header = _first_line(source)
+    lines = source.split("\n")
+    return header, "\n".join(lines[idx + 1:]), idx + 2
+
+
+def docstring_of(body: str) -> str | None:
+    try:
+        return ast.get_docstring(ast.parse(body))
+    except SyntaxError:
+        return None
+
+
+def parse_cells(cells: Iterable[tuple[str, str]], *, flow_name: str | None = None,
+                path: str | None = None) -> NotebookSpec:
+    """Parse (cell_type, source) pairs in notebook order. Errors are collected."""
+    errors: list[NbflowError] = []
+    steps: list[StepSpec] = []
+    flow_cell: FlowCellSpec | None = None
+    for position, (cell_type, source) in enumerate(cells, start=1):
+        if cell_type != "code":
+            continue
+        kind = cell_kind(source)
+        if kind is None:
+            continue
+        header_line, body, body_line = split_cell(source)
+        try:
+            header = parse_header(header_line.strip(), position)
+        except NotebookError as e:
+            errors.append(e)
+            continue
+        if kind == "flow":
+            if flow_cell is not None:
+                errors.append(NotebookError(
+                    f"a notebook has at most one %%flow cell; cell {flow_cell.cell} is one too",
+                    cell=position))
+                continue
+            flow_cell = FlowCellSpec(header.name, body, position, body_line)
+            continue
+        steps.append(StepSpec(name=header.name, targets=header.targets, options=header.options,
+                              body=body, cell=position, header=header_line.strip(),
+                              body_line=body_line, docstring=docstring_of(body)))
+    name = (flow_cell.name if flow_cell and flow_cell.name else None) or flow_name
+    if name is None:
+        name = flow_name_from_path(path) if path else "NotebookFlow"
+    return NotebookSpec(flow_name=name, steps=tuple(steps), flow_cell=flow_cell, path=path,
+                        errors=tuple(errors))
+
+
+def read_notebook(path: str) -> NotebookSpec:
+    """Read an .ipynb file from disk (as saved) into a NotebookSpec."""
+    import nbformat
+
+    if not os.path.exists(path):
+        raise NotebookError(f"notebook '{path}' does not exist")
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as e:  # nbformat raises several kinds for a damaged file
+        raise NotebookError(f"'{path}' is not a readable notebook: {e}") from None
+    cells = [(c.cell_type, c.source) for c in nb.cells]
+    return parse_cells(cells, path=os.path.abspath(path))

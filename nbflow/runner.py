@@ -1,0 +1,122 @@
+"""Start a run: notebook -> validated graph -> run record -> scheduler -> run end.
+
+Shared by `nbflow run`, `%nbflow run`, `resume` and the kernel's interactive runs."""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+from . import graph as graphmod
+from .datastore import Datastore, default_datastore_url, records
+from .errors import ParameterError
+from .executors import get_executor
+from .params import find_parameters, parse_param_args, resolve_values
+from .scheduler import Listener, RunResult, Scheduler
+from .spec import NotebookSpec, RunEvent
+
+
+def username() -> str:
+    for var in ("NBFLOW_USER", "USER", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+@dataclass
+class RunOptions:
+    params: list[str] = field(default_factory=list)    # ["--alpha", "0.5"]
+    param_values: dict = field(default_factory=dict)   # option -> raw value (kernel)
+    max_workers: int = 16
+    max_num_splits: int = 100
+    tags: list[str] = field(default_factory=list)
+    executor: str = "local"
+    datastore: str | None = None
+    namespace: str | None = None
+    fork: bool | None = None
+    is_interactive: bool = False
+
+
+def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
+    """--datastore, else NBFLOW_DATASTORE, else `.nbflow/` beside the notebook."""
+    if url:
+        return Datastore(url)
+    if os.environ.get("NBFLOW_DATASTORE"):
+        return Datastore(os.environ["NBFLOW_DATASTORE"])
+    if notebook.path:
+        return Datastore(os.path.join(os.path.dirname(notebook.path), ".nbflow"))
+    return Datastore(default_datastore_url())
+
+
+def prepare(notebook: NotebookSpec, opts: RunOptions):
+    """Everything that can fail before a run exists: graph, parameters, files."""
+    graph = graphmod.build(notebook)
+    try:
+        params = find_parameters(notebook.module_code)
+    except SyntaxError as e:
+        raise ParameterError(f"the flow cell does not parse: {e}") from None
+    given = dict(opts.param_values)
+    given.update(parse_param_args(opts.params, params))
+    values = resolve_values(params, given)
+    return graph, params, values
+
+
+def run_context(opts: RunOptions, user: str) -> dict:
+    return {"namespace": opts.namespace or f"user:{user}", "username": user,
+            "tags": list(opts.tags), "is_interactive": opts.is_interactive}
+
+
+def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dict,
+                      opts: RunOptions, origin_run_id: str | None = None) -> tuple[str, dict]:
+    user = username()
+    param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
+    sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else [])
+    record = {
+        "created_at": time.time(), "user": user, "tags": list(opts.tags),
+        "sys_tags": sys_tags, "namespace": opts.namespace or f"user:{user}",
+        "params": param_refs,
+        "param_options": {p.artifact: p.option for p in params},
+        "notebook": notebook.to_dict(), "origin_run_id": origin_run_id,
+        "pid": os.getpid(), "host": socket.gethostname(),
+        "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
+        "datastore": ds.url,
+    }
+    run_id = records.create_run(ds, notebook.flow_name, record)
+    return run_id, record
+
+
+def run_notebook(notebook: NotebookSpec, opts: RunOptions,
+                 listeners: list[Listener] | None = None) -> RunResult:
+    graph, params, values = prepare(notebook, opts)
+    ds = datastore_for(notebook, opts.datastore)
+    run_id, record = create_run_record(ds, notebook, params, values, opts)
+    return execute(graph, ds, run_id, record, opts, listeners)
+
+
+def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
+            listeners: list[Listener] | None = None, *, seed=None, completed=None,
+            first_task_id: int = 1) -> RunResult:
+    listeners = list(listeners or [])
+    context = run_context(opts, record["user"])
+    context["origin_run_id"] = record.get("origin_run_id")
+    for listener in listeners:
+        listener(RunEvent("run_started", run_id, info={"flow": graph.name,
+                                                         "datastore": ds.url,
+                                                         "steps": list(graph.nodes)}))
+    executor = get_executor(opts.executor, **({"fork": opts.fork} if opts.executor == "local" else {}))
+    with executor:
+        sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
+                          max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
+                          listeners=listeners, context=context, first_task_id=first_task_id)
+        result = sched.run(seed=seed, completed=completed)
+    records.write_run_end(ds, graph.name, run_id, successful=result.successful,
+                          message=result.message, failed_steps=result.failed)
+    for listener in listeners:
+        listener(RunEvent("run_finished", run_id, successful=result.successful,
+                          text=result.message, info={"flow": graph.name}))
+    return result

@@ -1,0 +1,299 @@
+"""The scheduler: FlowGraph + parameters -> task attempts, N at once, in DAG order.
+
+Event-driven: executors report output and exits into one queue; the loop takes an
+event, records what it means, queues the tasks it unblocked and launches into
+free slots. Nothing here grows with the run's size per task (joins count arrivals).
+It never imports nbflow.task: tasks only ever run in their own processes.
+"""
+from __future__ import annotations
+
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .datastore import Datastore, records
+from .executors.base import Executor, TaskHandle
+from .graph import FlowGraph
+from .spec import RunEvent
+
+Listener = Callable[[RunEvent], None]
+
+
+@dataclass
+class PendingTask:
+    step: str
+    parents: list[dict]              # parent task records (their artifact maps)
+    foreach_stack: list[dict]
+    task_id: str = ""
+    attempt: int = 0
+    not_before: float = 0.0          # retry delay
+
+
+@dataclass
+class Running:
+    task: PendingTask
+    handle: TaskHandle
+    started: float
+    buffers: dict = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+    partial: dict = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    successful: bool
+    failed: list[str] = field(default_factory=list)   # pathspecs of failed tasks
+    message: str = ""
+
+
+class Scheduler:
+    def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
+                 executor: Executor, max_workers: int = 16, max_num_splits: int = 100,
+                 listeners: list[Listener] | None = None, context: dict | None = None,
+                 first_task_id: int = 1):
+        self.graph = graph
+        self.ds = ds
+        self.run_id = run_id
+        self.params = params
+        self.executor = executor
+        self.max_workers = max_workers
+        self.max_num_splits = max_num_splits
+        self.listeners = listeners or []
+        self.context = context or {}         # namespace, username, tags, origin_run_id...
+        self.events: queue.Queue = queue.Queue()
+        self.ready: list[PendingTask] = []
+        self.running: dict[str, Running] = {}
+        self.joins: dict[tuple, dict] = {}   # (join step, context) -> {order key: record}
+        self.next_task_id = first_task_id
+        self.failed: list[str] = []
+        self.stopping = False
+        self.done_tasks = 0
+        self.notebook = graph.notebook.to_dict()
+
+    # -- public --------------------------------------------------------------
+    def emit(self, event: RunEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def run(self, seed: list[PendingTask] | None = None,
+            completed: list[dict] | None = None) -> RunResult:
+        """Run from `start` (or from `seed` tasks, after `completed` records: resume)."""
+        for rec in completed or []:
+            self._on_success(rec, launch=False)
+        if seed is None and not completed:
+            seed = [PendingTask("start", [], [])]
+        for t in seed or []:
+            self._enqueue(t)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.stop("interrupted")
+            self._drain()
+            self.failed.append("interrupted")
+        ok = not self.failed
+        return RunResult(self.run_id, ok, [f for f in self.failed if f != "interrupted"],
+                         "" if ok else "the run was interrupted" if "interrupted" in self.failed
+                         else f"task(s) failed: {', '.join(self.failed)}")
+
+    def stop(self, reason: str = "") -> None:
+        """Start no new task; end the running ones."""
+        self.stopping = True
+        self.ready.clear()
+        for r in list(self.running.values()):
+            r.handle.kill()
+
+    # -- the loop --------------------------------------------------------------
+    def _loop(self) -> None:
+        while self.ready or self.running:
+            self._launch_ready()
+            if not self.running:
+                if self.ready:  # only delayed retries are waiting
+                    time.sleep(max(0.0, min(t.not_before for t in self.ready) - time.time()))
+                continue
+            timeout = None
+            if self.ready:
+                timeout = max(0.0, min(t.not_before for t in self.ready) - time.time())
+            try:
+                kind, key, payload = self.events.get(timeout=timeout)
+            except queue.Empty:
+                continue
+            self._handle(kind, key, payload)
+
+    def _drain(self) -> None:
+        while self.running:
+            kind, key, payload = self.events.get()
+            self._handle(kind, key, payload)
+
+    def _handle(self, kind: str, key: str, payload) -> None:
+        r = self.running.get(key)
+        if r is None:
+            return
+        if kind == "output":
+            self._on_output(r, *payload)
+        elif kind == "exit":
+            del self.running[key]
+            self._on_exit(r, payload)
+
+    def _launch_ready(self) -> None:
+        now = time.time()
+        while self.ready and len(self.running) < self.max_workers and not self.stopping:
+            idx = next((i for i, t in enumerate(self.ready) if t.not_before <= now), None)
+            if idx is None:
+                return
+            self._launch(self.ready.pop(idx))
+
+    def _enqueue(self, task: PendingTask) -> None:
+        if not task.task_id:
+            task.task_id = str(self.next_task_id)
+            self.next_task_id += 1
+        self.ready.append(task)
+
+    def _launch(self, task: PendingTask) -> None:
+        key = f"{task.step}/{task.task_id}"
+        request = self._request(task)
+
+        def on_output(stream, chunk, key=key):
+            self.events.put(("output", key, (stream, chunk)))
+
+        def on_exit(code, key=key):
+            self.events.put(("exit", key, code))
+
+        # register before launching: output may arrive before launch() returns
+        placeholder = Running(task, TaskHandle(), time.time())
+        self.running[key] = placeholder
+        placeholder.handle = self.executor.launch(request, on_output, on_exit)
+        self.emit(RunEvent("task_started", self.run_id, task.step, task.task_id,
+                           placeholder.handle.pid, task.attempt,
+                           info={"index": _index(task.foreach_stack)}))
+
+    def _request(self, task: PendingTask) -> dict:
+        node = self.graph[task.step]
+        nb = self.notebook
+        step_cell = next(s for s in nb["steps"] if s["name"] == task.step)
+        return {
+            "datastore": self.ds.url, "flow": self.graph.name, "run_id": self.run_id,
+            "step": task.step, "task_id": task.task_id, "attempt": task.attempt,
+            "parents": [{"pathspec": p["pathspec"], "step": p["step"],
+                         "artifacts": p["artifacts"], "foreach_stack": p["foreach_stack"]}
+                        for p in task.parents],
+            "params": self.params, "foreach_stack": task.foreach_stack,
+            "foreach_var": node.foreach, "is_join": node.is_join,
+            "max_num_splits": self.max_num_splits,
+            "flow_cell": nb["flow_cell"], "step_cell": step_cell,
+            "notebook_path": nb.get("path"),
+            "max_attempts": node.spec.options.retry + 1,
+            "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
+            **self.context,
+        }
+
+    # -- output and exits --------------------------------------------------------
+    def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
+        if chunk:
+            r.buffers[stream] += chunk
+        data = r.partial[stream] + chunk
+        lines = data.split(b"\n")
+        if chunk:
+            r.partial[stream] = lines.pop()
+        else:  # EOF: flush what is left
+            r.partial[stream] = b""
+            if lines and lines[-1] == b"":
+                lines.pop()
+        for line in lines:
+            self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
+                               r.handle.pid, r.task.attempt, stream,
+                               line.decode("utf-8", "replace")))
+
+    def _on_exit(self, r: Running, code: int) -> None:
+        t = r.task
+        for stream in ("stdout", "stderr"):
+            records.write_log(self.ds, self.graph.name, self.run_id, t.step, t.task_id,
+                              t.attempt, stream, bytes(r.buffers[stream]))
+        rec = records.read_task(self.ds, self.graph.name, self.run_id, t.step, t.task_id,
+                                t.attempt)
+        if rec is None:  # the process died before its commit: say so in the store
+            rec = self._died_record(r, code)
+        ok = bool(rec.get("successful")) and code == 0
+        if ok:
+            self.done_tasks += 1
+        self.emit(RunEvent("task_finished", self.run_id, t.step, t.task_id, r.handle.pid,
+                           t.attempt, successful=ok,
+                           text=None if ok else (rec.get("exception") or {}).get("message"),
+                           info={"duration": time.time() - r.started, "exit_code": code,
+                                 "index": _index(t.foreach_stack)}))
+        if ok:
+            if not self.stopping:
+                self._on_success(rec)
+            return
+        node = self.graph[t.step]
+        if t.attempt < node.spec.options.retry and not self.stopping:
+            delay = node.spec.options.retry_delay
+            retry = PendingTask(t.step, t.parents, t.foreach_stack, t.task_id, t.attempt + 1,
+                                time.time() + delay)
+            self.emit(RunEvent("task_retrying", self.run_id, t.step, t.task_id, r.handle.pid,
+                               t.attempt + 1, info={"delay": delay}))
+            self.ready.append(retry)
+            return
+        self.failed.append(f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}")
+        self.stop("a task failed")
+
+    def _died_record(self, r: Running, code: int) -> dict:
+        t = r.task
+        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        message = f"the task process {how} before it finished"
+        rec = {"flow": self.graph.name, "run_id": self.run_id, "step": t.step,
+               "task_id": t.task_id, "attempt": t.attempt,
+               "pathspec": f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}",
+               "started_at": r.started, "finished_at": time.time(), "pid": r.handle.pid,
+               "parents": [p["pathspec"] for p in t.parents], "foreach_stack": t.foreach_stack,
+               "successful": False, "artifacts": {},
+               "exception": {"type": "TaskKilled", "message": message, "traceback": message}}
+        records.write_task(self.ds, rec)
+        return rec
+
+    # -- what a finished task unblocks ---------------------------------------------
+    def _on_success(self, rec: dict, launch: bool = True) -> None:
+        node = self.graph[rec["step"]]
+        stack = rec.get("foreach_stack", [])
+        if node.foreach:
+            info = rec["foreach"]
+            key = info["key"] or rec["artifacts"][info["var"]]["key"]
+            target = node.targets[0]
+            for i in range(info["num_splits"]):
+                frame = {"step": node.name, "var": info["var"], "index": i,
+                         "num_splits": info["num_splits"], "key": key}
+                self._enqueue(PendingTask(target, [rec], stack + [frame]))
+            return
+        for target in node.targets:
+            child = self.graph[target]
+            if child.is_join:
+                self._arrive_at_join(child, node.name, rec, stack)
+            else:
+                self._enqueue(PendingTask(target, [rec], stack))
+
+    def _arrive_at_join(self, child, parent_step: str, rec: dict, stack: list) -> None:
+        split = self.graph[child.matching_split]
+        if split.foreach:
+            frame = stack[-1]
+            context = _context(stack[:-1])
+            expected, order, outer = frame["num_splits"], frame["index"], stack[:-1]
+        else:
+            context = _context(stack)
+            parent = self.graph[parent_step]
+            out = parent.split_stack[:-1] if parent.is_join else parent.split_stack
+            branch = out[-1][1]
+            expected, order, outer = len(split.targets), split.targets.index(branch), stack
+        slot = self.joins.setdefault((child.name, context), {})
+        slot[order] = rec
+        if len(slot) == expected:
+            del self.joins[(child.name, context)]
+            parents = [slot[k] for k in sorted(slot)]
+            self._enqueue(PendingTask(child.name, parents, outer))
+
+
+def _context(stack: list) -> tuple:
+    return tuple((f["step"], f["index"]) for f in stack)
+
+
+def _index(stack: list):
+    return stack[-1]["index"] if stack else None

@@ -1,0 +1,187 @@
+"""The task subprocess: `python -m nbflow.task` reads one request (JSON) on stdin.
+
+It runs the flow cell's module code, then the step body as `def step(self,
+inputs)`, stores what the step assigned, and writes the task's record last (its
+commit). Imports stay light (no IPython, widgets or scheduler): a task starts fast.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+from . import code as codemod
+from .artifacts import Inputs, ParentView, TaskSelf
+from .current import current
+from .datastore import Datastore, records
+from .errors import ArtifactError, NbflowError
+from .failure import StepException
+from .params import IncludeFile, JSONType, Parameter
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    sys.exit(run_task(request))
+
+
+def run_task(req: dict) -> int:
+    """Run one attempt of one task; 0 if it succeeded, 1 if it failed."""
+    ds = Datastore(req["datastore"])
+    started = time.time()
+    record = _base_record(req, started)
+    me: TaskSelf | None = None
+    try:
+        _bind_current(req)
+        module_ns = _module_namespace(req)
+        me, inputs = _make_self(ds, req)
+        step_fn = _step_function(req, module_ns)
+        step_fn(me, inputs)
+        if req.get("foreach_var"):
+            record["foreach"] = _foreach_split(ds, req, me)
+        ok = True
+    except BaseException as e:  # the user's code may raise anything; SystemExit too
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        record["exception"] = _describe(e, req).to_dict()
+        sys.stderr.write(record["exception"]["traceback"])
+        sys.stderr.flush()
+        ok = False
+    try:
+        record["artifacts"] = me.persist(ds) if me is not None else {}
+    except NbflowError as e:
+        if ok:
+            record["exception"] = _describe(e, req).to_dict()
+            sys.stderr.write(record["exception"]["traceback"])
+        record["artifacts"] = {}
+        ok = False
+    sys.stdout.flush()
+    record["successful"] = ok
+    record["finished_at"] = time.time()
+    records.write_task(ds, record)
+    return 0 if ok else 1
+
+
+def _base_record(req: dict, started: float) -> dict:
+    return {
+        "flow": req["flow"], "run_id": req["run_id"], "step": req["step"],
+        "task_id": str(req["task_id"]), "attempt": req.get("attempt", 0),
+        "pathspec": f"{req['flow']}/{req['run_id']}/{req['step']}/{req['task_id']}",
+        "started_at": started, "pid": os.getpid(),
+        "parents": [p["pathspec"] for p in req.get("parents", [])],
+        "foreach_stack": req.get("foreach_stack", []),
+        "is_join": bool(req.get("is_join")),
+        "exception": None,
+    }
+
+
+def _bind_current(req: dict) -> None:
+    current._bind(
+        flow_name=req["flow"], run_id=req["run_id"], step_name=req["step"],
+        task_id=str(req["task_id"]),
+        pathspec=f"{req['flow']}/{req['run_id']}/{req['step']}/{req['task_id']}",
+        retry_count=req.get("attempt", 0), origin_run_id=req.get("origin_run_id"),
+        namespace=req.get("namespace"), username=req.get("username"),
+        tags=list(req.get("tags", [])), is_interactive=bool(req.get("is_interactive")))
+
+
+def _module_namespace(req: dict) -> dict:
+    """The flow cell run as module code, with nbflow's names predefined."""
+    import types
+
+    module = types.ModuleType("nbflow_flow")  # not in sys.modules: cloudpickle pickles by value
+    ns = module.__dict__
+    ns.update(Parameter=Parameter, JSONType=JSONType, IncludeFile=IncludeFile, current=current,
+              __file__=req.get("notebook_path") or "")
+    flow_cell = req.get("flow_cell")
+    if flow_cell and flow_cell["code"].strip():
+        filename = codemod.cell_filename(req.get("notebook_path"), flow_cell["cell"])
+        codemod.register_source(filename, "\n" * (flow_cell["body_line"] - 1) + flow_cell["code"])
+        exec(codemod.compile_module(flow_cell["code"], cell=flow_cell["cell"],
+                                    body_line=flow_cell["body_line"], filename=filename), ns)
+    return ns
+
+
+def _make_self(ds: Datastore, req: dict) -> tuple[TaskSelf, Inputs | None]:
+    parents = req.get("parents", [])
+    params = req.get("params", {})
+    if req.get("is_join"):
+        views = [ParentView(ds, p["step"], p["pathspec"], p["artifacts"], p.get("foreach_stack"))
+                 for p in parents]
+        me = TaskSelf(ds, req["step"], {}, params, req.get("foreach_stack"))
+        return me, Inputs(views)
+    inherited = parents[0]["artifacts"] if parents else {}
+    return TaskSelf(ds, req["step"], inherited, params, req.get("foreach_stack")), None
+
+
+def _step_function(req: dict, module_ns: dict):
+    step = req["step_cell"]
+    filename = codemod.cell_filename(req.get("notebook_path"), step["cell"])
+    codemod.register_source(filename, "\n" * (step["body_line"] - 2) + step["header"] + "\n"
+                            + step["body"])
+    code = codemod.compile_step(step["body"], name=req["step"], cell=step["cell"],
+                                body_line=step["body_line"], filename=filename)
+    exec(code, module_ns)
+    return module_ns.pop(req["step"])
+
+
+SEQUENCE_TYPES = (list, tuple, range, str, bytes)
+
+
+def _foreach_split(ds: Datastore, req: dict, me: TaskSelf) -> dict:
+    var, step = req["foreach_var"], req["step"]
+    try:
+        items = getattr(me, var)
+    except AttributeError:
+        raise ArtifactError(f"'--foreach {var}': the step did not set self.{var} (and did not "
+                            "inherit it)", step=step, artifact=var) from None
+    direct = isinstance(items, SEQUENCE_TYPES) or type(items).__module__.startswith("numpy")
+    if not direct:
+        try:
+            items = list(items)
+        except TypeError:
+            raise ArtifactError(f"'--foreach {var}': self.{var} is a {type(items).__name__}, "
+                                "which is not iterable; use a list, tuple, range or array",
+                                step=step, artifact=var) from None
+    try:
+        count = len(items)
+    except TypeError:
+        raise ArtifactError(f"'--foreach {var}': self.{var} has no length", step=step,
+                            artifact=var) from None
+    if count == 0:
+        raise ArtifactError(f"'--foreach {var}': self.{var} is empty, so there is nothing to "
+                            "run; a foreach needs at least one item", step=step, artifact=var)
+    limit = req.get("max_num_splits", 100)
+    if count > limit:
+        raise ArtifactError(f"'--foreach {var}' would start {count} tasks, more than "
+                            f"--max-num-splits {limit}; raise it with --max-num-splits {count}",
+                            step=step, artifact=var)
+    key = ds.put_object(items)["key"] if not direct else None
+    return {"var": var, "num_splits": count, "key": key}
+
+
+def _describe(e: BaseException, req: dict) -> StepException:
+    """The error as the user should see it: frames of our internals left out."""
+    if isinstance(e, NbflowError):
+        if e.step is None:
+            e.step = req["step"]
+        text = f"{type(e).__name__}: {e.render()}\n"
+        return StepException(type(e).__name__, e.render(), _user_frames(e) + text)
+    tb = _user_frames(e) + "".join(traceback.format_exception_only(type(e), e))
+    return StepException(type(e).__name__, str(e), tb)
+
+
+def _user_frames(e: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not f.filename.startswith(_PKG_DIR)]
+    if not frames:
+        return ""
+    return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
+
+
+if __name__ == "__main__":
+    main()
