@@ -30,6 +30,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="print only task output and failures")
 
 
+COMMANDS: dict = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nbflow", description="Run Jupyter notebooks as Metaflow-style flows.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -42,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     from . import cli_more
 
-    cli_more.add_commands(sub, _run_options)
+    COMMANDS.update(cli_more.add_commands(sub, _run_options))
     return parser
 
 
@@ -124,7 +127,9 @@ def cmd_check(args, extra) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "show": cmd_show, "check": cmd_check}
+
+
+COMMANDS.update({"run": cmd_run, "show": cmd_show, "check": cmd_check})
 
 
 def entry() -> None:

@@ -1,7 +1,23 @@
-"""Sub-commands added by later layers (client, resume, export). Each issue adds its
-commands here so cli.py stays small."""
+"""Sub-commands that live in their own modules (client commands, resume, export).
+
+Each module named in PLUGINS defines `add_commands(sub, run_options) -> dict` that
+adds its argparse sub-parsers and returns {command name: handler(args, extra) -> int}.
+"""
 from __future__ import annotations
 
+import importlib
 
-def add_commands(sub, run_options) -> None:
-    return None
+PLUGINS = ("nbflow.cli_client", "nbflow.cli_convert")
+
+
+def add_commands(sub, run_options) -> dict:
+    handlers: dict = {}
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name == name:
+                continue  # not written yet
+            raise
+        handlers.update(module.add_commands(sub, run_options))
+    return handlers
