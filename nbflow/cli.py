@@ -77,11 +77,15 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_run(args, extra) -> int:
     from .console import ConsolePrinter
     from .parse import read_notebook
-    from .runner import RunOptions, run_notebook
+    from .runner import make_executor, run_notebook
 
-    notebook = read_notebook(args.notebook)
     opts = options_from_args(args, extra)
-    result = run_notebook(notebook, opts, [ConsolePrinter(quiet=args.quiet)])
+    executor = make_executor(opts)
+    try:
+        notebook = read_notebook(args.notebook)
+        result = run_notebook(notebook, opts, [ConsolePrinter(quiet=args.quiet)], executor)
+    finally:
+        executor.close()
     return 0 if result.successful else 1
 
 

@@ -90,17 +90,25 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
     return run_id, record
 
 
+def make_executor(opts: RunOptions):
+    """Start the executor early: a local zygote warms up while the notebook is read."""
+    executor = get_executor(opts.executor,
+                            **({"fork": opts.fork} if opts.executor == "local" else {}))
+    executor.start()
+    return executor
+
+
 def run_notebook(notebook: NotebookSpec, opts: RunOptions,
-                 listeners: list[Listener] | None = None) -> RunResult:
+                 listeners: list[Listener] | None = None, executor=None) -> RunResult:
     graph, params, values = prepare(notebook, opts)
     ds = datastore_for(notebook, opts.datastore)
     run_id, record = create_run_record(ds, notebook, params, values, opts)
-    return execute(graph, ds, run_id, record, opts, listeners)
+    return execute(graph, ds, run_id, record, opts, listeners, executor=executor)
 
 
 def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
             listeners: list[Listener] | None = None, *, seed=None, completed=None,
-            first_task_id: int = 1) -> RunResult:
+            first_task_id: int = 1, executor=None) -> RunResult:
     listeners = list(listeners or [])
     context = run_context(opts, record["user"])
     context["origin_run_id"] = record.get("origin_run_id")
@@ -108,7 +116,7 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
         listener(RunEvent("run_started", run_id, info={"flow": graph.name,
                                                          "datastore": ds.url,
                                                          "steps": list(graph.nodes)}))
-    executor = get_executor(opts.executor, **({"fork": opts.fork} if opts.executor == "local" else {}))
+    executor = executor or make_executor(opts)
     with executor:
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,

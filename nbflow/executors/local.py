@@ -137,6 +137,7 @@ class LocalExecutor(Executor):
         self.preload = preload or []
         self._spawn = SpawnExecutor()
         self._zygote: subprocess.Popen | None = None
+        self._zygote_pid: int | None = None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._next_id = 0
@@ -144,23 +145,48 @@ class LocalExecutor(Executor):
         self._reader: threading.Thread | None = None
 
     def start(self) -> None:
-        if not self.fork or self._zygote is not None:
+        if not self.fork or self._sock is not None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._zygote = subprocess.Popen(
-            [sys.executable, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
-             json.dumps(self.preload)],
-            pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL)
+        if threading.active_count() == 1:
+            self._zygote_pid = self._fork_zygote(ours, theirs)
+        else:  # forking a threaded process (a kernel) is unsafe: start a fresh one
+            self._zygote = subprocess.Popen(
+                [sys.executable, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
+                 json.dumps(self.preload)],
+                pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL)
         theirs.close()
         self._sock = ours
         self._reader = threading.Thread(target=self._read_replies, daemon=True,
                                         name="nbflow-zygote-replies")
         self._reader.start()
 
+    def _fork_zygote(self, ours: socket.socket, theirs: socket.socket) -> int:
+        """Fork the zygote from this (still single-threaded) process: it skips an
+        interpreter start, and imports the task runtime while we read the notebook."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 0
+        try:
+            ours.close()
+            os.environ["PYTHONUNBUFFERED"] = "1"
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(devnull, 0)
+            from .zygote import serve
+
+            serve(theirs, self.preload)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         if not self.fork:
             return self._spawn.launch(request, on_output, on_exit)
-        if self._zygote is None:
+        if self._sock is None:
             self.start()
         handle = TaskHandle()
         out_r, out_w = os.pipe()
@@ -218,6 +244,7 @@ class LocalExecutor(Executor):
                 pass
 
     def close(self) -> None:
+        """Hang up: the zygote ends its leftover tasks and exits by itself."""
         if self._sock is not None:
             try:
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -225,13 +252,19 @@ class LocalExecutor(Executor):
                 pass
             self._sock.close()
             self._sock = None
-        if self._zygote is not None:
-            try:
-                self._zygote.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._zygote.kill()
-                self._zygote.wait()
-            self._zygote = None
+        zygote, pid = self._zygote, self._zygote_pid
+        self._zygote = self._zygote_pid = None
+        if zygote is not None or pid is not None:
+            # reap it in the background: its interpreter teardown is not our wait
+            threading.Thread(target=zygote.wait if zygote else lambda: _waitpid(pid),
+                             daemon=True).start()
+
+
+def _waitpid(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _reap_forked(handle: TaskHandle, wake_fd: int) -> int:

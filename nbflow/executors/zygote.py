@@ -50,8 +50,12 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> No
 
 
 def main() -> None:
-    sock = socket.socket(fileno=int(sys.argv[1]))
-    for name in json.loads(sys.argv[2]) if len(sys.argv) > 2 else []:
+    serve(socket.socket(fileno=int(sys.argv[1])), json.loads(sys.argv[2]) if len(sys.argv) > 2 else [])
+
+
+def serve(sock: socket.socket, preload: list[str]) -> None:
+    """The zygote's loop: fork a child per request until the scheduler hangs up."""
+    for name in preload:
         try:
             importlib.import_module(name)
         except Exception:

@@ -1,0 +1,112 @@
+"""Run a workload with nbflow or Metaflow from an empty store, and measure it:
+wall time, peak RSS of the process tree, files and bytes left in the store."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+PEAK_WRAPPER = (
+    "import resource, subprocess, sys, json\n"
+    "r = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
+    "open(sys.argv[1], 'w').write(json.dumps({'rc': r.returncode, "
+    "'out': r.stdout.decode(errors='replace'), "
+    "'maxrss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+)
+
+
+@dataclass
+class Measurement:
+    seconds: float
+    peak_mib: float
+    files: int
+    store_bytes: int
+    output: str
+
+
+def metaflow_available() -> bool:
+    try:
+        import metaflow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _store_stats(root: Path) -> tuple[int, int]:
+    files = size = 0
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            files += 1
+            size += os.path.getsize(os.path.join(dirpath, n))
+    return files, size
+
+
+def _measure(cmd: list[str], cwd: Path, env: dict, store: Path) -> Measurement:
+    report = cwd / "_report.json"
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(report), *cmd], cwd=cwd, env=env,
+                   check=False)
+    seconds = time.perf_counter() - t0
+    data = json.loads(report.read_text())
+    if data["rc"] != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{data['out'][-3000:]}")
+    files, size = _store_stats(store)
+    return Measurement(seconds, data["maxrss_kib"] / 1024, files, size, data["out"])
+
+
+def run_nbflow(name: str, cells: list[str], args: list[str] = (), workdir: Path | None = None
+               ) -> Measurement:
+    keep = workdir is not None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="nbflow-bench-"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nbformat.write(nb, str(workdir / "bench.ipynb"))
+    env = dict(os.environ, NBFLOW_USER="bench")
+    env.pop("NBFLOW_DATASTORE", None)
+    try:
+        return _measure([sys.executable, "-m", "nbflow", "run", "bench.ipynb", "--quiet", *args],
+                        workdir, env, workdir / ".nbflow")
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def metaflow_env(workdir: Path) -> dict:
+    home = workdir / "mfhome"
+    home.mkdir(exist_ok=True)
+    return dict(os.environ, USERNAME="bench", METAFLOW_HOME=str(home),
+                METAFLOW_DEFAULT_METADATA="local", METAFLOW_DEFAULT_DATASTORE="local")
+
+
+def nbflow_env() -> dict:
+    env = dict(os.environ, NBFLOW_USER="bench")
+    env.pop("NBFLOW_DATASTORE", None)
+    return env
+
+
+def run_metaflow(name: str, source: str, args: list[str] = (), workdir: Path | None = None
+                 ) -> Measurement:
+    keep = workdir is not None
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="metaflow-bench-"))
+    (workdir / "flow.py").write_text(source)
+    env = metaflow_env(workdir)
+    try:
+        return _measure([sys.executable, "flow.py", "--no-pylint", "run", *args], workdir, env,
+                        workdir / ".metaflow")
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def load_seconds(output: str) -> float:
+    m = re.search(r"LOAD_SECONDS ([0-9.e-]+)", output)
+    return float(m.group(1)) if m else float("nan")

@@ -1,0 +1,67 @@
+"""The same work for both tools: nbflow notebook cells and an equivalent Metaflow flow.
+
+Each workload is (flow name, notebook cells, Metaflow source). Bodies are identical
+text, so both tools run exactly the same Python."""
+from __future__ import annotations
+
+import textwrap
+
+
+def _metaflow(name: str, steps: list[tuple[str, str, str, bool]], module: str = "") -> str:
+    """steps: (name, body, next-call, is_join) -> a Metaflow flow file."""
+    out = ["from metaflow import FlowSpec, step", module, "", f"class {name}(FlowSpec):"]
+    for step_name, body, nxt, join in steps:
+        args = "self, inputs" if join else "self"
+        out.append("    @step")
+        out.append(f"    def {step_name}({args}):")
+        out.append(textwrap.indent(body.strip() or "pass", " " * 8))
+        if nxt:
+            out.append(f"        self.next({nxt})")
+    out += ["", "", 'if __name__ == "__main__":', f"    {name}()", ""]
+    return "\n".join(out)
+
+
+def _cells(name: str, steps: list[tuple[str, str, str]], module: str = "") -> list[str]:
+    cells = ["%load_ext nbflow", f"%%flow {name}\n{module}".rstrip()]
+    cells += [f"%%step {header}\n{body.strip()}" for header, body, _ in steps]
+    return cells
+
+
+def hello():
+    name = "BenchHelloFlow"
+    nb = _cells(name, [("start -> hello", 'print("starting")', ""),
+                       ("hello -> end", 'self.msg = "hi"\nprint(self.msg)', ""),
+                       ("end", 'print("done")', "")])
+    mf = _metaflow(name, [("start", 'print("starting")', "self.hello", False),
+                          ("hello", 'self.msg = "hi"\nprint(self.msg)', "self.end", False),
+                          ("end", 'print("done")', "", False)])
+    return name, nb, mf
+
+
+def foreach(width: int):
+    name = "BenchForeachFlow"
+    start = f"self.items = list(range({width}))"
+    body = "self.y = self.input * 2"
+    join = "self.total = sum(i.y for i in inputs)"
+    nb = _cells(name, [("start -> body --foreach items", start, ""), ("body -> join", body, ""),
+                       ("join -> end", join, ""), ("end", "print(self.total)", "")])
+    mf = _metaflow(name, [("start", start, "self.body, foreach='items'", False),
+                          ("body", body, "self.join", False), ("join", join, "self.end", True),
+                          ("end", "print(self.total)", "", False)])
+    return name, nb, mf
+
+
+def array(mib: int, store: bool, read_in_next: bool):
+    """start makes a float64 array of `mib` MiB (stored as self.x or kept local);
+    mid reads it (printing how long the first access took) or not."""
+    name = "BenchArrayFlow"
+    module = "import numpy as np\nimport time"
+    make = f"x = np.random.default_rng(0).random({mib} * 2**20 // 8)"
+    start = make + ("\nself.x = x" if store else "\ndel x")
+    mid = ("t = time.perf_counter()\nv = self.x\n"
+           "print('LOAD_SECONDS', time.perf_counter() - t, v.nbytes)") if read_in_next else "pass"
+    nb = _cells(name, [("start -> mid", start, ""), ("mid -> end", mid, ""), ("end", "pass", "")],
+                module)
+    mf = _metaflow(name, [("start", start, "self.mid", False), ("mid", mid, "self.end", False),
+                          ("end", "pass", "", False)], module)
+    return name, nb, mf
