@@ -30,7 +30,8 @@ def make_notebook(path, cells: list[str]) -> Path:
     return path
 
 
-def test_env(**extra) -> dict:
+def cli_env(**extra) -> dict:
+    """The environment a CLI subprocess gets: user 'tester', no stray datastore."""
     env = dict(os.environ)
     env.pop("NBFLOW_DATASTORE", None)
     env["NBFLOW_USER"] = "tester"
@@ -38,10 +39,14 @@ def test_env(**extra) -> dict:
     return env
 
 
+test_env = cli_env
+test_env.__test__ = False  # a helper, not a test, when a test module imports it
+
+
 def run_nbflow(*args, cwd, env=None, timeout=240) -> subprocess.CompletedProcess:
     """`nbflow ARGS...` as a user runs it, in a fresh process."""
     return subprocess.run([sys.executable, "-m", "nbflow", *map(str, args)], cwd=str(cwd),
-                          env=env or test_env(), capture_output=True, text=True, timeout=timeout)
+                          env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def run_id_of(output: str) -> str:

@@ -1,0 +1,67 @@
+"""A run whose datastore is S3: a real S3 API server (moto's server mode) on
+127.0.0.1, reached by the real task subprocesses through fsspec/s3fs."""
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+from conftest import make_notebook, run_id_of, run_nbflow, cli_env
+
+pytest.importorskip("s3fs")
+moto_server = pytest.importorskip("moto.server")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    import boto3
+
+    boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing",
+                 aws_secret_access_key="testing").create_bucket(Bucket="flows")
+    yield url
+    server.stop()
+
+
+def s3_env(endpoint: str) -> dict:
+    return cli_env(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                    AWS_DEFAULT_REGION="us-east-1", FSSPEC_S3_ENDPOINT_URL=endpoint)
+
+
+def test_run_stores_artifacts_and_logs_in_s3(workdir, s3_endpoint):
+    import fsspec
+
+    nb = make_notebook(workdir / "s3flow.ipynb", [
+        "%%flow S3Flow\nimport numpy as np",
+        "%%step start -> square --foreach xs\nself.xs = [1, 2, 3]\nself.big = np.arange(100_000)",
+        "%%step square -> join\nself.sq = self.input ** 2\nprint('square of', self.input)",
+        "%%step join -> end\nself.total = sum(i.sq for i in inputs)\nself.big_sum = int(inputs[0].big.sum())",
+        "%%step end\nprint('total', self.total)",
+    ])
+    env = s3_env(s3_endpoint)
+    res = run_nbflow("run", nb, "--datastore", "s3://flows/store", cwd=workdir, env=env)
+    assert res.returncode == 0, res.stderr
+    run_id = run_id_of(res.stdout)
+    assert "total 14" in res.stdout
+    assert not (workdir / ".nbflow").exists()  # nothing went to the local default
+
+    fs = fsspec.filesystem("s3", endpoint_url=s3_endpoint, key="testing", secret="testing")
+    from nbflow.datastore import Datastore, records
+
+    ds = Datastore("s3://flows/store")
+    ds.storage.fs = fs  # the same server, reached from the test process
+    (join_task,) = records.list_tasks(ds, "S3Flow", run_id, "join").items()
+    rec = records.read_task(ds, "S3Flow", run_id, "join", join_task[0])
+    assert rec["successful"]
+    assert ds.get_object(rec["artifacts"]["total"]["key"]) == 14
+    assert ds.get_object(rec["artifacts"]["big_sum"]["key"]) == sum(range(100_000))
+    assert records.read_run_end(ds, "S3Flow", run_id)["successful"] is True
+    logs = [p for p in fs.find(f"flows/store/S3Flow/{run_id}/square") if p.endswith(".out")]
+    assert len(logs) == 3
+    assert any(b"square of 2" in fs.cat_file(p) for p in logs)
