@@ -22,7 +22,7 @@ class ConsolePrinter:
             (stream or self.out).flush()
 
     def __call__(self, ev: RunEvent) -> None:
-        prefix = f"[{ev.run_id}/{ev.step}/{ev.task_id} (pid {ev.pid})]"
+        prefix = f"[{ev.run_id}/{ev.step}/{ev.task_id} (pid {ev.pid if ev.pid is not None else '?'})]"
         if ev.kind == "run_started":
             self._line(f"Workflow starting (run-id {ev.run_id}):")
         elif ev.kind == "task_started" and not self.quiet:

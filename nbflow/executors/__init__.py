@@ -6,6 +6,7 @@ import importlib
 REGISTRY = {
     "local": "nbflow.executors.local:LocalExecutor",
     "spawn": "nbflow.executors.local:SpawnExecutor",
+    "dask": "nbflow.executors.dask:DaskExecutor",
 }
 
 

@@ -1,0 +1,86 @@
+"""The Dask executor: each task attempt runs as `python -m nbflow.task` in its own
+process on a Dask worker, so a step stays isolated wherever it runs.
+
+The cluster: NBFLOW_DASK_ADDRESS (a running scheduler, e.g. tcp://host:8786), else
+a LocalCluster started for the run (one single-threaded worker process per core).
+The datastore must be reachable from the workers (a shared folder, or s3:// ...).
+Output reaches the console when the task ends, not line by line (Dask returns
+results, it does not stream them)."""
+from __future__ import annotations
+
+import json
+import os
+
+from .base import ExitCallback, Executor, OutputCallback, TaskHandle
+
+
+def run_task_process(request_json: str) -> tuple[int, bytes, bytes, int]:
+    """On a worker: run one task attempt in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=True)
+    out, err = proc.communicate(request_json.encode())
+    return proc.returncode, out, err, proc.pid
+
+
+class DaskHandle(TaskHandle):
+    def __init__(self, future):
+        super().__init__()
+        self.future = future
+
+    def kill(self, sig: int = 9) -> None:
+        self.future.cancel()
+
+
+class DaskExecutor(Executor):
+    name = "dask"
+
+    def __init__(self, address: str | None = None, n_workers: int | None = None):
+        self.address = address or os.environ.get("NBFLOW_DASK_ADDRESS")
+        self.n_workers = n_workers or os.cpu_count() or 1
+        self.client = None
+        self.cluster = None
+
+    def start(self) -> None:
+        if self.client is not None:
+            return
+        from distributed import Client, LocalCluster
+
+        if self.address:
+            self.client = Client(self.address)
+        else:
+            self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=None)
+            self.client = Client(self.cluster)
+
+    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+        self.start()
+        future = self.client.submit(run_task_process, json.dumps(request), pure=False)
+        handle = DaskHandle(future)
+
+        def done(fut):
+            try:
+                code, out, err, pid = fut.result()
+            except BaseException as e:  # cancelled, or the worker died
+                code, out, err, pid = -9, b"", f"dask: {e!r}\n".encode(), None
+            handle.pid, handle.returncode = pid, code
+            for stream, data in (("stdout", out), ("stderr", err)):
+                if data:
+                    on_output(stream, data)
+                on_output(stream, b"")
+            on_exit(code)
+
+        future.add_done_callback(done)
+        return handle
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None

@@ -1,0 +1,43 @@
+"""`--executor dask`: the same flow on a real Dask LocalCluster gives the same artifacts."""
+from __future__ import annotations
+
+import pytest
+from conftest import make_notebook, run_id_of, run_nbflow
+
+pytest.importorskip("distributed")
+
+CELLS = [
+    "%%flow DaskFlow\nscale = Parameter('scale', default=3)",
+    "%%step start -> left, right\nself.base = 10",
+    "%%step left -> join\nself.side = 'left'\nself.v = self.base + 1",
+    "%%step right -> join\nself.side = 'right'\nself.v = self.base + 2",
+    "%%step join -> fan\nself.vs = [i.v for i in inputs]\nself.merge_artifacts(inputs, exclude=['side', 'v'])",
+    "%%step fan -> work --foreach vs\npass",
+    "%%step work -> gather\nself.out = self.input * self.scale\nprint('work', self.index, self.out)",
+    "%%step gather -> end\nself.outs = [i.out for i in inputs]\nself.merge_artifacts(inputs, exclude=['out'])",
+    "%%step end\nprint('outs', self.outs, self.base)",
+]
+
+
+def test_dask_run_matches_local_run(workdir, store):
+    nb = make_notebook(workdir / "dask_flow.ipynb", CELLS)
+    local = run_nbflow("run", nb, cwd=workdir)
+    assert local.returncode == 0, local.stderr
+    dask = run_nbflow("run", nb, "--executor", "dask", "--scale", "3", cwd=workdir)
+    assert dask.returncode == 0, dask.stderr
+    assert "work 1 36" in dask.stdout  # task output reaches the console
+    want = store.artifacts("DaskFlow", run_id_of(local.stdout), "end")
+    got = store.artifacts("DaskFlow", run_id_of(dask.stdout), "end")
+    assert got == want
+    assert got["outs"] == [33, 36]
+
+
+def test_dask_failure_stops_the_run(workdir, store):
+    cells = CELLS[:6] + ["%%step work -> gather\nraise ValueError(f'bad item {self.input}')"] + CELLS[7:]
+    nb = make_notebook(workdir / "dask_fail.ipynb", cells)
+    res = run_nbflow("run", nb, "--executor", "dask", cwd=workdir)
+    assert res.returncode == 1
+    assert "ValueError: bad item" in res.stderr
+    run_id = run_id_of(res.stdout)
+    assert store.run_end("DaskFlow", run_id)["successful"] is False
+    assert store.tasks("DaskFlow", run_id, "gather") == []
