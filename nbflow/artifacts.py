@@ -202,32 +202,34 @@ class TaskSelf(_Lazy):
         if not isinstance(inputs, Inputs):
             raise ArtifactError("merge_artifacts(inputs) takes the join's `inputs`",
                                 step=self._step)
-        names: set[str] = set()
+        merged: dict[str, dict] = {}   # Metaflow's rule: agree where present, or conflict
+        conflicts: list[str] = []
         for view in inputs:
-            names |= set(view._refs)
-        for n in include:
-            if n not in names:
-                raise _missing(n, self._step, names, " in any input (merge_artifacts include=)")
-        conflicts = []
-        for name in sorted(include or names):
-            if name in exclude or name in self._params or name.startswith("_") \
-                    or name in self._assigned:
-                continue
-            keys = {v._refs[name]["key"] for v in inputs if name in v._refs}
-            missing_in = [v for v in inputs if name not in v._refs]
-            if len(keys) == 1 and not missing_in:
-                self._refs[name] = next(v._refs[name] for v in inputs)
-                self._deleted.discard(name)
-            elif len(keys) == 1 and missing_in and not include:
-                self._refs[name] = next(v._refs[name] for v in inputs if name in v._refs)
-            else:
-                conflicts.append(name)
+            for name, ref in view._refs.items():
+                if (name not in include if include else name in exclude) or self._is_own(name):
+                    continue
+                first = merged.setdefault(name, ref)
+                if first["key"] != ref["key"] and name not in conflicts:
+                    conflicts.append(name)
         if conflicts:
             listing = ", ".join(f"'{c}'" for c in conflicts)
             raise ArtifactError(
                 f"merge_artifacts: artifact(s) {listing} differ between inputs and the join does "
                 "not assign them; assign them in the join first, or pass exclude=[...]",
                 step=self._step, artifact=conflicts[0])
+        missing = [n for n in include if n not in merged and not self._is_own(n)]
+        if missing:
+            available = set().union(*(v._refs for v in inputs)) if len(inputs) else set()
+            raise _missing(missing[0], self._step, available,
+                           " in any input (merge_artifacts include=)")
+        for name, ref in merged.items():
+            self._refs[name] = ref
+            self._deleted.discard(name)
+
+    def _is_own(self, name: str) -> bool:
+        """Set in this join already (assigned, merged or a parameter): merge leaves it alone."""
+        return name in self._params or name in self._assigned or \
+            (name in self._refs and name not in self._deleted)
 
     # -- persisting ------------------------------------------------------------
     def persist(self, ds: Datastore) -> dict:

@@ -96,7 +96,7 @@ def options_from_args(args, extra):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    return RunOptions(params=list(extra), max_workers=args.max_workers or 16,
+    return RunOptions(params=list(extra), max_workers=args.max_workers,
                       max_num_splits=args.max_num_splits, tags=args.tag,
                       executor=args.executor, datastore=args.datastore,
                       namespace=args.namespace, fork=False if args.no_fork else None)

@@ -56,6 +56,8 @@ class FlowGraph:
             for t in node.targets:
                 if t in self.nodes and node.name not in self.nodes[t].parents:
                     self.nodes[t].parents.append(node.name)
+        for node in self.nodes.values():
+            node.is_join = len(node.parents) > 1  # also when the body reads `inputs` (check_code)
 
     def __getitem__(self, name: str) -> Node:
         return self.nodes[name]
@@ -114,6 +116,9 @@ def validate(graph: FlowGraph) -> list[NbflowError]:
         rule(graph, errors)
     if not any(isinstance(e, _Structural) for e in errors):
         for rule in (check_cycles, check_reachable):
+            rule(graph, errors)
+    if not any(isinstance(e, _Structural) for e in errors):
+        for rule in (check_end_not_join, check_split_targets):
             rule(graph, errors)
     if not any(isinstance(e, _Structural) for e in errors):
         check_split_join(graph, errors)
@@ -192,6 +197,25 @@ def check_foreach(graph: FlowGraph, errors: list) -> None:
         if node.foreach and len(node.targets) != 1:
             errors.append(_err(node, f"'--foreach {node.foreach}' needs exactly one target, "
                                      f"got {len(node.targets)}", structural=True))
+
+
+def check_end_not_join(graph: FlowGraph, errors: list) -> None:
+    if graph["end"].is_join:
+        why = "has several parents" if len(graph["end"].parents) > 1 else "reads `inputs`"
+        errors.append(_err(graph["end"], f"the end step cannot be a join (it {why}), as in "
+                           "Metaflow; add a join step before it ('%%step join -> end')",
+                           structural=True))
+
+
+def check_split_targets(graph: FlowGraph, errors: list) -> None:
+    """A branch needs at least one step: a split may not lead straight to a join."""
+    for node in graph:
+        if node.foreach or len(node.targets) > 1:
+            for t in node.targets:
+                if t in graph.nodes and graph[t].is_join:
+                    errors.append(_err(node, f"the split leads straight to join '{t}'; add at "
+                                             f"least one step between '{node.name}' and '{t}'",
+                                       structural=True))
 
 
 def check_dead_ends(graph: FlowGraph, errors: list) -> None:

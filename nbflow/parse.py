@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ast
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -118,6 +119,9 @@ def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) 
     except ValueError:
         raise NotebookError(f"option '{opt}' needs {kind}, got '{value}'", cell=cell,
                             step=step) from None
+    if not math.isfinite(number):
+        raise NotebookError(f"option '{opt}' needs a finite number, got '{value}'", cell=cell,
+                            step=step)
     if number < 0 or (positive and number == 0):
         raise NotebookError(f"option '{opt}' must be {'> 0' if positive else '>= 0'}, got '{value}'",
                             cell=cell, step=step)
@@ -132,6 +136,10 @@ def _option_values(values: dict[str, str], cell, step) -> StepOptions:
                 raise NotebookError(f"option '{opt}' needs an artifact name (a Python identifier), "
                                     f"got '{values[opt]}'", cell=cell, step=step)
             kw[opt[2:]] = values[opt]
+    if "--foreach" in values and "--catch" in values:  # Metaflow refuses @catch there too
+        raise NotebookError("'--catch' cannot be used on a '--foreach' step (its splits need the "
+                            "foreach artifact); put --catch on the steps inside the foreach",
+                            cell=cell, step=step)
     if "--retry" in values:
         kw["retry"] = int(_number("--retry", values["--retry"], cell, step, integer=True))
     if "--retry-delay" in values:

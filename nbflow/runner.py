@@ -32,7 +32,7 @@ def username() -> str:
 class RunOptions:
     params: list[str] = field(default_factory=list)    # ["--alpha", "0.5"]
     param_values: dict = field(default_factory=dict)   # option -> raw value (kernel)
-    max_workers: int = 16
+    max_workers: int | None = None                     # None: 16, with cpu accounting
     max_num_splits: int = 100
     tags: list[str] = field(default_factory=list)
     executor: str = "local"

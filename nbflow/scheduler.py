@@ -7,14 +7,18 @@ It never imports nbflow.task: tasks only ever run in their own processes.
 """
 from __future__ import annotations
 
+import os
 import queue
+import signal
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from . import taskopts
 from .datastore import Datastore, records
 from .executors.base import Executor, TaskHandle
 from .graph import FlowGraph
+from .slots import CpuSlots, machine_cores
 from .spec import RunEvent
 
 Listener = Callable[[RunEvent], None]
@@ -28,6 +32,7 @@ class PendingTask:
     task_id: str = ""
     attempt: int = 0
     not_before: float = 0.0          # retry delay
+    fallback: dict | None = None     # --catch after a killed last attempt: the recorded error
 
 
 @dataclass
@@ -37,6 +42,8 @@ class Running:
     started: float
     buffers: dict = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
     partial: dict = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    deadline: float | None = None    # --timeout: killed (with its processes) if alive then
+    timed_out: bool = False
 
 
 @dataclass
@@ -49,7 +56,7 @@ class RunResult:
 
 class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
-                 executor: Executor, max_workers: int = 16, max_num_splits: int = 100,
+                 executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
                  listeners: list[Listener] | None = None, context: dict | None = None,
                  first_task_id: int = 1):
         self.graph = graph
@@ -57,7 +64,9 @@ class Scheduler:
         self.run_id = run_id
         self.params = params
         self.executor = executor
-        self.max_workers = max_workers
+        self.max_workers = max_workers or 16
+        # --resources cpu=N claims cores, unless the user set --max-workers (see slots.py)
+        self.cpu = CpuSlots(None if max_workers else machine_cores())
         self.max_num_splits = max_num_splits
         self.listeners = listeners or []
         self.context = context or {}         # namespace, username, tags, origin_run_id...
@@ -111,14 +120,31 @@ class Scheduler:
                 if self.ready:  # only delayed retries are waiting
                     time.sleep(max(0.0, min(t.not_before for t in self.ready) - time.time()))
                 continue
-            timeout = None
-            if self.ready:
-                timeout = max(0.0, min(t.not_before for t in self.ready) - time.time())
             try:
-                kind, key, payload = self.events.get(timeout=timeout)
+                kind, key, payload = self.events.get(timeout=self._wait_time())
             except queue.Empty:
+                self._end_overdue()
                 continue
             self._handle(kind, key, payload)
+            self._end_overdue()
+
+    def _wait_time(self) -> float | None:
+        """Until the next delayed retry may start or the next --timeout deadline."""
+        now = time.time()
+        times = [r.deadline for r in self.running.values() if r.deadline and not r.timed_out]
+        if len(self.running) < self.max_workers:  # else no retry could start anyway
+            # only delayed retries: a ready task with no delay waits for a slot (an event),
+            # and counting it here would spin this loop instead of blocking
+            times += [t.not_before for t in self.ready if t.not_before > now]
+        return max(0.0, min(times) - time.time()) if times else None
+
+    def _end_overdue(self) -> None:
+        """--timeout: a task still alive past its deadline is killed with its process group."""
+        now = time.time()
+        for r in self.running.values():
+            if r.deadline and not r.timed_out and now >= r.deadline:
+                r.timed_out = True
+                r.handle.kill()
 
     def _drain(self) -> None:
         while self.running:
@@ -133,12 +159,14 @@ class Scheduler:
             self._on_output(r, *payload)
         elif kind == "exit":
             del self.running[key]
+            self.cpu.release(key)
             self._on_exit(r, payload)
 
     def _launch_ready(self) -> None:
         now = time.time()
         while self.ready and len(self.running) < self.max_workers and not self.stopping:
-            idx = next((i for i, t in enumerate(self.ready) if t.not_before <= now), None)
+            idx = next((i for i, t in enumerate(self.ready)
+                        if t.not_before <= now and self.cpu.fits(self._cpu(t))), None)
             if idx is None:
                 return
             self._launch(self.ready.pop(idx))
@@ -161,7 +189,11 @@ class Scheduler:
 
         # register before launching: output may arrive before launch() returns
         placeholder = Running(task, TaskHandle(), time.time())
+        timeout = self.graph[task.step].spec.options.timeout
+        if timeout and not task.fallback:
+            placeholder.deadline = placeholder.started + timeout + taskopts.KILL_GRACE
         self.running[key] = placeholder
+        self.cpu.take(key, self._cpu(task))
         placeholder.handle = self.executor.launch(request, on_output, on_exit)
         self.emit(RunEvent("task_started", self.run_id, task.step, task.task_id,
                            placeholder.handle.pid, task.attempt,
@@ -184,6 +216,7 @@ class Scheduler:
             "notebook_path": nb.get("path"),
             "max_attempts": node.spec.options.retry + 1,
             "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
+            "resources": node.spec.options.resources_dict(), "catch_fallback": task.fallback,
             **self.context,
         }
 
@@ -213,6 +246,8 @@ class Scheduler:
                                 t.attempt)
         if rec is None:  # the process died before its commit: say so in the store
             rec = self._died_record(r, code)
+        if r.timed_out or (rec.get("exception") or {}).get("type") == "TimeoutException":
+            _end_group(r.handle.pid)  # what the timed-out task started must not outlive it
         ok = bool(rec.get("successful")) and code == 0
         if ok:
             self.done_tasks += 1
@@ -234,20 +269,41 @@ class Scheduler:
                                t.attempt + 1, info={"delay": delay}))
             self.ready.append(retry)
             return
+        if node.spec.options.catch and not t.fallback and not self.stopping:
+            self._enqueue_catch_fallback(t, rec, code)
+            return
         self.failed.append(f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}")
         self.stop("a task failed")
+
+    def _enqueue_catch_fallback(self, t: PendingTask, rec: dict, code: int) -> None:
+        """--catch when the last attempt could not catch its own error (it was killed):
+        one more attempt, running no user code, stores the recorded error in self.VAR."""
+        error = rec.get("exception") or {"type": "TaskFailed", "traceback": "",
+                                         "message": f"the task exited with status {code}"}
+        self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
+                                      t.attempt + 1, fallback=error))
+
+    def _cpu(self, task: PendingTask) -> float | None:
+        return None if task.fallback else \
+            self.graph[task.step].spec.options.resources_dict().get("cpu")
 
     def _died_record(self, r: Running, code: int) -> dict:
         t = r.task
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         message = f"the task process {how} before it finished"
+        kind = "TaskKilled"
+        if r.timed_out:
+            kind = "TimeoutException"
+            message = (taskopts.timeout_message(t.step, self.graph[t.step].spec.options.timeout)
+                       + "; it did not stop, so it was killed with every process it started")
         rec = {"flow": self.graph.name, "run_id": self.run_id, "step": t.step,
                "task_id": t.task_id, "attempt": t.attempt,
                "pathspec": f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}",
                "started_at": r.started, "finished_at": time.time(), "pid": r.handle.pid,
                "parents": [p["pathspec"] for p in t.parents], "foreach_stack": t.foreach_stack,
                "successful": False, "artifacts": {},
-               "exception": {"type": "TaskKilled", "message": message, "traceback": message}}
+               "resources": self.graph[t.step].spec.options.resources_dict(),
+               "exception": {"type": kind, "message": message, "traceback": message}}
         records.write_task(self.ds, rec)
         return rec
 
@@ -289,6 +345,15 @@ class Scheduler:
             del self.joins[(child.name, context)]
             parents = [slot[k] for k in sorted(slot)]
             self._enqueue(PendingTask(child.name, parents, outer))
+
+
+def _end_group(pid: int | None) -> None:
+    """Kill what is left of a finished task's process group (tasks lead their own)."""
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _context(stack: list) -> tuple:

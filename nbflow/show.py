@@ -12,7 +12,7 @@ def render_graph(graph: FlowGraph) -> str:
         lines.append(f"Step {node.name}  (cell {node.cell}, {kind})")
         doc = (node.docstring or "").strip()
         for doc_line in (doc.splitlines() if doc else ["?"]):
-            lines.append(f"    {doc_line}")
+            lines.append(f"    {doc_line}".rstrip())
         if node.targets:
             arrow = ", ".join(node.targets)
             if node.options.foreach:

@@ -11,9 +11,9 @@ import os
 import sys
 import time
 import traceback
-from typing import Any
 
 from . import code as codemod
+from . import taskopts
 from .artifacts import Inputs, ParentView, TaskSelf
 from .current import current
 from .datastore import Datastore, records
@@ -32,38 +32,89 @@ def main() -> None:
 def run_task(req: dict) -> int:
     """Run one attempt of one task; 0 if it succeeded, 1 if it failed."""
     ds = Datastore(req["datastore"])
-    started = time.time()
-    record = _base_record(req, started)
+    record = _base_record(req, time.time())
+    if req.get("catch_fallback"):
+        return _catch_fallback(ds, req, record)
     me: TaskSelf | None = None
     try:
         _bind_current(req)
-        module_ns = _module_namespace(req)
-        me, inputs = _make_self(ds, req)
-        step_fn = _step_function(req, module_ns)
-        step_fn(me, inputs)
+        taskopts.limit_memory(req.get("resources"))
+        with taskopts.Deadline(req.get("timeout"), req["step"]):
+            module_ns = _module_namespace(req)
+            me, inputs = _make_self(ds, req)
+            step_fn = _step_function(req, module_ns)
+            step_fn(me, inputs)
+        if req.get("catch"):
+            setattr(me, req["catch"], None)  # Metaflow's rule: None when the step succeeded
         if req.get("foreach_var"):
             record["foreach"] = _foreach_split(ds, req, me)
         ok = True
     except BaseException as e:  # the user's code may raise anything; SystemExit too
         if isinstance(e, KeyboardInterrupt):
             raise
-        record["exception"] = _describe(e, req).to_dict()
-        sys.stderr.write(record["exception"]["traceback"])
-        sys.stderr.flush()
+        _record_failure(record, e, req)
         ok = False
+    me, ok = _settle_catch(ds, req, record, me, ok)
+    ok = _persist(ds, req, record, me, ok)
+    if not ok and taskopts.catch_var(req) and not record.get("caught"):
+        # the step's own artifacts could not be stored: keep the inherited ones and the error
+        me, ok = _settle_catch(ds, req, record, None, ok)
+        ok = _persist(ds, req, record, me, ok)
+    return _commit(ds, record, ok)
+
+
+def _record_failure(record: dict, e: BaseException, req: dict) -> None:
+    exc = _describe(e, req)
+    hint = taskopts.memory_hint(e, req.get("resources"))
+    if hint:
+        exc.message, exc.traceback = hint, exc.traceback + f"({hint})\n"
+    record["exception"] = exc.to_dict()
+    sys.stderr.write(exc.traceback)
+    sys.stderr.flush()
+
+
+def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bool) -> bool:
     try:
         record["artifacts"] = me.persist(ds) if me is not None else {}
     except NbflowError as e:
         if ok:
-            record["exception"] = _describe(e, req).to_dict()
-            sys.stderr.write(record["exception"]["traceback"])
+            _record_failure(record, e, req)
         record["artifacts"] = {}
-        ok = False
+        return False
+    return ok
+
+
+def _commit(ds: Datastore, record: dict, ok: bool) -> int:
     sys.stdout.flush()
     record["successful"] = ok
     record["finished_at"] = time.time()
     records.write_task(ds, record)
     return 0 if ok else 1
+
+
+def _settle_catch(ds: Datastore, req: dict, record: dict, me: TaskSelf | None,
+                  ok: bool) -> tuple[TaskSelf | None, bool]:
+    """--catch VAR on the last attempt: the failure becomes self.VAR and the task succeeds,
+    keeping what it inherited and what it set before the error."""
+    var = taskopts.catch_var(req)
+    if ok or not var or req.get("foreach_var") or not record.get("exception"):
+        return me, ok
+    if me is None:
+        me, _ = _make_self(ds, req)
+    object.__setattr__(me, "_deleted", me._deleted - {var})
+    me._values[var] = StepException.from_dict(record["exception"])  # even if var is reserved
+    record["caught"], record["exception"] = record["exception"], None
+    sys.stderr.write(taskopts.caught_notice(var))
+    return me, True
+
+
+def _catch_fallback(ds: Datastore, req: dict, record: dict) -> int:
+    """The attempt after a last attempt that died (killed, timed out, out of memory)
+    without a commit: it runs no user code, only stores the recorded error in self.VAR."""
+    _bind_current(req)
+    record["exception"] = req["catch_fallback"]
+    me, ok = _settle_catch(ds, req, record, None, False)
+    return _commit(ds, record, _persist(ds, req, record, me, ok))
 
 
 def _base_record(req: dict, started: float) -> dict:
@@ -75,6 +126,7 @@ def _base_record(req: dict, started: float) -> dict:
         "parents": [p["pathspec"] for p in req.get("parents", [])],
         "foreach_stack": req.get("foreach_stack", []),
         "is_join": bool(req.get("is_join")),
+        "resources": req.get("resources") or {},
         "exception": None,
     }
 

@@ -13,6 +13,7 @@ import json
 import os
 from typing import Any
 
+from ..errors import DatastoreError
 from . import serialize
 from .storage import Storage
 
@@ -68,8 +69,13 @@ class Datastore:
         return {"key": encoded.key, "size": encoded.size, "type": type_name(obj)}
 
     def get_object(self, key: str) -> Any:
-        with self.storage.open_for_read(self.blob_path(key)) as f:
-            return serialize.read(f)
+        try:
+            with self.storage.open_for_read(self.blob_path(key)) as f:
+                return serialize.read(f)
+        except FileNotFoundError:
+            raise DatastoreError(f"blob {key} is missing from the datastore {self.url}") from None
+        except serialize.DamagedBlob as e:
+            raise DatastoreError(f"blob {key} in the datastore {self.url} is damaged ({e})") from None
 
     def blob_exists(self, key: str) -> bool:
         return self.storage.exists(self.blob_path(key))

@@ -105,13 +105,27 @@ def _read_exact_into(f: IO[bytes], view: memoryview) -> None:
             n = len(data)
             view[got:got + n] = data
         if not n:
-            raise EOFError("blob is truncated")
+            raise DamagedBlob("blob is truncated")
         got += n
 
 
+class DamagedBlob(ValueError):
+    """The blob's bytes are not what its header says (truncated, overwritten)."""
+
+
 def read(f: IO[bytes]) -> Any:
+    try:
+        sections = _read_sections(f)
+    except DamagedBlob:
+        raise
+    except Exception as e:  # struct, json, zstd and EOF errors all mean the same thing here
+        raise DamagedBlob(f"{type(e).__name__}: {e}") from None
+    return pickle.loads(sections[0], buffers=sections[1:])
+
+
+def _read_sections(f: IO[bytes]) -> list[bytearray]:
     if f.read(len(MAGIC)) != MAGIC:
-        raise ValueError("not an nbflow blob (bad magic)")
+        raise DamagedBlob("not an nbflow blob (bad magic)")
     (hlen,) = struct.unpack("<I", f.read(4))
     header = json.loads(f.read(hlen))
     sections = []
@@ -131,6 +145,6 @@ def read(f: IO[bytes]) -> Any:
                 view[pos:pos + len(chunk)] = chunk
                 pos += len(chunk)
         else:
-            raise ValueError(f"unknown codec {codec!r} in blob")
+            raise DamagedBlob(f"unknown codec {codec!r} in blob")
         sections.append(buf)
-    return pickle.loads(sections[0], buffers=sections[1:])
+    return sections
