@@ -72,9 +72,12 @@ def run_context(opts: RunOptions, user: str) -> dict:
 
 
 def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dict,
-                      opts: RunOptions, origin_run_id: str | None = None) -> tuple[str, dict]:
+                      opts: RunOptions, origin_run_id: str | None = None,
+                      param_refs: dict | None = None) -> tuple[str, dict]:
+    """`param_refs` (resume): the origin run's stored parameters, reused as they are."""
     user = username()
-    param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
+    if param_refs is None:
+        param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else [])
     record = {
         "created_at": time.time(), "user": user, "tags": list(opts.tags),
@@ -117,6 +120,10 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
                                                          "datastore": ds.url,
                                                          "steps": list(graph.nodes)}))
     executor = executor or make_executor(opts)
+    if os.environ.get("NBFLOW_PRELOAD", "1") != "0":
+        from .preload import modules_to_preload
+
+        executor.preload(modules_to_preload(graph.notebook))
     with executor:
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,

@@ -60,6 +60,9 @@ class Executor:
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         raise NotImplementedError
 
+    def preload(self, modules: list[str]) -> None:
+        """A hint: the tasks will import these modules (executors may warm them up)."""
+
     def close(self) -> None:
         pass
 

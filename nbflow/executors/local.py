@@ -134,7 +134,7 @@ class LocalExecutor(Executor):
         if fork is None:
             fork = sys.platform.startswith("linux") and os.environ.get("NBFLOW_NO_FORK") != "1"
         self.fork = fork
-        self.preload = preload or []
+        self.preload_modules = preload or []
         self._spawn = SpawnExecutor()
         self._zygote: subprocess.Popen | None = None
         self._zygote_pid: int | None = None
@@ -153,13 +153,22 @@ class LocalExecutor(Executor):
         else:  # forking a threaded process (a kernel) is unsafe: start a fresh one
             self._zygote = subprocess.Popen(
                 [sys.executable, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
-                 json.dumps(self.preload)],
+                 json.dumps(self.preload_modules)],
                 pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL)
         theirs.close()
         self._sock = ours
         self._reader = threading.Thread(target=self._read_replies, daemon=True,
                                         name="nbflow-zygote-replies")
         self._reader.start()
+
+    def preload(self, modules: list[str]) -> None:
+        """Have the zygote import these (the notebook's imports) before its next fork."""
+        if not self.fork or not modules:
+            return
+        if self._sock is None:
+            self.start()
+        with self._lock:
+            self._sock.send(json.dumps({"preload": list(modules)}).encode())
 
     def _fork_zygote(self, ours: socket.socket, theirs: socket.socket) -> int:
         """Fork the zygote from this (still single-threaded) process: it skips an
@@ -177,7 +186,7 @@ class LocalExecutor(Executor):
             os.dup2(devnull, 0)
             from .zygote import serve
 
-            serve(theirs, self.preload)
+            serve(theirs, self.preload_modules)
         except BaseException:
             code = 1
         finally:

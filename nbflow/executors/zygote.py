@@ -3,7 +3,8 @@ child per task. Each child is a fresh process (its own memory, its own process
 group) that runs exactly one task and exits; the zygote reports pids and exit codes.
 
 Protocol over a SOCK_SEQPACKET unix socket:
-  in:  {"id": n} with three fds attached: the task's stdin, stdout, stderr
+  in:  {"id": n} with three fds attached: the task's stdin, stdout, stderr;
+       {"preload": [module, ...]}: import these before the next fork
   out: {"id": n, "pid": p}, later {"id": n, "exit": code}
 """
 from __future__ import annotations
@@ -55,11 +56,7 @@ def main() -> None:
 
 def serve(sock: socket.socket, preload: list[str]) -> None:
     """The zygote's loop: fork a child per request until the scheduler hangs up."""
-    for name in preload:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass  # a preload is only a speed-up; the task will report a real import error
+    _preload(preload)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -88,7 +85,11 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
                     except OSError:
                         pass
                 continue
-            tid = json.loads(msg)["id"]
+            request = json.loads(msg)
+            if "preload" in request:
+                _preload(request["preload"])
+                continue
+            tid = request["id"]
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
@@ -99,6 +100,15 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
             children[pid] = tid
             _send(sock, {"id": tid, "pid": pid})
         _reap(children, sock)
+
+
+def _preload(names: list[str]) -> None:
+    """Import what the notebook imports, once, so every forked task has it."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except BaseException:
+            pass  # only a speed-up: the task itself reports a real import error
 
 
 def _reap(children: dict[int, int], sock: socket.socket) -> None:
