@@ -142,7 +142,7 @@ def main(argv=None) -> int:
     print("|---|---|---|---|")
     for row in rows:
         print(row.markdown())
-    if not with_mf:
+    if not with_mf and not args.no_metaflow:
         print("\n(metaflow is not installed: `pip install .[bench]` for the side-by-side figures)")
     return 0
 

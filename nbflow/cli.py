@@ -11,6 +11,11 @@ from .errors import (NbflowError, NotebookError, ParameterError, UsageError,
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # no prefix matching: a flow parameter --names must not be taken for --namespace
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")
 

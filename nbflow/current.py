@@ -1,6 +1,9 @@
 """`current`: what a running step knows about itself (Metaflow's `current`)."""
 from __future__ import annotations
 
+import sys
+import types
+
 
 class Current:
     _FIELDS = ("flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count",
@@ -32,3 +35,17 @@ class Current:
 
 
 current = Current()
+
+
+class _ModuleView(types.ModuleType):
+    """Once this module is imported, `from nbflow import current` finds the submodule (the
+    import system binds it on the package) instead of the object: forward reads to it."""
+
+    def __getattr__(self, name: str):
+        return getattr(current, name)
+
+    def __repr__(self):
+        return repr(current)
+
+
+sys.modules[__name__].__class__ = _ModuleView

@@ -57,7 +57,7 @@ def prepare(notebook: NotebookSpec, opts: RunOptions):
     """Everything that can fail before a run exists: graph, parameters, files."""
     graph = graphmod.build(notebook)
     try:
-        params = find_parameters(notebook.module_code)
+        params = find_parameters(notebook.module_code, path=notebook.path)
     except SyntaxError as e:
         raise ParameterError(f"the flow cell does not parse: {e}") from None
     given = dict(opts.param_values)

@@ -22,6 +22,7 @@ from .slots import CpuSlots, machine_cores
 from .spec import RunEvent
 
 Listener = Callable[[RunEvent], None]
+LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on this machine
 
 
 @dataclass
@@ -58,8 +59,9 @@ class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
                  executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
                  listeners: list[Listener] | None = None, context: dict | None = None,
-                 first_task_id: int = 1):
+                 first_task_id: int = 1, follow: bool = True):
         self.graph = graph
+        self.follow = follow                 # False: run only the seeded tasks (kernel cells)
         self.ds = ds
         self.run_id = run_id
         self.params = params
@@ -75,6 +77,7 @@ class Scheduler:
         self.running: dict[str, Running] = {}
         self.joins: dict[tuple, dict] = {}   # (join step, context) -> {order key: record}
         self.next_task_id = first_task_id
+        self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
         self.failed: list[str] = []
         self.stopping = False
         self.done_tasks = 0
@@ -88,6 +91,8 @@ class Scheduler:
     def run(self, seed: list[PendingTask] | None = None,
             completed: list[dict] | None = None) -> RunResult:
         """Run from `start` (or from `seed` tasks, after `completed` records: resume)."""
+        # resume: tasks already done (cloned) are never enqueued again; what they unblock is
+        self.done_keys = {_task_key(r["step"], r.get("foreach_stack") or []) for r in completed or []}
         for rec in completed or []:
             self._on_success(rec, launch=False)
         if seed is None and not completed:
@@ -172,6 +177,8 @@ class Scheduler:
             self._launch(self.ready.pop(idx))
 
     def _enqueue(self, task: PendingTask) -> None:
+        if _task_key(task.step, task.foreach_stack) in self.done_keys:
+            return
         if not task.task_id:
             task.task_id = str(self.next_task_id)
             self.next_task_id += 1
@@ -246,7 +253,8 @@ class Scheduler:
                                 t.attempt)
         if rec is None:  # the process died before its commit: say so in the store
             rec = self._died_record(r, code)
-        if r.timed_out or (rec.get("exception") or {}).get("type") == "TimeoutException":
+        timed_out = r.timed_out or (rec.get("exception") or {}).get("type") == "TimeoutException"
+        if timed_out and self.executor.name in LOCAL_EXECUTORS:
             _end_group(r.handle.pid)  # what the timed-out task started must not outlive it
         ok = bool(rec.get("successful")) and code == 0
         if ok:
@@ -257,7 +265,7 @@ class Scheduler:
                            info={"duration": time.time() - r.started, "exit_code": code,
                                  "index": _index(t.foreach_stack)}))
         if ok:
-            if not self.stopping:
+            if not self.stopping and self.follow:
                 self._on_success(rec)
             return
         node = self.graph[t.step]
@@ -354,6 +362,11 @@ def _end_group(pid: int | None) -> None:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _task_key(step: str, stack: list) -> tuple:
+    """What identifies a task within a run: its step and its place in the foreaches."""
+    return step, _context(stack)
 
 
 def _context(stack: list) -> tuple:

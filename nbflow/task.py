@@ -56,9 +56,11 @@ def run_task(req: dict) -> int:
         ok = False
     me, ok = _settle_catch(ds, req, record, me, ok)
     ok = _persist(ds, req, record, me, ok)
-    if not ok and taskopts.catch_var(req) and not record.get("caught"):
-        # the step's own artifacts could not be stored: keep the inherited ones and the error
-        me, ok = _settle_catch(ds, req, record, None, ok)
+    if not ok and taskopts.catch_var(req) and not req.get("foreach_var"):
+        # what the step set cannot be stored: keep the inherited artifacts and the error
+        if record.get("caught"):
+            record["exception"] = record.pop("caught")  # the step's own error, not the store's
+        me, ok = _settle_catch(ds, req, record, None, False)
         ok = _persist(ds, req, record, me, ok)
     return _commit(ds, record, ok)
 
@@ -164,7 +166,7 @@ def _make_self(ds: Datastore, req: dict) -> tuple[TaskSelf, Inputs | None]:
     if req.get("is_join"):
         views = [ParentView(ds, p["step"], p["pathspec"], p["artifacts"], p.get("foreach_stack"))
                  for p in parents]
-        me = TaskSelf(ds, req["step"], {}, params, req.get("foreach_stack"))
+        me = TaskSelf(ds, req["step"], {}, params, req.get("foreach_stack"), join=True)
         return me, Inputs(views)
     inherited = parents[0]["artifacts"] if parents else {}
     return TaskSelf(ds, req["step"], inherited, params, req.get("foreach_stack")), None
@@ -196,7 +198,7 @@ def _foreach_split(ds: Datastore, req: dict, me: TaskSelf) -> dict:
         try:
             items = list(items)
         except TypeError:
-            raise ArtifactError(f"'--foreach {var}': self.{var} is a {type(items).__name__}, "
+            raise ArtifactError(f"'--foreach {var}': self.{var} is of type {type(items).__name__}, "
                                 "which is not iterable; use a list, tuple, range or array",
                                 step=step, artifact=var) from None
     try:

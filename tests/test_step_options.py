@@ -10,8 +10,10 @@ import time
 
 import pytest
 from conftest import make_notebook, run_id_of, run_nbflow
+from conftest import test_env as env_with  # (not collected as a test)
 
 from nbflow.datastore import records
+from nbflow.slots import machine_cores
 
 
 def attempts(store, flow: str, run_id: str, step: str, task_id: str) -> list[dict]:
@@ -31,11 +33,11 @@ def log(store, flow, run_id, step, task_id, attempt, stream="stderr") -> str:
 def test_retry_runs_new_attempts_until_one_succeeds(workdir, store):
     nb = make_notebook(workdir / "flaky.ipynb", [
         "%%step start -> flaky\nself.x = 1",
-        "%%step flaky -> end --retry 2\n"
+        ("%%step flaky -> end --retry 2\n"
         "if current.retry_count < 2:\n"
         "    self.half_done = 'from a failed attempt'\n"
         "    raise RuntimeError(f'service down (try {current.retry_count})')\n"
-        "self.tries = current.retry_count",
+        "self.tries = current.retry_count"),
         "%%step end\nprint('tries', self.tries, hasattr(self, 'half_done'))",
     ])
     res = run_nbflow("run", nb, cwd=workdir)
@@ -51,6 +53,15 @@ def test_retry_runs_new_attempts_until_one_succeeds(workdir, store):
     # the task is its last attempt: nothing a failed attempt set is visible downstream
     assert task["attempt"] == 2 and "half_done" not in task["artifacts"]
     assert "tries 2 False" in res.stdout
+    # the client shows the task as its last attempt, and every earlier one on request
+    from nbflow import Task
+
+    pathspec = f"FlakyFlow/{run_id}/flaky/{task['task_id']}"
+    latest = Task(pathspec)
+    assert latest.successful and latest.current_attempt == 2 and latest.data.tries == 2
+    assert "half_done" not in [a.id for a in latest]
+    assert "service down (try 1)" in Task(pathspec, attempt=1).exception.message
+    assert "service down (try 0)" in Task(pathspec, attempt=0).stderr
 
 
 def test_no_retry_by_default(workdir, store):
@@ -68,10 +79,10 @@ def test_no_retry_by_default(workdir, store):
 def test_retry_applies_to_each_foreach_split_on_its_own(workdir, store):
     nb = make_notebook(workdir / "splits.ipynb", [
         "%%step start -> body --foreach items\nself.items = [10, 20, 30]",
-        "%%step body -> join --retry 1 --retry-delay 0.1\n"
+        ("%%step body -> join --retry 1 --retry-delay 0.1\n"
         "if self.index == 1 and current.retry_count == 0:\n"
         "    raise ValueError('split 1 fails once')\n"
-        "self.out = (self.input, current.retry_count)",
+        "self.out = (self.input, current.retry_count)"),
         "%%step join -> end\nself.outs = [i.out for i in inputs]",
         "%%step end\npass",
     ])
@@ -161,14 +172,14 @@ def test_a_task_that_ignores_its_timeout_is_killed_and_catch_still_records_it(wo
 def test_catch_stores_the_error_and_the_flow_goes_on(workdir, store):
     nb = make_notebook(workdir / "caught.ipynb", [
         "%%step start -> boom\nself.inherited = 'kept'",
-        "%%step boom -> fine --catch err --retry 1\n"
+        ("%%step boom -> fine --catch err --retry 1\n"
         "self.before_error = current.retry_count\n"
-        "raise ValueError('bad value')\n",
+        "raise ValueError('bad value')\n"),
         "%%step fine -> end --catch no_err\nself.y = 1",
-        "%%step end\n"
+        ("%%step end\n"
         "if self.err:\n"
         "    self.report = (self.err.type, self.err.message, 'bad value' in str(self.err),\n"
-        "                   self.before_error, self.inherited, self.no_err)",
+        "                   self.before_error, self.inherited, self.no_err)"),
     ])
     res = run_nbflow("run", nb, cwd=workdir)
     assert res.returncode == 0, res.stderr
@@ -185,14 +196,28 @@ def test_catch_stores_the_error_and_the_flow_goes_on(workdir, store):
 
 def test_catch_without_failure_is_none_and_catch_on_last_attempt_only(workdir, store):
     nb = make_notebook(workdir / "maybe.ipynb", [
-        "%%step start -> end --catch err --retry 1\n"
-        "if current.retry_count == 0:\n    raise KeyError('first try')\nself.ok = True",
+        ("%%step start -> end --catch err --retry 1\n"
+        "if current.retry_count == 0:\n    raise KeyError('first try')\nself.ok = True"),
         "%%step end\nself.was = self.err",
     ])
     res = run_nbflow("run", nb, cwd=workdir)
     assert res.returncode == 0, res.stderr
     run_id = run_id_of(res.stdout)
     assert store.artifacts("MaybeFlow", run_id, "end")["was"] is None
+
+
+def test_catch_covers_an_artifact_that_cannot_be_stored(workdir, store):
+    nb = make_notebook(workdir / "unpicklable.ipynb", [
+        "%%step start -> keep\nself.inherited = [1, 2]",
+        "%%step keep -> end --catch err\nimport threading\nself.lock = threading.Lock()",
+        "%%step end\nself.report = (self.err.type, self.err.message, self.inherited, hasattr(self, 'lock'))",
+    ])
+    res = run_nbflow("run", nb, cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    kind, message, inherited, has_lock = store.artifacts("UnpicklableFlow", run_id_of(res.stdout),
+                                                          "end")["report"]
+    assert kind == "ArtifactError" and "'lock'" in message and "cannot be pickled" in message
+    assert inherited == [1, 2] and not has_lock
 
 
 @pytest.mark.parametrize("option, complaint", [
@@ -231,8 +256,8 @@ def test_catch_on_a_foreach_step_is_rejected(workdir):
 def test_resources_are_recorded_and_memory_is_enforced(workdir, store):
     nb = make_notebook(workdir / "res.ipynb", [
         "%%step start -> big --resources cpu=1,memory=2000,gpu=0\nself.x = bytearray(10 * 2**20)",
-        "%%step big -> end --resources memory=300 --catch oom\n"
-        "self.small = 1\nhuge = bytearray(2 * 2**30)",
+        ("%%step big -> end --resources memory=300 --catch oom\n"
+        "self.small = 1\nhuge = bytearray(2 * 2**30)"),
         "%%step end\nself.oom_message = self.oom.message if self.oom else None",
     ])
     res = run_nbflow("run", nb, cwd=workdir)
@@ -248,14 +273,18 @@ def test_resources_are_recorded_and_memory_is_enforced(workdir, store):
 
 CONCURRENCY_PROBE = (
     "import os, time\n"
-    "me = os.path.join(os.environ['PROBE_DIR'], f'running-{self.index}')\n"
-    "open(me, 'w').close()\n"
-    "others = lambda: [f for f in os.listdir(os.environ['PROBE_DIR']) if f != os.path.basename(me)]\n"
+    "probe, me = os.environ['PROBE_DIR'], str(self.index)\n"
+    "open(os.path.join(probe, 'started-' + me), 'w').close()\n"
+    "def others():\n"
+    "    names = os.listdir(probe)\n"
+    "    started = {n[8:] for n in names if n.startswith('started-')} - {me}\n"
+    "    done = {n[5:] for n in names if n.startswith('done-')}\n"
+    "    return started if os.environ['PROBE_COUNT_DONE'] == '1' else started - done\n"
     "end = time.monotonic() + float(os.environ['PROBE_WAIT'])\n"
     "while not others() and time.monotonic() < end:\n"
     "    time.sleep(0.05)\n"
     "self.saw_other = bool(others())\n"
-    "os.remove(me)\n"
+    "open(os.path.join(probe, 'done-' + me), 'w').close()\n"
 )
 
 
@@ -269,29 +298,23 @@ def _cpu_notebook(workdir, cores: int):
 
 
 def test_cpu_claims_keep_tasks_within_the_machines_cores(workdir, store):
-    from conftest import test_env
-
-    from nbflow.slots import machine_cores
-
     probe = workdir / "probe"
     probe.mkdir()
     nb = _cpu_notebook(workdir, machine_cores())
-    # each task waits a while for the other to show up; it must not, the cores are taken
-    res = run_nbflow("run", nb, cwd=workdir, env=test_env(PROBE_DIR=probe, PROBE_WAIT=1.5))
+    # each task waits a while for the other to be running beside it: it must not be, the
+    # cores are taken
+    res = run_nbflow("run", nb, cwd=workdir, env=env_with(PROBE_DIR=probe, PROBE_WAIT=1.5,
+                                                            PROBE_COUNT_DONE=0))
     assert res.returncode == 0, res.stderr
     assert store.artifacts("CpuFlow", run_id_of(res.stdout), "join")["saw"] == [False, False]
 
 
 def test_explicit_max_workers_turns_cpu_accounting_off(workdir, store):
-    from conftest import test_env
-
-    from nbflow.slots import machine_cores
-
     probe = workdir / "probe"
     probe.mkdir()
     nb = _cpu_notebook(workdir, machine_cores())
-    # both tasks run at once, so each one sees the other (waiting as long as it takes)
+    # both tasks start at once, so each one sees the other start (waiting as long as it takes)
     res = run_nbflow("run", nb, "--max-workers", "2", cwd=workdir,
-                     env=test_env(PROBE_DIR=probe, PROBE_WAIT=120))
+                     env=env_with(PROBE_DIR=probe, PROBE_WAIT=120, PROBE_COUNT_DONE=1))
     assert res.returncode == 0, res.stderr
     assert store.artifacts("CpuFlow", run_id_of(res.stdout), "join")["saw"] == [True, True]
