@@ -41,3 +41,15 @@ def test_dask_failure_stops_the_run(workdir, store):
     run_id = run_id_of(res.stdout)
     assert store.run_end("DaskFlow", run_id)["successful"] is False
     assert store.tasks("DaskFlow", run_id, "gather") == []
+
+
+def test_dask_timeout_kills_the_task_on_its_worker(workdir, store):
+    nb = make_notebook(workdir / "dask_timeout.ipynb", [
+        "%%flow DaskTimeoutFlow",
+        "%%step start -> end --timeout 1 --catch err\nimport time\nself.before = 1\n"
+        "try:\n    time.sleep(30)\nexcept BaseException:\n    time.sleep(30)",
+        "%%step end\nprint('caught', self.err.type, 'timed out after 1 second' in self.err.message)",
+    ])
+    res = run_nbflow("run", nb, "--executor", "dask", cwd=workdir, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "caught" in res.stdout and "True" in res.stdout.split("caught", 1)[1].splitlines()[0]

@@ -5,26 +5,46 @@ The cluster: NBFLOW_DASK_ADDRESS (a running scheduler, e.g. tcp://host:8786), el
 a LocalCluster started for the run (one single-threaded worker process per core).
 The datastore must be reachable from the workers (a shared folder, or s3:// ...).
 Output reaches the console when the task ends, not line by line (Dask returns
-results, it does not stream them)."""
+results, it does not stream them). A task past its --timeout is killed on its
+worker; stopping a run lets tasks already running on workers finish."""
 from __future__ import annotations
 
 import json
 import os
 
+from ..taskopts import KILL_GRACE
 from .base import ExitCallback, Executor, OutputCallback, TaskHandle
 
 
-def run_task_process(request_json: str) -> tuple[int, bytes, bytes, int]:
-    """On a worker: run one task attempt in a fresh interpreter."""
+def run_task_process(request_json: str, kill_after: float | None = None
+                     ) -> tuple[int, bytes, bytes, int]:
+    """On a worker: run one task attempt in a fresh interpreter.
+
+    Output goes to temporary files, not pipes, so a process the task left behind
+    cannot keep us waiting; past `kill_after` seconds the task's process group is killed."""
+    import signal
     import subprocess
     import sys
+    import tempfile
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            start_new_session=True)
-    out, err = proc.communicate(request_json.encode())
-    return proc.returncode, out, err, proc.pid
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
+                                stdout=out, stderr=err, env=env, start_new_session=True)
+        proc.stdin.write(request_json.encode())
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            pass
+        try:  # a timed-out task, or what a finished one left running
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        code = proc.wait()
+        out.seek(0)
+        err.seek(0)
+        return code, out.read(), err.read(), proc.pid
 
 
 class DaskHandle(TaskHandle):
@@ -59,7 +79,9 @@ class DaskExecutor(Executor):
 
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         self.start()
-        future = self.client.submit(run_task_process, json.dumps(request), pure=False)
+        timeout = request.get("timeout")
+        kill_after = timeout + KILL_GRACE if timeout else None
+        future = self.client.submit(run_task_process, json.dumps(request), kill_after, pure=False)
         handle = DaskHandle(future)
 
         def done(fut):
