@@ -129,11 +129,13 @@ class ParamDef:
 _PREDEFINED = {"Parameter": Parameter, "IncludeFile": IncludeFile, "JSONType": JSONType}
 
 
-def find_parameters(module_code: str, module_ns: dict | None = None) -> list[ParamDef]:
+def find_parameters(module_code: str, module_ns: dict | None = None,
+                    path: str | None = None) -> list[ParamDef]:
     """Parameters of the flow cell: top-level names bound to Parameter/IncludeFile.
 
     The calls are evaluated alone (no imports run); a call that needs other names
-    of the cell falls back to running the cell once."""
+    of the cell falls back to running the cell once, with `__file__` = `path` (the
+    notebook), as in every task."""
     if not module_code.strip():
         return []
     tree = ast.parse(module_code)
@@ -148,23 +150,40 @@ def find_parameters(module_code: str, module_ns: dict | None = None) -> list[Par
             value = eval(compile(ast.Expression(stmt.value), "<flow cell>", "eval"),
                          dict(_PREDEFINED))
         except NameError:
-            return _parameters_by_running(module_code, module_ns)
+            return _parameters_by_running(module_code, module_ns, path)
+        except Exception as e:  # the user's declaration: report it, not our internals
+            raise ParameterError(f"the flow cell's parameter '{stmt.targets[0].id}' cannot be "
+                                 f"created: {type(e).__name__}: {e}") from None
         found.append(ParamDef(stmt.targets[0].id, value))
     _check_unique(found)
     return found
 
 
-def _parameters_by_running(module_code: str, module_ns: dict | None) -> list[ParamDef]:
-    ns = dict(_PREDEFINED) if module_ns is None else module_ns
-    exec(compile(module_code, "<flow cell>", "exec"), ns)
+def _parameters_by_running(module_code: str, module_ns: dict | None,
+                           path: str | None) -> list[ParamDef]:
+    ns = dict(_PREDEFINED, __file__=path or "") if module_ns is None else module_ns
+    try:
+        exec(compile(module_code, "<flow cell>", "exec"), ns)
+    except Exception as e:  # the user's module code: report it, not our internals
+        raise ParameterError(f"the flow cell failed while its parameters were read: "
+                             f"{type(e).__name__}: {e}") from None
     found = [ParamDef(k, v) for k, v in ns.items() if isinstance(v, Parameter)]
     _check_unique(found)
     return found
 
 
+# options of `nbflow run`/`resume` themselves: a parameter with one of these names could
+# never be given on the command line (tests/test_run_core.py keeps this list in step)
+RESERVED_OPTIONS = ("max-workers", "max-num-splits", "tag", "executor", "datastore", "namespace",
+                    "no-fork", "quiet", "help", "origin-run-id")
+
+
 def _check_unique(found: list[ParamDef]) -> None:
     seen: dict[str, str] = {}
     for p in found:
+        if p.option in RESERVED_OPTIONS:
+            raise ParameterError(f"parameter '{p.artifact}' uses the option name '--{p.option}', "
+                                 "which `nbflow run` uses itself; give the Parameter another name")
         if p.option in seen:
             raise ParameterError(f"parameters '{seen[p.option]}' and '{p.artifact}' both use the "
                                  f"option name '{p.option}'")
