@@ -30,6 +30,8 @@ EXAMPLES = {  # notebook -> flow name; every notebook in notebooks/ must be list
     "wide_foreach.ipynb": "WideForeachFlow",
     "wine_classifier.ipynb": "WineClassifierFlow",
 }
+# Walkthroughs drive the `nbflow` CLI from scratch cells (no flow of their own); each has a test.
+WALKTHROUGHS = {"resume_walkthrough.ipynb": "tests/test_resume.py"}
 
 
 class Example:
@@ -61,7 +63,7 @@ def example(workdir) -> Example:
 # -- the files -------------------------------------------------------------------------------
 
 def test_every_notebook_is_listed_and_tested():
-    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(EXAMPLES)
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted([*EXAMPLES, *WALKTHROUGHS])
     assert (NOTEBOOKS / "data" / "movies.csv").is_file()
 
 
