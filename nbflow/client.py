@@ -85,7 +85,7 @@ def get_namespace() -> str | None:
 
 def default_namespace() -> str:
     """Back to the current user's namespace, `user:<name>`."""
-    from .runner import username
+    from .user import username
 
     return namespace(f"user:{username()}")
 

@@ -20,7 +20,8 @@ from .datastore import Datastore, records
 from .errors import ParameterError, UsageError
 from .graph import FlowGraph
 from .params import find_parameters, parse_param_args, resolve_values
-from .runner import RunOptions, create_run_record, datastore_for, execute, username
+from .runner import RunOptions, create_run_record, datastore_for, execute
+from .user import username
 from .scheduler import Listener, RunResult
 from .spec import NotebookSpec, RunEvent
 

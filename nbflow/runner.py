@@ -3,7 +3,6 @@
 Shared by `nbflow run`, `%nbflow run`, `resume` and the kernel's interactive runs."""
 from __future__ import annotations
 
-import getpass
 import os
 import socket
 import time
@@ -16,16 +15,7 @@ from .executors import get_executor
 from .params import find_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
 from .spec import NotebookSpec, RunEvent
-
-
-def username() -> str:
-    for var in ("NBFLOW_USER", "USER", "USERNAME"):
-        if os.environ.get(var):
-            return os.environ[var]
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
+from .user import username  # noqa: F401  (re-exported for older imports)
 
 
 @dataclass

@@ -18,7 +18,6 @@ import struct
 from dataclasses import dataclass
 from typing import IO, Any
 
-import cloudpickle
 import xxhash
 
 MAGIC = b"NBFBLOB1"
@@ -47,6 +46,8 @@ class Encoded:
 def encode(obj: Any) -> Encoded:
     buffers: list[pickle.PickleBuffer] = []
     try:
+        import cloudpickle  # imported on first save: reading needs only pickle
+
         main = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
     except Exception as e:
         raise UnpicklableArtifact(e) from e
@@ -119,7 +120,7 @@ def read(f: IO[bytes]) -> Any:
         sections = _read_sections(f)
     except DamagedBlob:
         raise
-    except Exception as e:  # struct, json, zstd and EOF errors all mean the same thing here
+    except Exception as e:  # noqa: BLE001 - struct, json, zstd, EOF errors: all mean damaged
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     return pickle.loads(sections[0], buffers=sections[1:])
 

@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 
+import cloudpickle  # noqa: F401  (tasks pickle their artifacts with it)
 import nbflow.task  # noqa: F401  (the whole point: imported once, before forking)
 
 
