@@ -154,7 +154,8 @@ class LocalExecutor(Executor):
             self._zygote = subprocess.Popen(
                 [sys.executable, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
                  json.dumps(self.preload_modules)],
-                pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL)
+                pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL,
+                start_new_session=True)  # a kernel's interrupt (SIGINT to its group) spares it
         theirs.close()
         self._sock = ours
         self._reader = threading.Thread(target=self._read_replies, daemon=True,

@@ -1,0 +1,251 @@
+"""Run one step cell at once, as a task of the kernel's interactive run.
+
+Inputs are the latest successful tasks of the step's parents in this kernel session,
+else in the flow's most recent run that has them (after a kernel restart). The step
+runs through the real scheduler and executor (`follow=False`: its children wait for
+their own cells), and its output streams into the cell as it is printed."""
+from __future__ import annotations
+
+import sys
+
+from .. import graph as graphmod
+from ..datastore import records
+from ..errors import ParameterError, TaskFailed
+from ..params import find_parameters, resolve_values
+from ..runner import RunOptions, create_run_record, datastore_for, run_context
+from ..scheduler import PendingTask, Scheduler
+from ..spec import NotebookSpec, RunEvent, StepSpec
+from .cellerror import cell_error, in_cell
+from .selfview import SelfView
+from .session import InteractiveRun, KernelSession
+
+RUNS_SEARCHED = 50   # how far back a parent's tasks are looked for in earlier runs
+
+
+class CellOutput:
+    """A scheduler listener: task output into the running cell, stdout and stderr apart."""
+
+    def __init__(self, prefix: bool):
+        self.prefix = prefix   # several tasks at once (foreach splits): say whose line it is
+
+    def __call__(self, ev: RunEvent) -> None:
+        if ev.kind == "task_output":
+            stream = sys.stderr if ev.stream == "stderr" else sys.stdout
+            tag = f"[{ev.step}/{ev.task_id}] " if self.prefix else ""
+            stream.write(f"{tag}{ev.text}\n")
+        elif ev.kind == "task_retrying":
+            sys.stderr.write(f"[{ev.step}/{ev.task_id}] retrying (attempt {ev.attempt + 1})\n")
+
+
+def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None) -> SelfView:
+    """Run `spec` (already checked) now; returns the view bound to `self` in the kernel."""
+    session.register_step(spec)
+    known = session.known_spec(saved)
+    ds = datastore_for(known, None)
+    if spec.name != "start" and not _parents(known, spec.name):
+        known = session.known_spec(saved, _last_run_notebook(ds, known.flow_name))
+    graph = graphmod.FlowGraph(known)
+    graphmod.validate(graph)   # marks joins; errors in other cells do not stop this one
+    parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
+    params, values = _param_values(session, known)
+    run = _interactive_run(session, known, ds, params, values)
+    refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
+    tasks = plan_tasks(graph, spec.name, parent_tasks)
+    session.warm(known)
+    result, recs = _execute(session, run, graph, refs, tasks)
+    _after(session, run, known, graph, spec.name, refs, recs)
+    if not result.successful:
+        session.failed.add(spec.name)
+        raise _failure(spec.name, result, recs)
+    session.failed.discard(spec.name)
+    note = "" if len(recs) == 1 else f" (task 1 of {len(recs)}; the others: " \
+        + ", ".join(r["pathspec"] for r in recs[1:4]) + (" ..." if len(recs) > 4 else "") + ")"
+    return SelfView(ds, recs[0], note)
+
+
+def _parents(spec: NotebookSpec, step: str) -> list[str]:
+    return [s.name for s in spec.steps if step in s.targets]
+
+
+def _last_run_notebook(ds, flow: str) -> NotebookSpec | None:
+    for run_id in records.list_runs(ds, flow)[:1]:
+        try:
+            return NotebookSpec.from_dict(records.read_run(ds, flow, run_id)["notebook"])
+        except Exception:  # noqa: BLE001 - an unreadable record only means fewer known steps
+            return None
+    return None
+
+
+def _parent_tasks(session: KernelSession, graph, spec: StepSpec, ds, saved) -> dict:
+    node = graph[spec.name]
+    if spec.name != "start" and not node.parents:
+        raise cell_error(TaskFailed, f"no step leads to '{spec.name}' yet: add '-> {spec.name}' "
+                         "to the header of the step before it and run that cell",
+                         cell=spec.cell, step=spec.name)
+    out = {}
+    for parent in node.parents:
+        if parent in session.latest:
+            out[parent] = session.latest[parent]
+            continue
+        found = _stored_tasks(ds, graph.name, parent, session.run)
+        if found is None:
+            raise cell_error(TaskFailed, f"its parent step '{parent}' has not run yet (in this "
+                             f"kernel or in any run of {graph.name}); run "
+                             f"{session.cell_of(parent, saved)} first",
+                             cell=spec.cell, step=spec.name)
+        run_id, recs = found
+        print(f"(step '{parent}' has not run in this kernel session: its input comes from "
+              f"run {graph.name}/{run_id})")
+        out[parent] = recs
+    return out
+
+
+def _stored_tasks(ds, flow: str, step: str, current: InteractiveRun | None):
+    """(run_id, successful task records of `step`) of the newest run that has them."""
+    for run_id in records.list_runs(ds, flow)[:RUNS_SEARCHED]:
+        if current is not None and run_id == current.run_id:
+            continue
+        try:
+            latest = records.read_run(ds, flow, run_id).get("interactive_latest") or {}
+        except Exception:  # noqa: BLE001, S112 - an unreadable run is skipped
+            continue
+        ids = latest.get(step) or records.list_tasks(ds, flow, run_id, step)
+        recs = [records.read_task(ds, flow, run_id, step, str(t)) for t in ids]
+        recs = [r for r in recs if r and r.get("successful")]
+        if recs:
+            return run_id, recs
+    return None
+
+
+def _param_values(session: KernelSession, known: NotebookSpec):
+    """%nbflow params, then NBFLOW_RUN_*, then defaults: resolved for every task."""
+    try:
+        params = find_parameters(known.module_code)
+    except SyntaxError as e:
+        cell = known.flow_cell.cell if known.flow_cell else None
+        raise cell_error(ParameterError, f"the flow cell does not parse: {e}", cell=cell) from None
+    given = {k: v for k, v in session.params.items() if k in {p.option for p in params}}
+    try:
+        return params, resolve_values(params, given)
+    except ParameterError as e:
+        e.message += " (for the kernel's steps: %nbflow params --NAME VALUE)"
+        raise in_cell(e) from None
+
+
+def _interactive_run(session: KernelSession, known: NotebookSpec, ds, params, values):
+    run = session.run
+    if run is None or run.flow != known.flow_name or run.datastore.url != ds.url:
+        if run is not None:
+            end_interactive_run(session)
+        run_id, record = create_run_record(ds, known, params, values,
+                                           RunOptions(is_interactive=True))
+        run = session.run = InteractiveRun(known.flow_name, run_id, ds, record["user"])
+        session.latest.clear()
+        session.stale.clear()
+        print(f"(interactive run {known.flow_name}/{run_id})")
+    return run
+
+
+def plan_tasks(graph, step: str, parent_tasks: dict[str, list[dict]]) -> list[PendingTask]:
+    """The tasks of `step` given its parents' tasks: one per parent task, one per
+    foreach split, or one per join (inputs grouped by their foreach context)."""
+    node = graph[step]
+    if not node.parents:
+        return [PendingTask(step, [], [])]
+    if node.is_join:
+        single = len(node.parents) == 1   # a foreach join: splits share their outer context
+        groups: dict[tuple, tuple[list, list]] = {}
+        for parent in node.parents:
+            for rec in parent_tasks[parent]:
+                stack = rec.get("foreach_stack") or []
+                outer = stack[:-1] if single else stack
+                groups.setdefault(_context(outer), (outer, []))[1].append(rec)
+        order = {p: i for i, p in enumerate(node.parents)}
+        return [PendingTask(step, sorted(recs, key=lambda r: (order[r["step"]], _index(r))), outer)
+                for outer, recs in groups.values()]
+    parent = graph[node.parents[0]]
+    tasks = []
+    for rec in parent_tasks[parent.name]:
+        stack = rec.get("foreach_stack") or []
+        if not parent.foreach:
+            tasks.append(PendingTask(step, [rec], stack))
+            continue
+        info = rec["foreach"]
+        key = info["key"] or rec["artifacts"][info["var"]]["key"]
+        for i in range(info["num_splits"]):   # a foreach body run from its cell: every split
+            frame = {"step": parent.name, "var": info["var"], "index": i,
+                     "num_splits": info["num_splits"], "key": key}
+            tasks.append(PendingTask(step, [rec], stack + [frame]))
+    return sorted(tasks, key=lambda t: [f["index"] for f in t.foreach_stack])
+
+
+def _context(stack: list) -> tuple:
+    return tuple((f["step"], f["index"]) for f in stack)
+
+
+def _index(rec: dict) -> int:
+    stack = rec.get("foreach_stack") or []
+    return stack[-1]["index"] if stack else 0
+
+
+def _execute(session: KernelSession, run: InteractiveRun, graph, refs: dict, tasks):
+    opts = RunOptions(is_interactive=True)
+    context = dict(run_context(opts, run.user), origin_run_id=None)
+    sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
+                      executor=session.executor(), listeners=[CellOutput(len(tasks) > 1)],
+                      context=context, first_task_id=run.next_task_id, follow=False,
+                      max_num_splits=session.max_num_splits)
+    result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
+    run.next_task_id = sched.next_task_id
+    recs = [records.read_task(run.datastore, graph.name, run.run_id, t.step, t.task_id)
+            or {"pathspec": f"{graph.name}/{run.run_id}/{t.step}/{t.task_id}", "successful": False}
+            for t in tasks if t.task_id]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return result, recs
+
+
+def _after(session: KernelSession, run: InteractiveRun, known: NotebookSpec, graph, step: str,
+           refs: dict, recs: list[dict]) -> None:
+    """Remember the step's tasks, mark what is downstream stale, and keep the run record
+    up to date (the code it ran, parameters, each step's latest tasks)."""
+    if recs and all(r.get("successful") for r in recs):
+        session.latest[step] = recs
+        session.stale.discard(step)
+        stale = sorted(d for d in graph.descendants(step) if d in session.latest)
+        if stale:
+            session.stale.update(stale)
+            print(f"(downstream step(s) now stale: {', '.join(stale)}; run their cells again to "
+                  "use this step's new output)")
+    latest = {s: [r["task_id"] for r in rs] for s, rs in session.latest.items()}
+    stale_tasks = [r["pathspec"] for s in sorted(session.stale) for r in session.latest.get(s, [])]
+    records.update_run(run.datastore, run.flow, run.run_id, notebook=known.to_dict(),
+                       params=refs, interactive_latest=latest, stale=stale_tasks)
+
+
+def _failure(step: str, result, recs: list[dict]) -> TaskFailed:
+    if "interrupted" in result.message:
+        return cell_error(TaskFailed, "interrupted: the running task(s) were ended and marked "
+                          "failed; the kernel is ready for the next cell", step=step)
+    bad = [r for r in recs if not r.get("successful")]
+    exc = (bad[0].get("exception") or {}) if bad else {}
+    what = f"{exc.get('type')}: {exc.get('message')}" if exc else "the task failed"
+    where = ", ".join(r["pathspec"] for r in bad[:3]) + (" ..." if len(bad) > 3 else "")
+    if "--max-num-splits" in what:
+        what += " (in the kernel: %nbflow params --max-num-splits N)"
+    return cell_error(TaskFailed, f"{what} (task {where}; its output is above)", step=step)
+
+
+def end_interactive_run(session: KernelSession) -> None:
+    """Close the interactive run in the store (kernel shutdown, or a new flow name)."""
+    run = session.run
+    if run is None:
+        return
+    session.run = None
+    try:
+        records.write_run_end(run.datastore, run.flow, run.run_id,
+                              successful=not session.failed,
+                              message="" if not session.failed else
+                              f"step(s) whose last task failed: {', '.join(sorted(session.failed))}")
+    except Exception:  # noqa: BLE001, S110 - at exit the store may be gone: no one to tell
+        pass

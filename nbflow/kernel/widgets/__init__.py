@@ -1,0 +1,77 @@
+"""Live displays for `%nbflow run`: ipywidgets when the front end has them, else text.
+
+Fed only by RunEvents (and the store); one module per widget."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ...console import ConsolePrinter
+
+MIN_INTERVAL = 0.1   # seconds between redraws: a 1000-task foreach is not 4000 messages
+
+
+def widgets_available() -> bool:
+    if os.environ.get("NBFLOW_NO_WIDGETS") == "1":
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+class LiveWidgets:
+    """The graph and status widgets, redrawn on events (at most every MIN_INTERVAL)."""
+
+    def __init__(self):
+        import ipywidgets as w
+        from IPython.display import display
+
+        from .graph import GraphWidget
+        from .model import RunModel
+        from .status import StatusWidget
+
+        self.model = RunModel()
+        self.parts = [GraphWidget(self.model), StatusWidget(self.model)]
+        self.widget = w.VBox([p.widget for p in self.parts])
+        self._last = 0.0
+        self._display = display
+
+    def __call__(self, ev) -> None:
+        self.model(ev)
+        if ev.kind == "run_started":   # shown once the run exists (not for a notebook in error)
+            self._display(self.widget)
+        now = time.monotonic()
+        if ev.kind in ("run_started", "run_finished") or now - self._last >= MIN_INTERVAL:
+            self._last = now
+            for part in self.parts:
+                part.refresh()
+
+
+class TextProgress:
+    """The plain-text fallback's summary line at the end of a run."""
+
+    def __init__(self):
+        from .model import RunModel
+
+        self.model = RunModel()
+
+    def __call__(self, ev) -> None:
+        self.model(ev)
+        if ev.kind == "task_cloned":   # resume
+            print(f"[{ev.run_id}/{ev.step}/{ev.task_id}] {ev.text}.")
+        if ev.kind == "run_finished":
+            from .status import status_text
+
+            print(status_text(self.model), file=sys.stdout)
+
+
+def live_display() -> list:
+    """Listeners for one run: widgets plus task output, or Metaflow-style text lines."""
+    if widgets_available():
+        return [LiveWidgets(), ConsolePrinter(quiet=True)]
+    return [ConsolePrinter(), TextProgress()]

@@ -1,0 +1,134 @@
+"""Artifact browser (`%nbflow inspect [PATHSPEC]`): flows -> runs -> steps -> tasks ->
+artifacts (name, type, size, a short preview) and a button that loads an artifact
+into a kernel variable. Reads the store directly; loads a value only to preview it
+(small ones) or when asked."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as w
+
+from ...datastore import Datastore, records
+from ...errors import UsageError
+
+PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
+
+
+def _summary():
+    try:
+        from ... import summary
+
+        return summary.human_size, summary.short_repr, summary.describe
+    except ImportError:  # the shared summary module is optional here
+        return (lambda n: f"{n} B"), (lambda v, width=70: repr(v)[:width]), \
+            (lambda v: repr(v)[:2000])
+
+
+class ArtifactBrowser:
+    def __init__(self, shell, ds: Datastore):
+        self.shell, self.ds = shell, ds
+        self.flows = w.Select(description="flow", rows=4)
+        self.runs = w.Select(description="run", rows=4)
+        self.steps = w.Select(description="step", rows=4)
+        self.tasks = w.Select(description="task", rows=4)
+        self.table = w.HTML()
+        self.artifact = w.Dropdown(description="artifact")
+        self.variable = w.Text(description="as variable", value="")
+        self.load = w.Button(description="load into variable")
+        self.message = w.HTML()
+        self.preview = w.Output()
+        self.load.on_click(lambda _b: self.load_artifact())
+        for sel, nxt in ((self.flows, self._fill_runs), (self.runs, self._fill_steps),
+                         (self.steps, self._fill_tasks), (self.tasks, self._fill_artifacts)):
+            sel.observe(lambda ch, f=nxt: f(), names="value")
+        self.artifact.observe(lambda ch: self._suggest_name(), names="value")
+        self.widget = w.VBox([
+            w.HBox([self.flows, self.runs, self.steps, self.tasks]), self.table,
+            w.HBox([self.artifact, self.variable, self.load]), self.message, self.preview])
+        self.flows.options = records.list_flows(ds)
+
+    # -- navigation ------------------------------------------------------------------
+    def open(self, pathspec: str | None) -> None:
+        parts = pathspec.strip("/").split("/") if pathspec else []
+        for sel, value in zip((self.flows, self.runs, self.steps, self.tasks), parts):
+            if value not in sel.options:
+                raise UsageError(f"'{pathspec}': {value} is not among {list(sel.options)[:10]}")
+            sel.value = value
+
+    def _fill_runs(self) -> None:
+        self.runs.options = records.list_runs(self.ds, self.flows.value) if self.flows.value else []
+
+    def _fill_steps(self) -> None:
+        f, r = self.flows.value, self.runs.value
+        self.steps.options = records.list_steps(self.ds, f, r) if f and r else []
+
+    def _fill_tasks(self) -> None:
+        f, r, s = self.flows.value, self.runs.value, self.steps.value
+        self.tasks.options = sorted(records.list_tasks(self.ds, f, r, s), key=_num) \
+            if f and r and s else []
+
+    def record(self) -> dict | None:
+        f, r, s, t = (x.value for x in (self.flows, self.runs, self.steps, self.tasks))
+        return records.read_task(self.ds, f, r, s, t) if f and r and s and t else None
+
+    def _fill_artifacts(self) -> None:
+        rec = self.record()
+        refs = (rec or {}).get("artifacts") or {}
+        self.table.value = self.artifacts_html(rec, refs)
+        self.artifact.options = sorted(refs)
+
+    def artifacts_html(self, rec: dict | None, refs: dict) -> str:
+        if rec is None:
+            return ""
+        human_size, short_repr, _ = _summary()
+        rows = []
+        for name in sorted(refs):
+            ref = refs[name]
+            if (ref.get("size") or 0) <= PREVIEW_LIMIT:
+                try:
+                    preview = short_repr(self.ds.get_object(ref["key"]))
+                except Exception as e:  # noqa: BLE001 - a class the kernel cannot import, a damaged blob
+                    preview = f"(cannot load: {type(e).__name__}: {e})"
+            else:
+                preview = "(large: load it to look)"
+            rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(ref.get('type', '?'))}"
+                        f"</td><td>{human_size(ref.get('size'))}</td>"
+                        f"<td><code>{html.escape(preview)}</code></td></tr>")
+        state = "successful" if rec.get("successful") else "failed"
+        return (f"<b>{html.escape(rec['pathspec'])}</b> ({state})<table class='nbflow-artifacts'>"
+                "<tr><th>name</th><th>type</th><th>size</th><th>preview</th></tr>"
+                + "".join(rows) + "</table>")
+
+    def _suggest_name(self) -> None:
+        if self.artifact.value:
+            self.variable.value = self.artifact.value
+
+    def load_artifact(self) -> None:
+        """The chosen artifact into the kernel variable named in the text box."""
+        rec, name, var = self.record(), self.artifact.value, self.variable.value.strip()
+        if rec is None or not name:
+            self.message.value = "choose a task and an artifact first"
+            return
+        if not var.isidentifier():
+            self.message.value = f"'{html.escape(var)}' is not a valid variable name"
+            return
+        value = self.ds.get_object(rec["artifacts"][name]["key"])
+        self.shell.user_ns[var] = value
+        self.message.value = f"loaded {html.escape(rec['pathspec'])}.{html.escape(name)} into " \
+                             f"<code>{html.escape(var)}</code>"
+        self.preview.clear_output()
+        with self.preview:
+            print(_summary()[2](value))
+
+
+def _num(task_id: str):
+    return (0, int(task_id)) if task_id.isdigit() else (1, task_id)
+
+
+def open_browser(shell, pathspec: str | None, ds: Datastore) -> ArtifactBrowser:
+    from IPython.display import display
+
+    browser = ArtifactBrowser(shell, ds)
+    browser.open(pathspec)
+    display(browser.widget)
+    return browser
