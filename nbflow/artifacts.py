@@ -7,7 +7,8 @@ in-place change is stored as a new version, as in Metaflow).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from .datastore import Datastore, serialize, type_name
 from .errors import ArtifactError
@@ -19,11 +20,12 @@ class MissingArtifact(ArtifactError, AttributeError):
     """Reading an artifact that does not exist (an AttributeError, so hasattr works)."""
 
 
-def _missing(name: str, step: str, available: Iterable[str], where: str = "") -> MissingArtifact:
-    names = sorted(a for a in available if not a.startswith("_"))
+def _missing(name: str, step: str, available: Iterable[str], where: str = "",
+             hint: str = "") -> MissingArtifact:
+    names = sorted(available)
     listing = ", ".join(names) if names else "none"
-    return MissingArtifact(f"artifact '{name}' does not exist{where}; artifacts available: {listing}",
-                           step=step, artifact=name)
+    return MissingArtifact(f"artifact '{name}' does not exist{where}; artifacts available: "
+                           f"{listing}{hint}", step=step, artifact=name)
 
 
 class _Lazy:
@@ -132,8 +134,9 @@ class TaskSelf(_Lazy):
     """`self` in a step: inherited artifacts, parameters, and what the step assigns."""
 
     def __init__(self, ds: Datastore, step: str, inherited: dict, params: dict,
-                 foreach_stack: list | None = None):
+                 foreach_stack: list | None = None, join: bool = False):
         for k, v in (("_ds", ds), ("_step", step), ("_refs", {**inherited, **params}),
+                     ("_join", join),
                      ("_params", dict(params)), ("_values", {}), ("_assigned", set()),
                      ("_deleted", set()), ("_foreach", ForeachStack(ds, foreach_stack or []))):
             object.__setattr__(self, k, v)
@@ -147,7 +150,9 @@ class TaskSelf(_Lazy):
             return values[name]
         if name in self._refs and name not in self._deleted:
             return self._load(name)
-        raise _missing(name, self._step, self.artifact_names())
+        hint = (" (a join starts with no artifacts of its own: read inputs[i]."
+                f"{name}, or copy it with self.merge_artifacts(inputs))") if self._join else ""
+        raise _missing(name, self._step, self.artifact_names(), hint=hint)
 
     def artifact_names(self) -> list[str]:
         return sorted((set(self._refs) | set(self._values)) - self._deleted)
@@ -199,6 +204,9 @@ class TaskSelf(_Lazy):
         if exclude and include:
             raise ArtifactError("merge_artifacts: give include or exclude, not both",
                                 step=self._step)
+        if inputs is None and not self._join:
+            raise ArtifactError("merge_artifacts can only be called in a join step (as in "
+                                "Metaflow); this step has one parent", step=self._step)
         if not isinstance(inputs, Inputs):
             raise ArtifactError("merge_artifacts(inputs) takes the join's `inputs`",
                                 step=self._step)
@@ -250,9 +258,21 @@ class TaskSelf(_Lazy):
                     "keep it in a local variable instead of self", step=self._step,
                     artifact=name) from None
             old = self._refs.get(name)
-            if old is not None and old["key"] == encoded.key and name not in self._deleted:
+            if old is not None and name not in self._deleted and (
+                    old["key"] == encoded.key or self._unchanged_since_load(name, old, encoded)):
                 out[name] = old
                 continue
             ds.put_encoded(encoded)
             out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
         return out
+
+    def _unchanged_since_load(self, name: str, old: dict, encoded: serialize.Encoded) -> bool:
+        """An inherited artifact that was only read may still pickle to other bytes than
+        its blob (a custom __setstate__ leaves dict keys un-interned, so pickle's memo
+        differs). Compare with a fresh load of the blob, pickled the same way."""
+        if name in self._assigned:
+            return False
+        try:
+            return serialize.encode(self._ds.get_object(old["key"])).key == encoded.key
+        except Exception:  # noqa: BLE001 - any doubt means: store the new version
+            return False

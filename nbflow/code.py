@@ -73,16 +73,44 @@ def compile_step(body: str, *, name: str, cell: int, body_line: int, filename: s
 
     Returns the module code that defines the function when executed."""
     tree = parse_body(body, cell=cell, step=name, body_line=body_line)
-    stmts = tree.body or [ast.Pass(lineno=body_line, col_offset=0)]
+    line = _top_level_yield(tree)
+    if line is not None:
+        raise NotebookError("'yield' cannot be used in a step body: it would make the step a "
+                            "generator that never runs", cell=cell, step=name, line=line)
+    # an empty cell body (allowed) becomes `pass`, with a complete location for compile()
+    stmts = tree.body or [ast.Pass(lineno=body_line, col_offset=0, end_lineno=body_line,
+                                   end_col_offset=0)]
     args = ast.arguments(posonlyargs=[], args=[ast.arg("self"), ast.arg("inputs")],
                          kwonlyargs=[], kw_defaults=[], defaults=[])
     func = ast.FunctionDef(name=name, args=args, body=stmts, decorator_list=[], returns=None,
                            type_params=[], lineno=max(body_line - 1, 1), col_offset=0)
     module = ast.Module(body=[func], type_ignores=[])
     ast.fix_missing_locations(module)
-    return compile(module, filename, "exec")
+    return _compile(module, filename, cell=cell, step=name)
 
 
 def compile_module(code: str, *, cell: int, body_line: int, filename: str):
     tree = parse_body(code, cell=cell, step=None, body_line=body_line)
-    return compile(tree, filename, "exec")
+    return _compile(tree, filename, cell=cell, step=None)
+
+
+def _compile(tree: ast.Module, filename: str, *, cell: int, step: str | None):
+    """Errors only the compiler finds ('return' outside a function, 'await' outside
+    async, a bad nonlocal) name the cell and line like parse errors do."""
+    try:
+        return compile(tree, filename, "exec")
+    except SyntaxError as e:
+        raise NotebookError(f"syntax error: {e.msg}", cell=cell, step=step,
+                            line=e.lineno) from None
+
+
+def _top_level_yield(tree: ast.AST) -> int | None:
+    """Line of a yield in the body itself (not in a function or class it defines)."""
+    todo = list(ast.iter_child_nodes(tree))
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return node.lineno
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            todo.extend(ast.iter_child_nodes(node))
+    return None

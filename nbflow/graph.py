@@ -6,6 +6,7 @@ errors naming the cell and the step; `validate` runs them all and collects.
 from __future__ import annotations
 
 import difflib
+import keyword
 from dataclasses import dataclass, field
 
 from . import code as codemod
@@ -111,8 +112,8 @@ def build(notebook: NotebookSpec) -> FlowGraph:
 
 def validate(graph: FlowGraph) -> list[NbflowError]:
     errors: list[NbflowError] = list(graph.notebook.errors)
-    for rule in (check_code, check_duplicates, check_start_end, check_targets, check_foreach,
-                 check_dead_ends):
+    for rule in (check_code, check_step_names, check_duplicates, check_start_end, check_targets,
+                 check_foreach, check_dead_ends):
         rule(graph, errors)
     if not any(isinstance(e, _Structural) for e in errors):
         for rule in (check_cycles, check_reachable):
@@ -137,15 +138,20 @@ def _err(node_or_spec, message: str, structural: bool = False) -> NotebookError:
 
 def check_code(graph: FlowGraph, errors: list) -> None:
     fc = graph.notebook.flow_cell
+    path = graph.notebook.path
     if fc is not None:
         try:
-            codemod.parse_body(fc.code, cell=fc.cell, step=None, body_line=fc.body_line)
+            codemod.compile_module(fc.code, cell=fc.cell, body_line=fc.body_line,
+                                   filename=codemod.cell_filename(path, fc.cell))
         except NotebookError as e:
             errors.append(e)
     for spec in graph.notebook.steps:
         try:
             tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
                                       body_line=spec.body_line)
+            codemod.compile_step(spec.body, name=spec.name, cell=spec.cell,
+                                 body_line=spec.body_line,
+                                 filename=codemod.cell_filename(path, spec.cell))
         except NotebookError as e:
             errors.append(e)
             continue
@@ -156,6 +162,17 @@ def check_code(graph: FlowGraph, errors: list) -> None:
                 f"('%%step {spec.name} -> TARGET')", cell=spec.cell, step=spec.name, line=line))
         if codemod.uses_inputs(tree) and spec.name in graph.nodes:
             graph.nodes[spec.name].is_join = True
+
+
+# Metaflow's reserved step names, and what `self` in a step already means
+RESERVED_STEP_NAMES = ("name", "next", "input", "index", "cmd", "merge_artifacts", "foreach_stack")
+
+
+def check_step_names(graph: FlowGraph, errors: list) -> None:
+    for spec in graph.notebook.steps:
+        if keyword.iskeyword(spec.name) or spec.name in RESERVED_STEP_NAMES:
+            errors.append(_err(spec, f"'{spec.name}' is a reserved word and cannot name a step "
+                                     "(as in Metaflow); choose another name"))
 
 
 def check_duplicates(graph: FlowGraph, errors: list) -> None:
@@ -327,13 +344,9 @@ def _assign_split_stacks(graph: FlowGraph):
 
 
 def _check_join(graph: FlowGraph, node: Node, incoming):
-    for p, stack in incoming:
-        if not stack:
-            return _err(node, f"step '{node.name}' is a join (it {'reads `inputs`' if len(incoming) == 1 else 'has several parents'}) "
-                              "but no split is open before it")
-        if len(incoming) > 1 and graph[stack[-1][0]].foreach and \
-                not graph[stack[-1][0]].name == graph[incoming[0][1][-1][0]].name:
-            pass
+    if any(not stack for _, stack in incoming):
+        why = "reads `inputs`" if len(incoming) == 1 else "has several parents"
+        return _err(node, f"step '{node.name}' is a join (it {why}) but no split is open before it")
     # a foreach left open inside a static branch: close it first
     if len(incoming) > 1:
         for p, stack in incoming:

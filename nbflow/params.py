@@ -101,7 +101,13 @@ class IncludeFile(Parameter):
                                  f"(relative paths start at {os.getcwd()})")
         with open(path, "rb") as f:
             data = f.read()
-        return data.decode(self.encoding) if self.is_text else data
+        if not self.is_text:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except (UnicodeDecodeError, LookupError) as e:
+            raise ParameterError(f"IncludeFile '{self.name}': file '{path}' is not {self.encoding} "
+                                 f"text ({e}); use is_text=False for binary files") from None
 
 
 def _infer_type(default):
@@ -151,7 +157,7 @@ def find_parameters(module_code: str, module_ns: dict | None = None,
                          dict(_PREDEFINED))
         except NameError:
             return _parameters_by_running(module_code, module_ns, path)
-        except Exception as e:  # the user's declaration: report it, not our internals
+        except Exception as e:  # noqa: BLE001 - the user's declaration: report it
             raise ParameterError(f"the flow cell's parameter '{stmt.targets[0].id}' cannot be "
                                  f"created: {type(e).__name__}: {e}") from None
         found.append(ParamDef(stmt.targets[0].id, value))
@@ -163,8 +169,8 @@ def _parameters_by_running(module_code: str, module_ns: dict | None,
                            path: str | None) -> list[ParamDef]:
     ns = dict(_PREDEFINED, __file__=path or "") if module_ns is None else module_ns
     try:
-        exec(compile(module_code, "<flow cell>", "exec"), ns)
-    except Exception as e:  # the user's module code: report it, not our internals
+        exec(compile(module_code, "<flow cell>", "exec"), ns)  # noqa: S102 - the user's flow cell
+    except Exception as e:  # noqa: BLE001 - the user's module code: report it
         raise ParameterError(f"the flow cell failed while its parameters were read: "
                              f"{type(e).__name__}: {e}") from None
     found = [ParamDef(k, v) for k, v in ns.items() if isinstance(v, Parameter)]
@@ -215,6 +221,25 @@ def parse_param_args(args: list[str], params: list[ParamDef]) -> dict[str, str]:
     return out
 
 
+def _call_default(p: ParamDef, fn) -> Any:
+    """A function as default: called when the run starts; Metaflow's deploy-time
+    functions take a context (here with parameter_name, user_name, flow_name=None)."""
+    import inspect
+    from types import SimpleNamespace
+
+    try:
+        takes_context = len(inspect.signature(fn).parameters) > 0
+    except (TypeError, ValueError):
+        takes_context = False
+    ctx = SimpleNamespace(parameter_name=p.option, flow_name=None,
+                          user_name=os.environ.get("NBFLOW_USER") or os.environ.get("USER"))
+    try:
+        return fn(ctx) if takes_context else fn()
+    except Exception as e:  # noqa: BLE001 - the user's function: report it
+        raise ParameterError(f"parameter '{p.option}': its default function failed: "
+                             f"{type(e).__name__}: {e}") from None
+
+
 def resolve_values(params: list[ParamDef], given: dict[str, Any],
                    environ: dict[str, str] | None = None) -> dict[str, Any]:
     """Artifact name -> value, in the order: given, NBFLOW_RUN_<OPTION>, default.
@@ -232,7 +257,7 @@ def resolve_values(params: list[ParamDef], given: dict[str, Any],
         elif decl.default is not None:
             raw, origin = decl.default, "default"
             if callable(raw) and not isinstance(raw, type):
-                raw = raw()
+                raw = _call_default(p, raw)
         else:
             if decl.required:
                 missing.append(p)

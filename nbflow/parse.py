@@ -10,8 +10,8 @@ import ast
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from .errors import NbflowError, NotebookError
 from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
@@ -26,14 +26,14 @@ class Header:
     kind: str                     # "step" or "flow"
     name: str | None
     targets: tuple[str, ...] = ()
-    options: StepOptions = StepOptions()
+    options: StepOptions = StepOptions()  # noqa: RUF009 - frozen, so sharing it is safe
 
 
 def cell_kind(source: str) -> str | None:
     """'step', 'flow' or None (a scratch cell) from a cell's first non-blank line."""
-    first = _first_line(source)[1].lstrip()
+    first = _first_line(source)[1].strip()  # also a Windows "\r" at the end
     for kind in ("step", "flow"):
-        if first == f"%%{kind}" or first.startswith(f"%%{kind} ") or first.startswith(f"%%{kind}\t"):
+        if first == f"%%{kind}" or first.startswith((f"%%{kind} ", f"%%{kind}\t")):
             return kind
     return None
 
@@ -229,7 +229,7 @@ def read_notebook(path: str) -> NotebookSpec:
         raise NotebookError(f"notebook '{path}' does not exist")
     try:
         cells = _read_cells(path)
-    except Exception as e:  # json and nbformat raise several kinds for a damaged file
+    except Exception as e:  # noqa: BLE001 - json and nbformat raise several kinds
         raise NotebookError(f"'{path}' is not a readable notebook: {e}") from None
     return parse_cells(cells, path=os.path.abspath(path))
 

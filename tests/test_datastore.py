@@ -31,7 +31,7 @@ def same(a, b) -> bool:
 
 rng = np.random.default_rng(0)
 VALUES = {
-    "compressible_array": np.zeros((3000, 1000), dtype=np.float64),     # 24 MB: several zstd frames
+    "compressible_array": np.zeros((1500, 1000), dtype=np.float64),     # 12 MB: several zstd frames
     "random_array": rng.random(200_000),                                  # raw: does not compress
     "strided_array": np.arange(400_000, dtype=np.int32)[::3],             # not contiguous
     "bytes": b"\x00\x01" * 100_000,
@@ -105,10 +105,9 @@ def test_truncated_blob_is_an_error_not_garbage(tmp_path):
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path):
     ds = Datastore(str(tmp_path / "store"))
-    with pytest.raises(RuntimeError):
-        with ds.storage.open_for_write("a/b.json") as f:
-            f.write(b"half")
-            raise RuntimeError("killed mid-write")
+    with pytest.raises(RuntimeError), ds.storage.open_for_write("a/b.json") as f:
+        f.write(b"half")
+        raise RuntimeError("killed mid-write")
     assert list((tmp_path / "store" / "a").iterdir()) == []
     assert not ds.storage.exists("a/b.json")
 
@@ -155,9 +154,9 @@ def test_unchanged_artifacts_keep_their_key_and_mutated_ones_get_a_new_one(tmp_p
     me.items.append(99)          # changed in place
     assert me.seen == [3]        # only read
     me.new = "fresh"
-    blobs_before = set(p.name for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file())
+    blobs_before = {p.name for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()}
     out = me.persist(ds)
-    blobs_after = set(p.name for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file())
+    blobs_after = {p.name for p in (tmp_path / "store" / "blobs").rglob("*") if p.is_file()}
     assert "untouched" not in me._values           # never read, so never loaded
     assert out["untouched"] == refs["untouched"]
     assert out["seen"] == refs["seen"]             # read only: same ref, no new blob
@@ -170,7 +169,7 @@ def test_missing_artifact_lists_the_ones_that_exist(tmp_path):
     ds = Datastore(str(tmp_path / "store"))
     me = TaskSelf(ds, "train", inherited(ds, alpha=1, beta=2), {})
     with pytest.raises(AttributeError) as info:
-        me.gamma
+        _ = me.gamma
     assert str(info.value) == ("step 'train': artifact 'gamma' does not exist; artifacts available: "
                                "alpha, beta")
     assert not hasattr(me, "gamma")
@@ -226,3 +225,9 @@ def test_merge_artifacts_include_and_exclude(tmp_path):
         me2.merge_artifacts(inputs, include=["nope"])
     with pytest.raises(ArtifactError, match="include or exclude, not both"):
         me2.merge_artifacts(inputs, include=["x"], exclude=["y"])
+
+
+def test_merge_artifacts_outside_a_join(tmp_path):
+    ds = Datastore(str(tmp_path / "store"))
+    with pytest.raises(ArtifactError, match="merge_artifacts can only be called in a join step"):
+        TaskSelf(ds, "linear", {}, {}).merge_artifacts(None)

@@ -217,12 +217,37 @@ def test_check_cli(workdir):
     assert not (workdir / ".nbflow").exists()
 
 
-def test_run_of_an_invalid_notebook_stores_nothing(workdir):
-    bad = make_notebook(workdir / "bad.ipynb", ["%%step start -> a, b", "%%step a -> end",
-                                                "%%step b -> end", "%%step end"])
+BAD_NOTEBOOKS = {
+    "malformed header": (["%%step start -> a --retries 2", "%%step a -> end", "%%step end"],
+                         "cell 1, step 'start': unknown option '--retries'"),
+    "unknown target": (["%%step start -> ned", "%%step end"],
+                       "cell 1, step 'start': target 'ned' is not a step; did you mean 'end'?"),
+    "cycle": (["%%step start -> a", "%%step a -> b", "%%step b -> a, end", "%%step end"],
+              "the steps form a cycle: a -> b -> a"),
+    "unmatched join": (["%%step start -> a, b", "%%step a -> j", "%%step b -> k",
+                        "%%step j -> k\nx = inputs", "%%step k -> end", "%%step end"],
+                       "must join exactly the branches of split 'start'"),
+    "cross join": (["%%step start -> a, b", "%%step a -> c, d", "%%step b -> e", "%%step c -> j1",
+                    "%%step d -> j2", "%%step e -> j2", "%%step j2 -> j1", "%%step j1 -> end",
+                    "%%step end"], "joins branches of different splits"),
+    "duplicate step": (["%%step start -> end", "%%step end", "%%step end"],
+                       "step 'end' is defined twice: in cell 2 and in cell 3"),
+    "self.next": (["%%step start -> end\nself.next(self.end)", "%%step end"],
+                  "cell 1, line 2, step 'start': self.next(...) is not allowed"),
+    "syntax error": (["%%step start -> end\nfor", "%%step end"],
+                     "cell 1, line 2, step 'start': syntax error"),
+    "end as a join": (["%%step start -> a, b", "%%step a -> end", "%%step b -> end", "%%step end"],
+                      "the end step cannot be a join"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_NOTEBOOKS))
+def test_run_of_an_invalid_notebook_stores_nothing(workdir, case):
+    cells, message = BAD_NOTEBOOKS[case]
+    bad = make_notebook(workdir / "bad.ipynb", cells)
     res = run_nbflow("run", bad, cwd=workdir)
-    assert res.returncode == 1 and "the end step cannot be a join" in res.stderr
-    assert "Traceback" not in res.stderr
+    assert res.returncode == 1 and message in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and "Workflow starting" not in res.stdout
     assert not (workdir / ".nbflow").exists()
 
 
@@ -252,3 +277,29 @@ def test_show_cli_reports_errors(workdir):
     assert res.returncode == 1
     assert "Step start" in res.stdout
     assert "cell 1, step 'start': target 'nowhere' is not a step" in res.stderr
+
+
+@pytest.mark.parametrize("name", ["for", "next", "input", "index", "name"])
+def test_reserved_step_names(name):
+    err = only_error(f"%%step start -> {name}", f"%%step {name} -> end", "%%step end")
+    assert err == (f"cell 2, step '{name}': '{name}' is a reserved word and cannot name a step (as in "
+                   "Metaflow); choose another name")
+
+
+@pytest.mark.parametrize("body, message", [
+    ("self.x = 1\nyield self.x", "cell 1, line 3, step 'start': 'yield' cannot be used in a step body"),
+    ("import asyncio\nawait asyncio.sleep(0)", ("cell 1, line 3, step 'start': syntax error: 'await' "
+                                               "outside async function")),
+    ("nonlocal q", "cell 1, line 2, step 'start': syntax error: no binding for nonlocal 'q' found"),
+])
+def test_errors_only_the_compiler_finds(body, message):
+    assert only_error(f"%%step start -> end\n{body}", "%%step end").startswith(message)
+
+
+def test_return_and_nested_yield_are_fine_in_a_step():
+    assert errors_of("%%step start -> end\nif True:\n    return\n"
+                     "def gen():\n    yield 1\nself.x = list(gen())", "%%step end") == []
+
+
+def test_flow_cell_compile_error():
+    assert only_error("%%flow F\nreturn 3", *LINEAR) == "cell 1, line 2: syntax error: 'return' outside function"

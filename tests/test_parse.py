@@ -46,8 +46,8 @@ def test_flow_header():
     ("%%step start -> a,", "'' is not a valid target step name"),
     ("%%step start -> a-b", "'a-b' is not a valid target step name"),
     ("%%step start -> a, a", "target 'a' is listed twice"),
-    ("%%step start -> a --forech xs", "unknown option '--forech'; known options: --foreach, --retry, "
-                                      "--retry-delay, --timeout, --catch, --resources"),
+    ("%%step start -> a --forech xs", ("unknown option '--forech'; known options: --foreach, --retry, "
+                                      "--retry-delay, --timeout, --catch, --resources")),
     ("%%step start -> a --retry", "option '--retry' needs a value"),
     ("%%step start -> a --retry two", "option '--retry' needs a whole number, got 'two'"),
     ("%%step start -> a --retry -1", "option '--retry' must be >= 0"),
@@ -72,6 +72,14 @@ def test_cell_kind_scratch_cells():
     assert cell_kind("x = 1\n%%step start") is None
     assert cell_kind("%load_ext nbflow") is None
     assert cell_kind("") is None
+    assert cell_kind("%%flow\r\nimport os\r\n") == "flow"   # saved with Windows line ends
+
+
+def test_windows_line_ends():
+    nb = parse_cells(code("%%flow\r\nK = 1\r\n", "%%step start -> end  \r\nself.x = K\r\n",
+                          "%%step end\r\n"), flow_name="F")
+    assert [(s.name, s.targets) for s in nb.steps] == [("start", ("end",)), ("end", ())]
+    assert nb.flow_cell is not None and not nb.errors
 
 
 def test_parse_cells_positions_count_markdown_and_ignore_scratch():

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Iterator
-
+from typing import IO
 
 
 def is_local(url: str) -> bool:
@@ -28,7 +28,7 @@ class Storage:
         self.local = is_local(url)
         if self.local:
             self.fs = None
-            self.root = os.path.abspath(url[len("file://"):] if url.startswith("file://") else url)
+            self.root = os.path.abspath(url.removeprefix("file://"))
         else:
             import fsspec
 
@@ -81,16 +81,33 @@ class Storage:
         full = self.full(rel)
         self._ensure_parent(full)
         if self.local:
+            # written whole beside it, then hard-linked into place: link() is atomic and
+            # fails if the name exists, so a crash never leaves a half-written record
+            tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            with open(tmp, "wb") as f:
+                f.write(data)
             try:
-                fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.link(tmp, full)
             except FileExistsError:
                 return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
+            except OSError:  # a filesystem without hard links: plain exclusive create
+                return self._create_exclusive_plain(full, data)
+            finally:
+                os.unlink(tmp)
             return True
         if self.fs.exists(full):
             return False
         self.fs.pipe_file(full, data)
+        return True
+
+    @staticmethod
+    def _create_exclusive_plain(full: str, data: bytes) -> bool:
+        try:
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         return True
 
     def get_bytes(self, rel: str) -> bytes:
