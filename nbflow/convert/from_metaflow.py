@@ -1,0 +1,216 @@
+"""A Metaflow flow.py -> notebook cells, read with `ast` (the file is never imported or run).
+
+    module code + the class's parameters   -> one `%%flow Name` cell
+    each @step method                      -> one `%%step name -> targets [options]` cell,
+                                              the trailing self.next(...) taken out
+    `from metaflow import` of names nbflow predefines, and the __main__ guard: dropped
+
+Constructs a notebook cannot express (conditional or switch transitions, helper
+methods, class constants) are errors; decorators that only say where a step runs
+(@kubernetes, @batch, @conda, ...) are kept as comments and reported.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from ..errors import NbflowError, ValidationErrors
+from . import source
+from .metaflow_steps import StepCell, read_step
+from .to_metaflow import EXPORT_MARK, RUN_HINT
+
+# Names nbflow predefines in flow and step cells, and names only Metaflow's class needs.
+DROPPED = {"FlowSpec", "step", "Parameter", "JSONType", "IncludeFile", "current"}
+# Client names nbflow has too: `from metaflow import Flow` -> `from nbflow import Flow`.
+CLIENT = {"Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
+          "default_namespace"}
+
+
+@dataclass
+class Imported:
+    flow_name: str
+    cells: list[tuple[str, str]]            # (cell_type, source), in notebook order
+    warnings: list[str] = field(default_factory=list)
+
+
+def import_flow(text: str, filename: str = "flow.py") -> Imported:
+    """Notebook cells for a flow file; raises ValidationErrors listing what has no notebook form."""
+    try:
+        tree = ast.parse(text, filename)
+    except SyntaxError as e:
+        raise NbflowError(f"{filename}, line {e.lineno}: syntax error: {e.msg}") from None
+    errors: list[str] = []
+    cls = _flow_class(tree, errors)
+    if cls is None:
+        raise ValidationErrors([NbflowError(f"{filename}: {m}") for m in errors])
+    reader = _ClassReader(text, cls, errors)
+    steps = reader.steps()
+    flow_code, notes = _flow_cell_code(text, tree, cls, reader)
+    warnings = [f"{filename}, {n}" if n.startswith("line ") else f"{filename}: {n}" for n in notes]
+    if errors:
+        raise ValidationErrors([NbflowError(f"{filename}, {m}") for m in errors])
+    cells = _doc_cell(tree, cls) + [("code", "%load_ext nbflow")]
+    cells.append(("code", f"%%flow {cls.name}" + (f"\n{flow_code}" if flow_code else "")))
+    for step in steps:
+        cells.append(("code", step.source()))
+        warnings += [f"{filename}, line {step.line}, step '{step.name}': {n}" for n in step.notes]
+    return Imported(cls.name, cells, warnings)
+
+
+def _is_flowspec(base: ast.expr) -> bool:
+    return (isinstance(base, ast.Name) and base.id == "FlowSpec") or \
+        (isinstance(base, ast.Attribute) and base.attr == "FlowSpec")
+
+
+def _flow_class(tree: ast.Module, errors: list[str]) -> ast.ClassDef | None:
+    classes = [s for s in tree.body if isinstance(s, ast.ClassDef)
+               and any(_is_flowspec(b) for b in s.bases)]
+    if not classes:
+        errors.append("no class derives from FlowSpec: this is not a Metaflow flow")
+        return None
+    if len(classes) > 1:
+        errors.append(f"several flow classes ({', '.join(c.name for c in classes)}); a notebook "
+                      "holds one flow")
+        return None
+    cls = classes[0]
+    others = [ast.unparse(b) for b in cls.bases if not _is_flowspec(b)] + \
+        [k.arg or "**" for k in cls.keywords]
+    if others:
+        errors.append(f"line {cls.lineno}: class {cls.name} also derives from "
+                      f"{', '.join(others)}, which has no notebook form")
+    return cls
+
+
+class _ClassReader:
+    """The flow class's body: parameters, steps, and what has no notebook form."""
+
+    def __init__(self, text: str, cls: ast.ClassDef, errors: list[str]):
+        self.text = text
+        self.cls = cls
+        self.errors = errors
+        self.params: list[ast.stmt] = []
+        self.methods: list[ast.FunctionDef] = []
+        for i, stmt in enumerate(cls.body):
+            self._classify(i, stmt)
+
+    def _classify(self, i: int, stmt: ast.stmt) -> None:
+        where = f"line {stmt.lineno}"
+        if i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, str):
+            return  # the class docstring: a markdown cell
+        if isinstance(stmt, ast.Pass):
+            return
+        if isinstance(stmt, ast.FunctionDef) and \
+                any(_deco_id(d) == "step" for d in stmt.decorator_list):
+            self.methods.append(stmt)
+        elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.errors.append(f"{where}: method '{stmt.name}' is not a @step; a notebook has no "
+                               f"self.{stmt.name}(): make it a module-level function")
+        elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
+                _deco_id(stmt.value) in ("Parameter", "IncludeFile"):
+            self.params.append(stmt)
+        elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
+                _deco_id(stmt.value) == "Config":
+            self.errors.append(f"{where}: Config has no notebook form; use a Parameter")
+        else:
+            names = ", ".join(ast.unparse(t) for t in getattr(stmt, "targets", [])) or \
+                ast.unparse(stmt).split("\n")[0]
+            self.errors.append(f"{where}: class attribute '{names}' has no notebook form (steps "
+                               "would read it as self.X); make it a module-level constant or a "
+                               "Parameter")
+
+    def steps(self) -> list[StepCell]:
+        parents: dict[str, int] = {}
+        cells = [read_step(self.text, m, self.errors) for m in self.methods]
+        for cell in cells:
+            for t in cell.targets:
+                parents[t] = parents.get(t, 0) + 1
+        for cell in cells:
+            cell.mark_join(parents.get(cell.name, 0))
+        return cells
+
+    def param_text(self) -> str:
+        chunks = []
+        for stmt in self.params:
+            lines = self.text.split("\n")[stmt.lineno - 1:stmt.end_lineno]
+            chunks.append(source.dedent("\n".join(lines), stmt.col_offset))
+        return "\n".join(chunks)
+
+
+def _deco_id(node: ast.expr) -> str | None:
+    target = node.func if isinstance(node, ast.Call) else node
+    if isinstance(target, ast.Name):
+        return target.id
+    return target.attr if isinstance(target, ast.Attribute) else None
+
+
+def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef,
+                    reader: _ClassReader) -> tuple[str, list[str]]:
+    """The module code with the class replaced by its parameters."""
+    warnings: list[str] = []
+    spans: list[tuple[int, int]] = []
+    replace: dict[int, str] = {}
+    decorated = _decorator_names(cls)
+    for i, stmt in enumerate(tree.body):
+        first = stmt.decorator_list[0].lineno if getattr(stmt, "decorator_list", None) else \
+            stmt.lineno
+        span = (first, stmt.end_lineno)
+        if stmt is cls:
+            notes = [f"# nbflow import: @{ast.unparse(d)} on the flow has no nbflow form; "
+                     "not applied" for d in cls.decorator_list]
+            warnings += [n[len("# nbflow import: "):] for n in notes]
+            replace[first] = "\n".join(notes + [reader.param_text()])
+        elif i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, str):
+            pass  # the module docstring: a markdown cell
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "metaflow" and stmt.level == 0:
+            replace[first] = _rewrite_metaflow_import(stmt, decorated)
+        elif _is_main_guard(stmt):
+            if ast.unparse(stmt.body[0]) != f"{cls.name}()" or len(stmt.body) > 1 or stmt.orelse:
+                warnings.append(f"line {stmt.lineno}: the `if __name__ == \"__main__\":` block is "
+                                f"dropped, and it held more than {cls.name}()")
+        else:
+            continue
+        spans.append(span)
+    code = source.cut_lines(text, spans, replace)
+    lines = [ln for ln in code.split("\n") if not ln.startswith(EXPORT_MARK) and ln != RUN_HINT]
+    return source.squeeze_blank_lines(source.trim_blank_lines("\n".join(lines))), warnings
+
+
+def _decorator_names(cls: ast.ClassDef) -> set[str]:
+    names = {_deco_id(d) for d in cls.decorator_list}
+    for stmt in cls.body:
+        names |= {_deco_id(d) for d in getattr(stmt, "decorator_list", [])}
+    return {n for n in names if n}
+
+
+def _rewrite_metaflow_import(stmt: ast.ImportFrom, decorators: set[str]) -> str:
+    """Keep only what nbflow does not predefine: client names from nbflow, the rest from
+    metaflow (e.g. S3)."""
+    client, other = [], []
+    for alias in stmt.names:
+        shown = alias.name + (f" as {alias.asname}" if alias.asname else "")
+        if alias.asname is None and (alias.name in DROPPED or alias.name in decorators):
+            continue
+        (client if alias.name in CLIENT else other).append(shown)
+    lines = []
+    if client:
+        lines.append(f"from nbflow import {', '.join(client)}")
+    if other:
+        lines.append(f"from metaflow import {', '.join(other)}")
+    return "\n".join(lines)
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.If):
+        return False
+    test = stmt.test
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
+def _doc_cell(tree: ast.Module, cls: ast.ClassDef) -> list[tuple[str, str]]:
+    docs = [d for d in (ast.get_docstring(tree), ast.get_docstring(cls)) if d]
+    return [("markdown", "\n\n".join(docs))] if docs else []
