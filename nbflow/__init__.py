@@ -38,3 +38,8 @@ def unload_ipython_extension(ipython) -> None:
     from .kernel import unload_ipython_extension as unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """JupyterLab's "Run as flow" button, built from labextension/ into nbflow/labextension."""
+    return [{"src": "labextension", "dest": "nbflow-jupyter"}]

@@ -29,13 +29,22 @@ def _missing(name: str, step: str, available: Iterable[str], where: str = "",
 
 
 class _Lazy:
-    """Shared base: a map of name -> ref, loaded on first read."""
+    """Shared base: a map of name -> ref, loaded on first read, and the foreach
+    position (`input`, `index`: properties, as in Metaflow's FlowSpec)."""
 
     def _load(self, name: str):
         ref = self._refs[name]
         value = self._ds.get_object(ref["key"])
         self._values[name] = value
         return value
+
+    @property
+    def input(self):
+        return self._foreach.input
+
+    @property
+    def index(self):
+        return self._foreach.index
 
 
 class ParentView(_Lazy):
@@ -62,14 +71,6 @@ class ParentView(_Lazy):
     def __setattr__(self, name, value):
         raise ArtifactError(f"inputs are read-only: assign self.{name} in the join instead",
                             step=self._step, artifact=name)
-
-    @property
-    def index(self):
-        return self._foreach.index
-
-    @property
-    def input(self):
-        return self._foreach.input
 
     def __dir__(self):
         return sorted(self._refs)
@@ -180,15 +181,7 @@ class TaskSelf(_Lazy):
         self._assigned.discard(name)
         self._deleted.add(name)
 
-    # -- Metaflow's FlowSpec API ----------------------------------------------
-    @property
-    def input(self):
-        return self._foreach.input
-
-    @property
-    def index(self):
-        return self._foreach.index
-
+    # -- Metaflow's FlowSpec API (input and index come from _Lazy) ----------------
     def foreach_stack(self):
         fs = self._foreach
         return [(f["index"], f["num_splits"], fs.value(i)) for i, f in enumerate(fs.frames)]
