@@ -107,6 +107,16 @@ def run_metaflow(name: str, source: str, args: list[str] = (), workdir: Path | N
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def stamp(output: str, name: str) -> float:
+    m = re.search(name + r" ([0-9.]+)", output)
+    return float(m.group(1)) if m else float("nan")
+
+
+def handoff(output: str, before: str, after: str) -> float:
+    """Seconds from one step's last line to the next step's first line."""
+    return stamp(output, after) - stamp(output, before)
+
+
 def load_seconds(output: str) -> float:
     m = re.search(r"LOAD_SECONDS ([0-9.e-]+)", output)
     return float(m.group(1)) if m else float("nan")

@@ -53,15 +53,22 @@ def foreach(width: int):
 
 def array(mib: int, store: bool, read_in_next: bool):
     """start makes a float64 array of `mib` MiB (stored as self.x or kept local);
-    mid reads it (printing how long the first access took) or not."""
+    mid reads it (printing how long the first access took) or not. Each step prints
+    wall-clock stamps at its first and last line, so the time between one step's
+    last line and the next step's first line (saving, and starting the next task)
+    is measured the same way for both tools."""
     name = "BenchArrayFlow"
     module = "import numpy as np\nimport time"
+    stamp = "print('{}', repr(time.time()))"
     make = f"x = np.random.default_rng(0).random({mib} * 2**20 // 8)"
-    start = make + ("\nself.x = x" if store else "\ndel x")
-    mid = ("t = time.perf_counter()\nv = self.x\n"
-           "print('LOAD_SECONDS', time.perf_counter() - t, v.nbytes)") if read_in_next else "pass"
-    nb = _cells(name, [("start -> mid", start, ""), ("mid -> end", mid, ""), ("end", "pass", "")],
+    start = make + ("\nself.x = x" if store else "\ndel x") + "\n" + stamp.format("T_START_END")
+    mid = stamp.format("T_MID_BEGIN") + "\n" + (
+        "t = time.perf_counter()\nv = self.x\n"
+        "print('LOAD_SECONDS', time.perf_counter() - t, v.nbytes)\n" if read_in_next else ""
+    ) + stamp.format("T_MID_END")
+    end = stamp.format("T_END_BEGIN")
+    nb = _cells(name, [("start -> mid", start, ""), ("mid -> end", mid, ""), ("end", end, "")],
                 module)
     mf = _metaflow(name, [("start", start, "self.mid", False), ("mid", mid, "self.end", False),
-                          ("end", "pass", "", False)], module)
+                          ("end", end, "", False)], module)
     return name, nb, mf

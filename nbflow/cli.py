@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import (NbflowError, NotebookError, ParameterError, UsageError,
-                     ValidationErrors)
+from .errors import NbflowError, NotebookError, ParameterError, UsageError, ValidationErrors
 
 
 class _Parser(argparse.ArgumentParser):

@@ -12,11 +12,28 @@ import functools
 import sys
 import warnings
 
-from . import client
 from .errors import UsageError
 from .summary import describe, human_size, short_repr
 
 LOAD_LIMIT = 64 << 20   # dump's listing does not load bigger artifacts (use --name)
+
+
+class _LazyModule:
+    """nbflow.client, imported on first use: `nbflow run` builds this parser too,
+    and should not pay for importing the client."""
+
+    def __getattr__(self, name):
+        from . import client as module
+
+        return getattr(module, name)
+
+    def __setattr__(self, name, value):
+        from . import client as module
+
+        setattr(module, name, value)
+
+
+client = _LazyModule()
 
 
 def add_commands(sub, run_options) -> dict:

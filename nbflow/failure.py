@@ -11,7 +11,7 @@ class StepException:
         self.traceback = traceback
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "StepException | None":
+    def from_dict(cls, d: dict | None) -> StepException | None:
         return None if not d else cls(d.get("type", ""), d.get("message", ""),
                                       d.get("traceback", ""))
 

@@ -5,7 +5,6 @@ errors naming the cell and the step; `validate` runs them all and collects.
 """
 from __future__ import annotations
 
-import difflib
 import keyword
 from dataclasses import dataclass, field
 
@@ -203,6 +202,8 @@ def check_targets(graph: FlowGraph, errors: list) -> None:
     for node in graph:
         for t in node.targets:
             if t not in graph.nodes:
+                import difflib  # only on an error
+
                 close = difflib.get_close_matches(t, list(graph.nodes), n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else \
                     f"; add a cell '%%step {t} -> ...' or fix the header"

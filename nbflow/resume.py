@@ -21,9 +21,9 @@ from .errors import ParameterError, UsageError
 from .graph import FlowGraph
 from .params import find_parameters, parse_param_args, resolve_values
 from .runner import RunOptions, create_run_record, datastore_for, execute
-from .user import username
 from .scheduler import Listener, RunResult
 from .spec import NotebookSpec, RunEvent
+from .user import username
 
 
 class ResumeError(UsageError):
@@ -182,8 +182,8 @@ def _successful_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> list[
 
 def check_parameters(notebook: NotebookSpec, opts: RunOptions, ds: Datastore,
                      plan: ResumePlan) -> tuple[list, dict]:
-    """The parameters and the origin's refs to their values; an error if the notebook's parameters or a given value
-    differ from the origin's."""
+    """The parameters and the origin's refs to their values; an error if the
+    notebook's parameters or a given value differ from the origin's."""
     try:
         params = find_parameters(notebook.module_code, path=notebook.path)
     except SyntaxError as e:

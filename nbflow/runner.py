@@ -4,7 +4,6 @@ Shared by `nbflow run`, `%nbflow run`, `resume` and the kernel's interactive run
 from __future__ import annotations
 
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -75,7 +74,7 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
         "params": param_refs,
         "param_options": {p.artifact: p.option for p in params},
         "notebook": notebook.to_dict(), "origin_run_id": origin_run_id,
-        "pid": os.getpid(), "host": socket.gethostname(),
+        "pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname") else "",
         "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
         "datastore": ds.url,
     }

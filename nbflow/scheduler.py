@@ -11,8 +11,8 @@ import os
 import queue
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import taskopts
 from .datastore import Datastore, records

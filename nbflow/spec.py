@@ -87,7 +87,7 @@ class NotebookSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NotebookSpec":
+    def from_dict(cls, d: dict) -> NotebookSpec:
         fc = d.get("flow_cell")
         steps = tuple(
             StepSpec(name=s["name"], targets=tuple(s["targets"]), body=s["body"],

@@ -6,7 +6,7 @@ import logging
 import socket
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow, cli_env
+from conftest import cli_env, make_notebook, run_id_of, run_nbflow
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")

@@ -207,8 +207,8 @@ def check_notebook(nb: NotebookSpec, graph, flow_tree: ast.Module | None, step_t
     param_vars = {p.variable for p in params}
     if flow_tree is not None:
         check_parameters(nb, flow_tree, params, found)
-        check_code(_renumbered(flow_tree, nb.flow_cell.body_line - 1), cell=nb.flow_cell.cell, step=None, param_vars=param_vars,
-                   found=found)
+        check_code(_renumbered(flow_tree, nb.flow_cell.body_line - 1), cell=nb.flow_cell.cell,
+                   step=None, param_vars=param_vars, found=found)
         if any(_binds(stmt, nb.flow_name) for stmt in flow_tree.body):
             found.errors.append(NotebookError(
                 f"the flow cell defines '{nb.flow_name}', the name of the exported flow class; "

@@ -18,8 +18,6 @@ import struct
 from dataclasses import dataclass
 from typing import IO, Any
 
-import xxhash
-
 MAGIC = b"NBFBLOB1"
 HASH_NAME = "xxh3_128"
 CHUNK = 4 << 20            # compression frame size
@@ -61,6 +59,8 @@ def encode(obj: Any) -> Encoded:
 
 
 def content_key(sections: list[memoryview]) -> str:
+    import xxhash  # imported on first save, like cloudpickle
+
     h = xxhash.xxh3_128()
     h.update(struct.pack("<I", len(sections)))
     for s in sections:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
 ExitCallback = Callable[[int], None]            # exit status (negative: killed by signal)

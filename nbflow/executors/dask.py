@@ -13,7 +13,7 @@ import json
 import os
 
 from ..taskopts import KILL_GRACE
-from .base import ExitCallback, Executor, OutputCallback, TaskHandle
+from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
 
 def run_task_process(request_json: str, kill_after: float | None = None

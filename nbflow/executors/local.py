@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from .base import ExitCallback, Executor, OutputCallback, TaskHandle
+from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
 

@@ -18,6 +18,8 @@ import socket
 import sys
 
 import cloudpickle  # noqa: F401  (tasks pickle their artifacts with it)
+import xxhash  # noqa: F401  (and hash them with it)
+
 import nbflow.task  # noqa: F401  (the whole point: imported once, before forking)
 
 
@@ -31,7 +33,7 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> No
     for target, fd in zip((0, 1, 2), fds):
         os.dup2(fd, target)
         os.close(fd)
-    sys.stdin = open(0, "r", closefd=False)
+    sys.stdin = open(0, closefd=False)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
     code = 1
