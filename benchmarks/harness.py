@@ -9,16 +9,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
+# Runs the command, timing it from inside (the wrapper's own start is not counted) and
+# reading the peak RSS of the whole process tree it started.
 PEAK_WRAPPER = (
-    "import resource, subprocess, sys, json\n"
+    "import resource, subprocess, sys, json, time\n"
+    "t0 = time.perf_counter()\n"
     "r = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
-    "open(sys.argv[1], 'w').write(json.dumps({'rc': r.returncode, "
+    "seconds = time.perf_counter() - t0\n"
+    "open(sys.argv[1], 'w').write(json.dumps({'rc': r.returncode, 'seconds': seconds, "
     "'out': r.stdout.decode(errors='replace'), "
     "'maxrss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
 )
@@ -52,11 +55,10 @@ def _store_stats(root: Path) -> tuple[int, int]:
 
 def _measure(cmd: list[str], cwd: Path, env: dict, store: Path) -> Measurement:
     report = cwd / "_report.json"
-    t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(report), *cmd], cwd=cwd, env=env,
                    check=False)
-    seconds = time.perf_counter() - t0
     data = json.loads(report.read_text())
+    seconds = data["seconds"]
     if data["rc"] != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{data['out'][-3000:]}")
     files, size = _store_stats(store)
