@@ -87,19 +87,24 @@ def _resolve(args) -> str:
     client.namespace(None)
     target = args.target
     if target.endswith(".ipynb"):
-        from .parse import read_notebook
-        from .runner import datastore_for
-
         if not args.pathspec:
             raise UsageError(f"after the notebook '{target}' give run_id/step[/task_id]")
-        notebook = read_notebook(target)
-        client.set_datastore(datastore_for(notebook, args.datastore).url)
-        return f"{notebook.flow_name}/{args.pathspec.strip('/')}"
+        return f"{_use_notebook(target, args.datastore)}/{args.pathspec.strip('/')}"
     if args.pathspec:
         raise UsageError(f"'{target}' is not a notebook (.ipynb); give one pathspec: "
                          "Flow/run_id/step[/task_id]")
     client.set_datastore(args.datastore)
     return target
+
+
+def _use_notebook(path: str, datastore: str | None) -> str:
+    """Read the notebook's store (its `.nbflow/` unless `datastore`); return its flow's name."""
+    from .parse import read_notebook
+    from .runner import datastore_for
+
+    notebook = read_notebook(path)
+    client.set_datastore(datastore_for(notebook, datastore).url)
+    return notebook.flow_name
 
 
 def _tasks(pathspec: str, attempt: int | None = None) -> list[client.Task]:
@@ -178,22 +183,16 @@ def _table(headers: list[str], rows: list[tuple]) -> None:
 def cmd_runs(args, extra) -> int:
     flow = args.flow
     if flow.endswith(".ipynb"):
-        from .parse import read_notebook
-        from .runner import datastore_for
-
-        notebook = read_notebook(flow)
-        client.set_datastore(datastore_for(notebook, args.datastore).url)
-        flow = notebook.flow_name
+        flow = _use_notebook(flow, args.datastore)
     else:
         client.set_datastore(args.datastore)
-        client.parse_pathspec(flow, 1)
     ns = None if args.all else (args.namespace or client.default_namespace())
     client.namespace(None)
     every = client.Flow(flow)   # raises NotFound naming the flows there
-    client.namespace(ns)
+    client.namespace(ns)        # runs() lists this namespace's runs
     with warnings.catch_warnings():   # damaged runs get a row of their own below
         warnings.simplefilter("ignore")
-        runs = [r for r in every.runs(*args.tag) if ns is None or ns in r.tags]
+        runs = list(every.runs(*args.tag))
     damaged = client.damaged_runs(flow)
     rows = [_run_row(r) for r in runs] + [(rid, "damaged", "", "", why) for rid, why in damaged.items()]
     if not rows:

@@ -10,8 +10,6 @@ from the working directory upward. Which runs: those of the current namespace
 """
 from __future__ import annotations
 
-import difflib
-import re
 import time
 import warnings
 from collections import namedtuple
@@ -22,32 +20,18 @@ from typing import Any
 from .datastore import Datastore, default_datastore_url, records
 from .errors import ClientError
 from .failure import StepException
-
-# -- errors -------------------------------------------------------------------------
-
-
-class PathspecError(ClientError):
-    """A pathspec that is malformed (or tries to leave the datastore)."""
-
-
-class NotFound(ClientError, KeyError):
-    """A flow, run, step, task or artifact that does not exist (a KeyError, as in Metaflow)."""
-
-    def __str__(self):
-        return self.render()
-
-
-class NamespaceMismatch(ClientError):
-    """The object exists but belongs to another namespace."""
-
-
-class DamagedRecord(ClientError):
-    """A metadata file in the store cannot be read (truncated or corrupted)."""
-
-
-class MissingArtifact(ClientError, AttributeError):
-    """`task.data.x` for an artifact the task does not have."""
-
+from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
+    _NAME,
+    DamagedRecord,
+    MissingArtifact,
+    NamespaceMismatch,
+    NotFound,
+    PathspecError,
+    _dt,
+    _nearby,
+    _read_json,
+    parse_pathspec,
+)
 
 # -- datastore and namespace ----------------------------------------------------------
 
@@ -88,56 +72,6 @@ def default_namespace() -> str:
     from .user import username
 
     return namespace(f"user:{username()}")
-
-
-# -- pathspecs ------------------------------------------------------------------------
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_KINDS = (("flow", _NAME), ("run", _ID), ("step", _NAME), ("task", _ID), ("artifact", _NAME))
-
-
-def parse_pathspec(pathspec: str, depth: int | None = None) -> list[str]:
-    """'Flow/run/step/task' -> its parts, each checked (no '..', no '/', no empty part)."""
-    if not isinstance(pathspec, str) or not pathspec.strip():
-        raise PathspecError(f"a pathspec must be a non-empty string like Flow/run_id/step/task_id, "
-                            f"got {pathspec!r}")
-    parts = pathspec.strip().rstrip("/").split("/")
-    if depth is not None and len(parts) != depth:
-        shape = "/".join(k for k, _ in _KINDS[:depth]).replace("run", "run_id").replace(
-            "task", "task_id")
-        raise PathspecError(f"malformed pathspec '{pathspec}': expected {shape}")
-    if len(parts) > len(_KINDS):
-        raise PathspecError(f"malformed pathspec '{pathspec}': at most Flow/run_id/step/task_id/"
-                            "artifact")
-    for part, (kind, pattern) in zip(parts, _KINDS):
-        if not pattern.match(part):
-            raise PathspecError(f"malformed pathspec '{pathspec}': '{part}' is not a valid {kind} "
-                                "name (letters, digits, '_' and '-' only)")
-    return parts
-
-
-def _nearby(name: str, options: list[str], kind: str, where: str) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
-    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "") if options else "none"
-    return f"no {kind} '{name}' in {where}{hint}; {kind}s there: {shown}"
-
-
-def _read_json(ds: Datastore, rel: str, what: str) -> dict:
-    try:
-        rec = ds.get_json(rel)
-    except FileNotFoundError:
-        raise NotFound(f"{what} does not exist ({rel} is not in {ds.url})") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} cannot be read ({e})") from None
-    if not isinstance(rec, dict):
-        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} is not a JSON object")
-    return rec
-
-
-def _dt(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts)
 
 
 # -- objects --------------------------------------------------------------------------
@@ -256,9 +190,9 @@ class Run(_Object):
         rel = f"{flow}/{run_id}/_run.json"
         if not self._ds.storage.exists(rel):
             ids = records.list_runs(self._ds, flow)
-            if not ids and flow not in records.list_flows(self._ds):
-                raise NotFound(_nearby(flow, records.list_flows(self._ds), "flow",
-                                       f"datastore {self._ds.url}"))
+            flows = [] if ids else records.list_flows(self._ds)
+            if not ids and flow not in flows:
+                raise NotFound(_nearby(flow, flows, "flow", f"datastore {self._ds.url}"))
             raise NotFound(_nearby(run_id, ids, "run", f"flow '{flow}'"))
         self._record = _read_json(self._ds, rel, f"run {self.pathspec}")
         self._end: dict | None = None
@@ -388,7 +322,9 @@ class Run(_Object):
         return Step(f"{self.pathspec}/{name}", _datastore=self._ds, _run=self)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._step_names()
+        """A step with at least one committed task (no need to order the steps for that)."""
+        return name in records.list_steps(self._ds, self.flow_name, self.id) and \
+            bool(records.list_tasks(self._ds, self.flow_name, self.id, name))
 
     @property
     def end_task(self) -> Task | None:
@@ -536,13 +472,7 @@ class Task(_Object):
         return StepException.from_dict(self._record.get("exception"))
 
     def _log(self, stream: str) -> str:
-        prefix = self._record.get("log_prefix") or self._ds.task_prefix(
-            *self.path_components, self.attempt)
-        suffix = "out" if stream == "stdout" else "err"
-        path = f"{prefix}.{suffix}"
-        if not self._ds.storage.exists(path):
-            return ""
-        return self._ds.storage.get_bytes(path).decode("utf-8", "replace")
+        return records.read_record_log(self._ds, self._record, stream).decode("utf-8", "replace")
 
     @property
     def stdout(self) -> str:

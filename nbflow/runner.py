@@ -14,7 +14,7 @@ from .executors import get_executor
 from .params import find_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
 from .spec import NotebookSpec, RunEvent
-from .user import username  # noqa: F401  (re-exported for older imports)
+from .user import username
 
 
 @dataclass
@@ -55,8 +55,13 @@ def prepare(notebook: NotebookSpec, opts: RunOptions):
     return graph, params, values
 
 
+def run_namespace(opts: RunOptions, user: str) -> str:
+    return opts.namespace or f"user:{user}"
+
+
 def run_context(opts: RunOptions, user: str) -> dict:
-    return {"namespace": opts.namespace or f"user:{user}", "username": user,
+    """What every task of the run is told about it (`current`)."""
+    return {"namespace": run_namespace(opts, user), "username": user,
             "tags": list(opts.tags), "is_interactive": opts.is_interactive}
 
 
@@ -70,7 +75,7 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
     sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else [])
     record = {
         "created_at": time.time(), "user": user, "tags": list(opts.tags),
-        "sys_tags": sys_tags, "namespace": opts.namespace or f"user:{user}",
+        "sys_tags": sys_tags, "namespace": run_namespace(opts, user),
         "params": param_refs,
         "param_options": {p.artifact: p.option for p in params},
         "notebook": notebook.to_dict(), "origin_run_id": origin_run_id,
@@ -108,16 +113,20 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
         listener(RunEvent("run_started", run_id, info={"flow": graph.name,
                                                          "datastore": ds.url,
                                                          "steps": list(graph.nodes)}))
+    owned = executor is None  # a caller's executor (CLI, kernel session) stays open
     executor = executor or make_executor(opts)
-    if os.environ.get("NBFLOW_PRELOAD", "1") != "0":
-        from .preload import modules_to_preload
+    try:
+        if os.environ.get("NBFLOW_PRELOAD", "1") != "0":
+            from .preload import modules_to_preload
 
-        executor.preload(modules_to_preload(graph.notebook))
-    with executor:
+            executor.preload(modules_to_preload(graph.notebook))
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id)
         result = sched.run(seed=seed, completed=completed)
+    finally:
+        if owned:
+            executor.close()
     records.write_run_end(ds, graph.name, run_id, successful=result.successful,
                           message=result.message, failed_steps=result.failed)
     for listener in listeners:

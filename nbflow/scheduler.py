@@ -7,16 +7,14 @@ It never imports nbflow.task: tasks only ever run in their own processes.
 """
 from __future__ import annotations
 
-import os
 import queue
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import taskopts
 from .datastore import Datastore, records
-from .executors.base import Executor, TaskHandle
+from .executors.base import Executor, TaskHandle, kill_group
 from .graph import FlowGraph
 from .slots import CpuSlots, machine_cores
 from .spec import RunEvent
@@ -80,8 +78,8 @@ class Scheduler:
         self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
         self.failed: list[str] = []
         self.stopping = False
-        self.done_tasks = 0
         self.notebook = graph.notebook.to_dict()
+        self.step_cells = {s["name"]: s for s in self.notebook["steps"]}
 
     # -- public --------------------------------------------------------------
     def emit(self, event: RunEvent) -> None:
@@ -94,7 +92,7 @@ class Scheduler:
         # resume: tasks already done (cloned) are never enqueued again; what they unblock is
         self.done_keys = {_task_key(r["step"], r.get("foreach_stack") or []) for r in completed or []}
         for rec in completed or []:
-            self._on_success(rec, launch=False)
+            self._on_success(rec)
         if seed is None and not completed:
             seed = [PendingTask("start", [], [])]
         for t in seed or []:
@@ -209,7 +207,6 @@ class Scheduler:
     def _request(self, task: PendingTask) -> dict:
         node = self.graph[task.step]
         nb = self.notebook
-        step_cell = next(s for s in nb["steps"] if s["name"] == task.step)
         return {
             "datastore": self.ds.url, "flow": self.graph.name, "run_id": self.run_id,
             "step": task.step, "task_id": task.task_id, "attempt": task.attempt,
@@ -219,7 +216,7 @@ class Scheduler:
             "params": self.params, "foreach_stack": task.foreach_stack,
             "foreach_var": node.foreach, "is_join": node.is_join,
             "max_num_splits": self.max_num_splits,
-            "flow_cell": nb["flow_cell"], "step_cell": step_cell,
+            "flow_cell": nb["flow_cell"], "step_cell": self.step_cells[task.step],
             "notebook_path": nb.get("path"),
             "max_attempts": node.spec.options.retry + 1,
             "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
@@ -255,12 +252,10 @@ class Scheduler:
             rec = self._died_record(r, code)
         timed_out = r.timed_out or (rec.get("exception") or {}).get("type") == "TimeoutException"
         if timed_out and self.executor.name in LOCAL_EXECUTORS:
-            _end_group(r.handle.pid)  # what the timed-out task started must not outlive it
+            kill_group(r.handle.pid)  # what the timed-out task started must not outlive it
         # the record is the commit: a task killed after writing it (while exiting) did
         # its work, and the run agrees with what the store says about the task
         ok = bool(rec.get("successful"))
-        if ok:
-            self.done_tasks += 1
         self.emit(RunEvent("task_finished", self.run_id, t.step, t.task_id, r.handle.pid,
                            t.attempt, successful=ok,
                            text=None if ok else (rec.get("exception") or {}).get("message"),
@@ -318,7 +313,7 @@ class Scheduler:
         return rec
 
     # -- what a finished task unblocks ---------------------------------------------
-    def _on_success(self, rec: dict, launch: bool = True) -> None:
+    def _on_success(self, rec: dict) -> None:
         node = self.graph[rec["step"]]
         stack = rec.get("foreach_stack", [])
         if node.foreach:
@@ -355,15 +350,6 @@ class Scheduler:
             del self.joins[(child.name, context)]
             parents = [slot[k] for k in sorted(slot)]
             self._enqueue(PendingTask(child.name, parents, outer))
-
-
-def _end_group(pid: int | None) -> None:
-    """Kill what is left of a finished task's process group (tasks lead their own)."""
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def _task_key(step: str, stack: list) -> tuple:

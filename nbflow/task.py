@@ -123,7 +123,7 @@ def _base_record(req: dict, started: float) -> dict:
     return {
         "flow": req["flow"], "run_id": req["run_id"], "step": req["step"],
         "task_id": str(req["task_id"]), "attempt": req.get("attempt", 0),
-        "pathspec": f"{req['flow']}/{req['run_id']}/{req['step']}/{req['task_id']}",
+        "pathspec": _pathspec(req),
         "started_at": started, "pid": os.getpid(),
         "parents": [p["pathspec"] for p in req.get("parents", [])],
         "foreach_stack": req.get("foreach_stack", []),
@@ -133,11 +133,15 @@ def _base_record(req: dict, started: float) -> dict:
     }
 
 
+def _pathspec(req: dict) -> str:
+    return f"{req['flow']}/{req['run_id']}/{req['step']}/{req['task_id']}"
+
+
 def _bind_current(req: dict) -> None:
     current._bind(
         flow_name=req["flow"], run_id=req["run_id"], step_name=req["step"],
         task_id=str(req["task_id"]),
-        pathspec=f"{req['flow']}/{req['run_id']}/{req['step']}/{req['task_id']}",
+        pathspec=_pathspec(req),
         retry_count=req.get("attempt", 0), origin_run_id=req.get("origin_run_id"),
         namespace=req.get("namespace"), username=req.get("username"),
         tags=list(req.get("tags", [])), is_interactive=bool(req.get("is_interactive")))

@@ -114,8 +114,18 @@ def write_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, at
 
 def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
              stream: str) -> bytes:
-    suffix = "out" if stream == "stdout" else "err"
-    path = f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}"
+    return _read_log_at(ds, ds.task_prefix(flow, run_id, step, task_id, attempt), stream)
+
+
+def read_record_log(ds: Datastore, record: dict, stream: str) -> bytes:
+    """A task attempt's log; a task reused by resume reads the origin run's (`log_prefix`)."""
+    prefix = record.get("log_prefix") or ds.task_prefix(
+        record["flow"], record["run_id"], record["step"], str(record["task_id"]), record["attempt"])
+    return _read_log_at(ds, prefix, stream)
+
+
+def _read_log_at(ds: Datastore, prefix: str, stream: str) -> bytes:
+    path = f"{prefix}.{'out' if stream == 'stdout' else 'err'}"
     if not ds.storage.exists(path):
         return b""
     return ds.storage.get_bytes(path)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from collections.abc import Callable
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
@@ -20,33 +19,21 @@ class TaskHandle:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.pid is None or self.returncode is not None:
             return
+        kill_group(self.pid, sig)
+
+
+def kill_group(pid: int | None, sig: int = signal.SIGKILL) -> None:
+    """End a task and every process it started (tasks lead their own process group);
+    also what a finished task left behind, since its group outlives it."""
+    if not pid:
+        return
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
         try:
-            os.killpg(self.pid, sig)  # tasks lead their own process group
+            os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-
-
-def pump(fd: int, stream: str, on_output: OutputCallback, done: Callable[[], None]) -> threading.Thread:
-    """Read a pipe until EOF in a thread, handing chunks on as they come."""
-
-    def run():
-        try:
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                on_output(stream, chunk)
-        finally:
-            os.close(fd)
-            on_output(stream, b"")
-            done()
-
-    t = threading.Thread(target=run, daemon=True, name=f"nbflow-{stream}-{fd}")
-    t.start()
-    return t
+            pass
 
 
 class Executor:
