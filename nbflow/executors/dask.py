@@ -13,7 +13,7 @@ import json
 import os
 
 from ..taskopts import KILL_GRACE
-from .base import Executor, ExitCallback, OutputCallback, TaskHandle
+from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 
 
 def run_task_process(request_json: str, kill_after: float | None = None
@@ -22,7 +22,6 @@ def run_task_process(request_json: str, kill_after: float | None = None
 
     Output goes to temporary files, not pipes, so a process the task left behind
     cannot keep us waiting; past `kill_after` seconds the task's process group is killed."""
-    import signal
     import subprocess
     import sys
     import tempfile
@@ -37,10 +36,7 @@ def run_task_process(request_json: str, kill_after: float | None = None
             proc.wait(timeout=kill_after)
         except subprocess.TimeoutExpired:
             pass
-        try:  # a timed-out task, or what a finished one left running
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(proc.pid)  # a timed-out task, or what a finished one left running
         code = proc.wait()
         out.seek(0)
         err.seek(0)

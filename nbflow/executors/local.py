@@ -35,8 +35,7 @@ def watch(handle: TaskHandle, fds: dict[str, int], wake_fd: int, on_output: Outp
     def run():
         if stdin_fd is not None:
             try:
-                os.write(stdin_fd, request_bytes) if len(request_bytes) < 65536 else \
-                    _write_all(stdin_fd, request_bytes)
+                _write_all(stdin_fd, request_bytes)
             except OSError:
                 pass
             finally:
