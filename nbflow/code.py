@@ -83,7 +83,11 @@ def compile_step(body: str, *, name: str, cell: int, body_line: int, filename: s
     args = ast.arguments(posonlyargs=[], args=[ast.arg("self"), ast.arg("inputs")],
                          kwonlyargs=[], kw_defaults=[], defaults=[])
     func = ast.FunctionDef(name=name, args=args, body=stmts, decorator_list=[], returns=None,
-                           type_params=[], lineno=max(body_line - 1, 1), col_offset=0)
+                           type_params=[], lineno=max(body_line - 1, 1), col_offset=0,
+                           # a complete location: fix_missing_locations would copy the
+                           # module's line 1, invalid when the header is not the cell's 1st line
+                           end_lineno=max(st.end_lineno or body_line for st in stmts),
+                           end_col_offset=0)
     module = ast.Module(body=[func], type_ignores=[])
     ast.fix_missing_locations(module)
     return _compile(module, filename, cell=cell, step=name)

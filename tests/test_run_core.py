@@ -500,3 +500,15 @@ def test_merge_artifacts_loads_nothing(workdir, store):
     assert end["big"] == start["big"]
     assert store.ds.get_object(end["names"]["key"]) == ["big", "v"]
     assert list(log.iterdir()) == []   # passed on by reference through branches and the join
+
+
+def test_step_header_after_blank_lines_runs(workdir, store):
+    """IPython drops leading blank lines before a cell magic; so does nbflow."""
+    nb = make_notebook(workdir / "blank.ipynb", [
+        "%%flow BlankLineFlow",
+        "\n\n%%step start -> end\nself.x = 1\nraise_here = False",
+        "\n%%step end\nself.y = self.x + 1",
+    ])
+    res = run_nbflow("run", nb, cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    assert store.artifacts("BlankLineFlow", run_id_of(res.stdout), "end")["y"] == 2
