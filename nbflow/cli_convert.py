@@ -37,12 +37,13 @@ def cmd_export(args, extra) -> int:
 
 def cmd_import(args, extra) -> int:
     from .convert import import_file
+    from .parse import cell_kind
 
     imported, notebook = import_file(args.flow, args.output, force=args.force)
     _warn(imported.warnings)
     if args.output is None:
         sys.stdout.write(notebook)
     else:
-        steps = sum(1 for _, src in imported.cells if src.startswith("%%step"))
+        steps = sum(1 for _, src in imported.cells if cell_kind(src) == "step")
         print(f"Wrote {args.output}: flow {imported.flow_name}, {steps} steps", file=sys.stderr)
     return 0

@@ -274,3 +274,12 @@ def resolve_values(params: list[ParamDef], given: dict[str, Any],
         raise ParameterError(f"missing required parameter(s): {names} (give them on the command "
                              f"line, or set {', '.join(p.param.env_var for p in missing)})")
     return values
+
+
+def notebook_parameters(notebook) -> list[ParamDef]:
+    """The parameters of a NotebookSpec's flow cell (run with `__file__` = the notebook)."""
+    try:
+        return find_parameters(notebook.module_code, path=notebook.path)
+    except SyntaxError as e:
+        cell = notebook.flow_cell.cell if notebook.flow_cell else None
+        raise ParameterError(f"the flow cell does not parse: {e}", cell=cell) from None

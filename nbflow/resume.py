@@ -19,7 +19,7 @@ from . import graph as graphmod
 from .datastore import Datastore, records
 from .errors import ParameterError, UsageError
 from .graph import FlowGraph
-from .params import find_parameters, parse_param_args, resolve_values
+from .params import notebook_parameters, parse_param_args, resolve_values
 from .runner import RunOptions, create_run_record, datastore_for, execute
 from .scheduler import Listener, RunResult
 from .spec import NotebookSpec, RunEvent
@@ -184,10 +184,7 @@ def check_parameters(notebook: NotebookSpec, opts: RunOptions, ds: Datastore,
                      plan: ResumePlan) -> tuple[list, dict]:
     """The parameters and the origin's refs to their values; an error if the
     notebook's parameters or a given value differ from the origin's."""
-    try:
-        params = find_parameters(notebook.module_code, path=notebook.path)
-    except SyntaxError as e:
-        raise ParameterError(f"the flow cell does not parse: {e}") from None
+    params = notebook_parameters(notebook)
     refs = dict(plan.origin.get("params") or {})
     now, before = {p.artifact for p in params}, set(refs)
     if now != before:

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
-from .errors import ParameterError
 from .executors import get_executor
-from .params import find_parameters, parse_param_args, resolve_values
+from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
 from .spec import NotebookSpec, RunEvent
 from .user import username
@@ -45,10 +44,7 @@ def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
 def prepare(notebook: NotebookSpec, opts: RunOptions):
     """Everything that can fail before a run exists: graph, parameters, files."""
     graph = graphmod.build(notebook)
-    try:
-        params = find_parameters(notebook.module_code, path=notebook.path)
-    except SyntaxError as e:
-        raise ParameterError(f"the flow cell does not parse: {e}") from None
+    params = notebook_parameters(notebook)
     given = dict(opts.param_values)
     given.update(parse_param_args(opts.params, params))
     values = resolve_values(params, given)

@@ -12,21 +12,25 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, NotebookError
-from ..spec import NotebookSpec, StepSpec
+from ..graph import RESERVED_STEP_NAMES
+from ..spec import NotebookSpec
+from .decorators import MAX_RETRY_TIMES
 
 # Attributes of metaflow.FlowSpec that a step or a parameter would shadow.
-FLOWSPEC_ATTRS = frozenset({"name", "next", "input", "index", "cmd", "foreach_stack",
-                            "merge_artifacts", "script_name"})
+FLOWSPEC_ATTRS = frozenset(RESERVED_STEP_NAMES) | {"script_name"}
 # Parameter names Metaflow's command line reserves (metaflow/parameters.py).
 RESERVED_OPTIONS = frozenset({
     "params", "with", "tag", "namespace", "obj", "tags", "decospecs", "run-id-file",
     "max-num-splits", "max-workers", "max-log-size", "user-namespace", "run-id", "task-id",
     "runner-attribute-file", "run_id_file", "max_num_splits", "max_workers", "max_log_size",
     "user_namespace", "run_id", "task_id", "runner_attribute_file"})
+# Names nbflow predefines in flow and step cells; a flow.py imports them from metaflow.
+PREDEFINED = ("Parameter", "JSONType", "IncludeFile", "current")
+# Client names nbflow has too: `from metaflow import Flow` <-> `from nbflow import Flow`.
+CLIENT_NAMES = frozenset({"Flow", "Run", "Step", "Task", "DataArtifact", "namespace",
+                          "get_namespace", "default_namespace"})
 # Names `from nbflow import ...` may bring in that `from metaflow import ...` has too.
-METAFLOW_NAMES = frozenset({"Flow", "Run", "Step", "Task", "DataArtifact", "namespace",
-                            "get_namespace", "default_namespace", "current", "Parameter",
-                            "JSONType", "IncludeFile"})
+METAFLOW_NAMES = CLIENT_NAMES | set(PREDEFINED)
 STEP_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -80,8 +84,6 @@ def check_step_names(nb: NotebookSpec, found: Findings) -> None:
 
 
 def check_options(nb: NotebookSpec, found: Findings) -> None:
-    from .decorators import MAX_RETRY_TIMES
-
     for spec in nb.steps:
         if spec.options.retry > MAX_RETRY_TIMES:
             found.errors.append(NotebookError(
@@ -145,11 +147,12 @@ def _own_scope(stmts: list[ast.stmt]):
                 todo.append(child)
 
 
-def check_code(tree: ast.Module, *, cell: int, step: str | None, param_vars: set[str],
-               found: Findings) -> None:
+def check_code(tree: ast.Module, *, cell: int, body_line: int, step: str | None,
+               param_vars: set[str], found: Findings) -> None:
     """Rules for one cell's code (a step body, or the flow cell with step=None)."""
     def error(node, message):
-        found.errors.append(NotebookError(message, cell=cell, step=step, line=node.lineno))
+        found.errors.append(NotebookError(message, cell=cell, step=step,
+                                          line=_cell_line(node, body_line)))
 
     # a step may have a local of the same name; in the flow cell the name is the parameter
     assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
@@ -162,8 +165,9 @@ def check_code(tree: ast.Module, *, cell: int, step: str | None, param_vars: set
         elif isinstance(node, ast.Name) and node.id == "get_ipython":
             error(node, "get_ipython() exists only in a Jupyter kernel, not in a Metaflow task")
         elif isinstance(node, ast.Name) and node.id == "__file__":
-            found.warnings.append(f"cell {cell}, line {node.lineno}: __file__ is the notebook's "
-                                  "path in nbflow and flow.py's path in the exported flow")
+            found.warnings.append(f"cell {cell}, line {_cell_line(node, body_line)}: __file__ is "
+                                  "the notebook's path in nbflow and flow.py's path in the "
+                                  "exported flow")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             _check_import(node, error)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) \
@@ -198,8 +202,8 @@ def _check_import(node, error) -> None:
 
 def check_notebook(nb: NotebookSpec, graph, flow_tree: ast.Module | None, step_trees: dict,
                    params: list[ParamStmt]) -> Findings:
-    """Every rule. `flow_tree` is numbered from the flow cell's body (line 1), the
-    step trees from their cells (as `nbflow.code.parse_body` gives them)."""
+    """Every rule. The trees are numbered from their cell's body (line 1), as
+    `ast.parse` gives them."""
     found = Findings()
     check_step_names(nb, found)
     check_join_splits(graph, found)
@@ -207,15 +211,15 @@ def check_notebook(nb: NotebookSpec, graph, flow_tree: ast.Module | None, step_t
     param_vars = {p.variable for p in params}
     if flow_tree is not None:
         check_parameters(nb, flow_tree, params, found)
-        check_code(_renumbered(flow_tree, nb.flow_cell.body_line - 1), cell=nb.flow_cell.cell,
+        check_code(flow_tree, cell=nb.flow_cell.cell, body_line=nb.flow_cell.body_line,
                    step=None, param_vars=param_vars, found=found)
         if any(_binds(stmt, nb.flow_name) for stmt in flow_tree.body):
             found.errors.append(NotebookError(
                 f"the flow cell defines '{nb.flow_name}', the name of the exported flow class; "
                 "rename it", cell=nb.flow_cell.cell))
     for spec in nb.steps:
-        check_code(step_trees[spec.name], cell=spec.cell, step=spec.name,
-                   param_vars=param_vars, found=found)
+        check_code(step_trees[spec.name], cell=spec.cell, body_line=spec.body_line,
+                   step=spec.name, param_vars=param_vars, found=found)
     return found
 
 
@@ -225,17 +229,3 @@ def _binds(stmt: ast.stmt, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
                for n in ast.walk(stmt))
 
-
-def _renumbered(tree: ast.Module, offset: int) -> ast.Module:
-    """A copy of a tree with every line number moved by `offset`."""
-    import copy
-
-    out = copy.deepcopy(tree)
-    ast.increment_lineno(out, offset)
-    return out
-
-
-def step_tree(spec: StepSpec) -> ast.Module:
-    from ..code import parse_body
-
-    return parse_body(spec.body, cell=spec.cell, step=spec.name, body_line=spec.body_line)

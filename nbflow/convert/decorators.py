@@ -14,6 +14,7 @@ import ast
 import math
 from dataclasses import dataclass, field
 
+from ..parse import RESOURCE_KEYS
 from ..spec import StepOptions
 
 # Metaflow's limit: @retry(times=N) with N + 2 > MAX_ATTEMPTS (6) is refused.
@@ -67,7 +68,7 @@ def from_decorators(decorators: list[ast.expr], source: str) -> StepDecorators:
     """Read @step / @retry / @timeout / @catch / @resources; report the others."""
     out = StepDecorators()
     for deco in decorators:
-        name = _deco_name(deco)
+        name = deco_name(deco)
         text = "@" + (ast.get_source_segment(source, deco) or name or "?")
         if name == "step":
             out.is_step = True
@@ -86,7 +87,7 @@ def from_decorators(decorators: list[ast.expr], source: str) -> StepDecorators:
     return out
 
 
-def _deco_name(deco: ast.expr) -> str | None:
+def deco_name(deco: ast.expr) -> str | None:
     target = deco.func if isinstance(deco, ast.Call) else deco
     if isinstance(target, ast.Name):
         return target.id
@@ -134,10 +135,10 @@ def _catch_options(kw: dict, notes: list, text: str) -> list[str]:
 
 def _resources_options(kw: dict, notes: list, text: str) -> list[str]:
     parts = []
-    for key in ("cpu", "memory", "gpu"):
+    for key in RESOURCE_KEYS:
         if kw.get(key) is not None:
             parts.append(f"{key}={_num(float(kw[key]))}")
-    ignored = sorted(k for k in kw if k not in ("cpu", "memory", "gpu") and kw[k] is not None)
+    ignored = sorted(k for k in kw if k not in RESOURCE_KEYS and kw[k] is not None)
     if ignored:
         notes.append(f"{text}: {', '.join(ignored)} has no nbflow form; not applied")
     return [f"--resources {','.join(parts)}"] if parts else []

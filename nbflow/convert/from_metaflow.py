@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 
 from ..errors import NbflowError, ValidationErrors
 from . import source
-from .metaflow_steps import StepCell, read_step
+from .checks import CLIENT_NAMES, PREDEFINED
+from .decorators import deco_name
+from .metaflow_steps import NOTE, StepCell, is_docstring, read_step
 from .to_metaflow import EXPORT_MARK, RUN_HINT
 
 # Names nbflow predefines in flow and step cells, and names only Metaflow's class needs.
-DROPPED = {"FlowSpec", "step", "Parameter", "JSONType", "IncludeFile", "current"}
-# Client names nbflow has too: `from metaflow import Flow` -> `from nbflow import Flow`.
-CLIENT = {"Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
-          "default_namespace"}
+DROPPED = {"FlowSpec", "step", *PREDEFINED}
 
 
 @dataclass
@@ -95,22 +94,21 @@ class _ClassReader:
 
     def _classify(self, i: int, stmt: ast.stmt) -> None:
         where = f"line {stmt.lineno}"
-        if i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
-                and isinstance(stmt.value.value, str):
+        if i == 0 and is_docstring(stmt):
             return  # the class docstring: a markdown cell
         if isinstance(stmt, ast.Pass):
             return
         if isinstance(stmt, ast.FunctionDef) and \
-                any(_deco_id(d) == "step" for d in stmt.decorator_list):
+                any(deco_name(d) == "step" for d in stmt.decorator_list):
             self.methods.append(stmt)
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.errors.append(f"{where}: method '{stmt.name}' is not a @step; a notebook has no "
                                f"self.{stmt.name}(): make it a module-level function")
         elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
-                _deco_id(stmt.value) in ("Parameter", "IncludeFile"):
+                deco_name(stmt.value) in ("Parameter", "IncludeFile"):
             self.params.append(stmt)
         elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
-                _deco_id(stmt.value) == "Config":
+                deco_name(stmt.value) == "Config":
             self.errors.append(f"{where}: Config has no notebook form; use a Parameter")
         else:
             names = ", ".join(ast.unparse(t) for t in getattr(stmt, "targets", [])) or \
@@ -137,13 +135,6 @@ class _ClassReader:
         return "\n".join(chunks)
 
 
-def _deco_id(node: ast.expr) -> str | None:
-    target = node.func if isinstance(node, ast.Call) else node
-    if isinstance(target, ast.Name):
-        return target.id
-    return target.attr if isinstance(target, ast.Attribute) else None
-
-
 def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef,
                     reader: _ClassReader) -> tuple[str, list[str]]:
     """The module code with the class replaced by its parameters."""
@@ -156,12 +147,11 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef,
             stmt.lineno
         span = (first, stmt.end_lineno)
         if stmt is cls:
-            notes = [f"# nbflow import: @{ast.unparse(d)} on the flow has no nbflow form; "
+            notes = [f"{NOTE}@{ast.unparse(d)} on the flow has no nbflow form; "
                      "not applied" for d in cls.decorator_list]
-            warnings += [n[len("# nbflow import: "):] for n in notes]
+            warnings += [n[len(NOTE):] for n in notes]
             replace[first] = "\n".join(notes + [reader.param_text()])
-        elif i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
-                and isinstance(stmt.value.value, str):
+        elif i == 0 and is_docstring(stmt):
             pass  # the module docstring: a markdown cell
         elif isinstance(stmt, ast.ImportFrom) and stmt.module == "metaflow" and stmt.level == 0:
             replace[first] = _rewrite_metaflow_import(stmt, decorated)
@@ -178,9 +168,9 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef,
 
 
 def _decorator_names(cls: ast.ClassDef) -> set[str]:
-    names = {_deco_id(d) for d in cls.decorator_list}
+    names = {deco_name(d) for d in cls.decorator_list}
     for stmt in cls.body:
-        names |= {_deco_id(d) for d in getattr(stmt, "decorator_list", [])}
+        names |= {deco_name(d) for d in getattr(stmt, "decorator_list", [])}
     return {n for n in names if n}
 
 
@@ -192,7 +182,7 @@ def _rewrite_metaflow_import(stmt: ast.ImportFrom, decorators: set[str]) -> str:
         shown = alias.name + (f" as {alias.asname}" if alias.asname else "")
         if alias.asname is None and (alias.name in DROPPED or alias.name in decorators):
             continue
-        (client if alias.name in CLIENT else other).append(shown)
+        (client if alias.name in CLIENT_NAMES else other).append(shown)
     lines = []
     if client:
         lines.append(f"from nbflow import {', '.join(client)}")

@@ -54,10 +54,13 @@ def _docstring_end(body: str) -> int:
         stmts = ast.parse(body).body
     except SyntaxError:
         return 0
-    if stmts and isinstance(stmts[0], ast.Expr) and isinstance(stmts[0].value, ast.Constant) \
-            and isinstance(stmts[0].value.value, str):
-        return stmts[0].end_lineno
-    return 0
+    return stmts[0].end_lineno if stmts and is_docstring(stmts[0]) else 0
+
+
+def is_docstring(stmt: ast.stmt) -> bool:
+    """A string expression (a docstring when it is the first statement of its body)."""
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+        and isinstance(stmt.value.value, str)
 
 
 def read_step(text: str, func: ast.FunctionDef, errors: list[str]) -> StepCell:

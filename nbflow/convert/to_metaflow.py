@@ -30,7 +30,6 @@ from ..graph import FlowGraph, build
 from ..spec import NotebookSpec, StepSpec
 from . import checks, decorators, imports, source
 
-PREDEFINED = ("Parameter", "JSONType", "IncludeFile", "current")
 EXPORT_MARK = "# Exported by nbflow from "
 RUN_HINT = "# Run it with Metaflow: python <this file> run"
 
@@ -47,18 +46,20 @@ def export_notebook(notebook: NotebookSpec) -> Exported:
     fc = notebook.flow_cell
     flow_tree = ast.parse(fc.code) if fc is not None and fc.code.strip() else None
     params = checks.find_param_statements(flow_tree) if flow_tree is not None else []
-    step_trees = {s.name: checks.step_tree(s) for s in notebook.steps}
+    step_trees = {s.name: ast.parse(s.body) for s in notebook.steps}  # build() parsed them
     found = checks.check_notebook(notebook, graph, flow_tree, step_trees, params)
     if found.errors:
         raise ValidationErrors(sorted(found.errors, key=lambda e: (e.cell or 0, e.line or 0)))
-    return _Renderer(notebook, graph, flow_tree, params, found.warnings).render()
+    return _Renderer(notebook, graph, flow_tree, step_trees, params, found.warnings).render()
 
 
 class _Renderer:
-    def __init__(self, notebook: NotebookSpec, graph: FlowGraph, flow_tree, params, warnings):
+    def __init__(self, notebook: NotebookSpec, graph: FlowGraph, flow_tree, step_trees, params,
+                 warnings):
         self.nb = notebook
         self.graph = graph
         self.flow_tree = flow_tree
+        self.step_trees = step_trees
         self.params = params
         self.warnings = list(warnings)
         self.decorators_used: set[str] = set()
@@ -95,10 +96,10 @@ class _Renderer:
         return future_text, source.squeeze_blank_lines(source.trim_blank_lines(rest))
 
     def _import_names(self) -> list[str]:
-        used = set()
-        for text in [self.nb.module_code] + [s.body for s in self.nb.steps]:
-            used |= {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
-        return (["FlowSpec", "step"] + [n for n in PREDEFINED if n in used]
+        trees = [self.flow_tree] if self.flow_tree is not None else []
+        used = {n.id for tree in trees + list(self.step_trees.values())
+                for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        return (["FlowSpec", "step"] + [n for n in checks.PREDEFINED if n in used]
                 + sorted(self.hoisted | self.decorators_used))
 
     def _class_lines(self) -> list[str]:
@@ -119,16 +120,16 @@ class _Renderer:
         self.decorators_used |= {d[1:].split("(", 1)[0] for d in decos}
         args = "self, inputs" if self.graph[spec.name].is_join else "self"
         lines = [f"    {d}" for d in decos] + ["    @step", f"    def {spec.name}({args}):"]
-        tree = ast.parse(spec.body) if spec.body.strip() else None
+        tree = self.step_trees[spec.name]
         body = _rename_nbflow_imports(spec.body, tree)
-        if tree is not None and spec.targets and all(isinstance(s, ast.Pass) for s in tree.body):
+        if spec.targets and all(isinstance(s, ast.Pass) for s in tree.body):
             body = source.cut_lines(body, [(s.lineno, s.end_lineno) for s in tree.body])
         body = source.trim_blank_lines(body)
         if body:
             lines.append(source.indent(body, "        "))
         if spec.targets:
             lines.append(f"        {_next_call(spec)}")
-        elif not (tree and tree.body):
+        elif not tree.body:
             lines.append("        pass")
         return lines
 

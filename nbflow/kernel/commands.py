@@ -12,6 +12,7 @@ import tempfile
 from .. import cli
 from ..errors import NbflowError, ParameterError, UsageError
 from ..executors.base import Executor
+from ..spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
@@ -44,7 +45,7 @@ def dispatch(session: KernelSession, shell, line: str):
 def run_cli(session: KernelSession, cmd: str, rest: list[str]) -> None:
     """The CLI's implementation, in this process; its output lands in the cell."""
     if cmd in NOTEBOOK_COMMANDS and not _names_notebook(rest):
-        rest = [notebook_file(session)] + rest
+        rest = [notebook_file(session, cmd)] + rest
     elif cmd in PATHSPEC_COMMANDS:
         rest = [_qualify(session, a) for a in rest]
     elif cmd == "runs" and not [a for a in rest if not a.startswith("-")]:
@@ -67,33 +68,40 @@ def _qualify(session: KernelSession, arg: str) -> str:
     return arg
 
 
-def notebook_file(session: KernelSession) -> str:
+def notebook_file(session: KernelSession, cmd: str) -> str:
     """This kernel's notebook as saved; without one, the step cells run in this kernel
     written to a temporary notebook (and the user is told so)."""
     path = session.path
+    cells = _kernel_cells(session, path, cmd, "using")
+    return path if cells is None else _write_cells(cells)
+
+
+def _kernel_cells(session: KernelSession, path: str | None, cmd: str,
+                  verb: str) -> NotebookSpec | None:
+    """None when `path` names a saved notebook; without a path, the step cells run in
+    this kernel (the user is told so)."""
     if path:
         if not os.path.exists(path):
             raise UsageError(f"the notebook {path} is not saved yet: save it, or name a notebook")
-        return path
-    spec = session.kernel_spec()
-    if not spec.steps:
+        return None
+    notebook = session.kernel_spec()
+    if not notebook.steps:
         raise UsageError("this kernel does not know its notebook file and no %%step cell has "
-                         "run yet: name a notebook (e.g. %nbflow show my_flow.ipynb)")
-    print(f"(this kernel does not know its notebook file: using the {len(spec.steps)} step "
-          "cell(s) run in this kernel)")
-    return _write_cells(session)
+                         f"run yet: name a notebook (%nbflow {cmd} my_flow.ipynb)")
+    print(f"(this kernel does not know its notebook file: {verb} the {len(notebook.steps)} "
+          "step cell(s) run in this kernel)")
+    return notebook
 
 
-def _write_cells(session: KernelSession) -> str:
+def _write_cells(notebook: NotebookSpec) -> str:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    fc = session.flow_cell
+    fc = notebook.flow_cell
     if fc is not None:
         nb.cells.append(nbformat.v4.new_code_cell(f"%%flow {fc.name or ''}".rstrip() + "\n"
                                                   + fc.code))
-    for name in session.order:
-        s = session.steps[name]
+    for s in notebook.steps:
         nb.cells.append(nbformat.v4.new_code_cell(s.header + "\n" + s.body))
     folder = tempfile.mkdtemp(prefix="nbflow-kernel-")
     path = os.path.join(folder, "notebook.ipynb")   # -> NotebookFlow, as without a file
@@ -151,20 +159,11 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
     return _run_object(notebook.flow_name, result)
 
 
-def _notebook_to_run(session: KernelSession, path: str | None, cmd: str):
+def _notebook_to_run(session: KernelSession, path: str | None, cmd: str) -> NotebookSpec:
     from ..parse import read_notebook
 
-    if path:
-        if not os.path.exists(path):
-            raise UsageError(f"the notebook {path} is not saved yet: save it, or name a notebook")
-        return read_notebook(path)
-    notebook = session.kernel_spec()
-    if not notebook.steps:
-        raise UsageError("this kernel does not know its notebook file and no %%step cell has "
-                         f"run yet: name a notebook (%nbflow {cmd} my_flow.ipynb)")
-    print(f"(this kernel does not know its notebook file: running the {len(notebook.steps)} "
-          "step cell(s) run in this kernel)")
-    return notebook
+    cells = _kernel_cells(session, path, cmd, "running")
+    return read_notebook(path) if cells is None else cells
 
 
 def _run_object(flow: str, result):
@@ -180,7 +179,8 @@ def _run_object(flow: str, result):
 def cmd_params(session: KernelSession, shell, rest: list[str]):
     """%nbflow params [--NAME VALUE ...]: values for the kernel's step cells (kept for the
     session); bare: show them."""
-    from ..params import find_parameters, parse_param_args
+    from ..params import parse_param_args
+    from .interactive import flow_parameters
 
     rest = list(rest)
     if "--max-num-splits" in rest:
@@ -190,11 +190,7 @@ def cmd_params(session: KernelSession, shell, rest: list[str]):
         except (IndexError, ValueError):
             raise ParameterError("--max-num-splits needs a whole number") from None
         del rest[i:i + 2]
-    known = session.known_spec(session.saved_notebook())
-    try:
-        params = find_parameters(known.module_code)
-    except SyntaxError as e:
-        raise ParameterError(f"the flow cell does not parse: {e}") from None
+    params = flow_parameters(session.known_spec(session.saved_notebook()))
     given = parse_param_args(rest, params)
     by_option = {p.option: p for p in params}
     for option, raw in given.items():

@@ -48,11 +48,11 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     graphmod.validate(graph)   # marks joins; errors in other cells do not stop this one
     parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
     params, values = _param_values(session, known)
-    run = _interactive_run(session, known, ds, params, values)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
+    run = _interactive_run(session, known, ds, params, values, refs)
     tasks = plan_tasks(graph, spec.name, parent_tasks)
     session.warm(known)
-    result, recs = _execute(session, run, graph, refs, tasks)
+    result, recs = _execute(session, run, graph, spec.name, refs, tasks)
     _after(session, run, known, graph, spec.name, refs, recs)
     if not result.successful:
         session.failed.add(spec.name)
@@ -68,12 +68,13 @@ def _parents(spec: NotebookSpec, step: str) -> list[str]:
 
 
 def _last_run_notebook(ds, flow: str) -> NotebookSpec | None:
-    for run_id in records.list_runs(ds, flow)[:1]:
-        try:
-            return NotebookSpec.from_dict(records.read_run(ds, flow, run_id)["notebook"])
-        except Exception:  # noqa: BLE001 - an unreadable record only means fewer known steps
-            return None
-    return None
+    runs = records.list_runs(ds, flow)
+    if not runs:
+        return None
+    try:
+        return NotebookSpec.from_dict(records.read_run(ds, flow, runs[0])["notebook"])
+    except Exception:  # noqa: BLE001 - an unreadable record only means fewer known steps
+        return None
 
 
 def _parent_tasks(session: KernelSession, graph, spec: StepSpec, ds, saved) -> dict:
@@ -109,21 +110,36 @@ def _stored_tasks(ds, flow: str, step: str, current: InteractiveRun | None):
             latest = records.read_run(ds, flow, run_id).get("interactive_latest") or {}
         except Exception:  # noqa: BLE001, S112 - an unreadable run is skipped
             continue
-        ids = latest.get(step) or records.list_tasks(ds, flow, run_id, step)
-        recs = [records.read_task(ds, flow, run_id, step, str(t)) for t in ids]
+        attempts = records.list_tasks(ds, flow, run_id, step)
+        recs = _task_records(ds, flow, run_id, step, latest.get(step) or attempts, attempts)
         recs = [r for r in recs if r and r.get("successful")]
         if recs:
             return run_id, recs
     return None
 
 
-def _param_values(session: KernelSession, known: NotebookSpec):
-    """%nbflow params, then NBFLOW_RUN_*, then defaults: resolved for every task."""
+def _task_records(ds, flow: str, run_id: str, step: str, task_ids,
+                  attempts: dict[str, int] | None = None) -> list[dict | None]:
+    """The latest committed record of each task (None: none yet), listing the step once
+    (not once per task: a foreach body has many)."""
+    if attempts is None:
+        attempts = records.list_tasks(ds, flow, run_id, step)
+    return [records.read_task(ds, flow, run_id, step, str(t), attempts[str(t)])
+            if str(t) in attempts else None for t in task_ids]
+
+
+def flow_parameters(known: NotebookSpec) -> list:
+    """The flow cell's parameters; a flow cell that does not parse is reported at its cell."""
     try:
-        params = find_parameters(known.module_code)
+        return find_parameters(known.module_code)
     except SyntaxError as e:
         cell = known.flow_cell.cell if known.flow_cell else None
         raise cell_error(ParameterError, f"the flow cell does not parse: {e}", cell=cell) from None
+
+
+def _param_values(session: KernelSession, known: NotebookSpec):
+    """%nbflow params, then NBFLOW_RUN_*, then defaults: resolved for every task."""
+    params = flow_parameters(known)
     given = {k: v for k, v in session.params.items() if k in {p.option for p in params}}
     try:
         return params, resolve_values(params, given)
@@ -132,13 +148,13 @@ def _param_values(session: KernelSession, known: NotebookSpec):
         raise in_cell(e) from None
 
 
-def _interactive_run(session: KernelSession, known: NotebookSpec, ds, params, values):
+def _interactive_run(session: KernelSession, known: NotebookSpec, ds, params, values, refs):
     run = session.run
     if run is None or run.flow != known.flow_name or run.datastore.url != ds.url:
         if run is not None:
             end_interactive_run(session)
         run_id, record = create_run_record(ds, known, params, values,
-                                           RunOptions(is_interactive=True))
+                                           RunOptions(is_interactive=True), param_refs=refs)
         run = session.run = InteractiveRun(known.flow_name, run_id, ds, record["user"])
         session.latest.clear()
         session.stale.clear()
@@ -188,7 +204,7 @@ def _index(rec: dict) -> int:
     return stack[-1]["index"] if stack else 0
 
 
-def _execute(session: KernelSession, run: InteractiveRun, graph, refs: dict, tasks):
+def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks):
     opts = RunOptions(is_interactive=True)
     context = dict(run_context(opts, run.user), origin_run_id=None)
     sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
@@ -197,9 +213,10 @@ def _execute(session: KernelSession, run: InteractiveRun, graph, refs: dict, tas
                       max_num_splits=session.max_num_splits)
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
     run.next_task_id = sched.next_task_id
-    recs = [records.read_task(run.datastore, graph.name, run.run_id, t.step, t.task_id)
-            or {"pathspec": f"{graph.name}/{run.run_id}/{t.step}/{t.task_id}", "successful": False}
-            for t in tasks if t.task_id]
+    ran = [t for t in tasks if t.task_id]   # all of one step: plan_tasks made them
+    found = _task_records(run.datastore, graph.name, run.run_id, step, [t.task_id for t in ran])
+    recs = [rec or {"pathspec": f"{graph.name}/{run.run_id}/{step}/{t.task_id}",
+                    "successful": False} for t, rec in zip(ran, found)]
     sys.stdout.flush()
     sys.stderr.flush()
     return result, recs

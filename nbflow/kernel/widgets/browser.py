@@ -10,18 +10,9 @@ import ipywidgets as w
 
 from ...datastore import Datastore, records
 from ...errors import UsageError
+from ...summary import describe, human_size, short_repr
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
-
-
-def _summary():
-    try:
-        from ... import summary
-
-        return summary.human_size, summary.short_repr, summary.describe
-    except ImportError:  # the shared summary module is optional here
-        return (lambda n: f"{n} B"), (lambda v, width=70: repr(v)[:width]), \
-            (lambda v: repr(v)[:2000])
 
 
 class ArtifactBrowser:
@@ -80,7 +71,6 @@ class ArtifactBrowser:
     def artifacts_html(self, rec: dict | None, refs: dict) -> str:
         if rec is None:
             return ""
-        human_size, short_repr, _ = _summary()
         rows = []
         for name in sorted(refs):
             ref = refs[name]
@@ -118,7 +108,7 @@ class ArtifactBrowser:
                              f"<code>{html.escape(var)}</code>"
         self.preview.clear_output()
         with self.preview:
-            print(_summary()[2](value))
+            print(describe(value))
 
 
 def _num(task_id: str):
