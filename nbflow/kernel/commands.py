@@ -11,7 +11,6 @@ import tempfile
 
 from .. import cli
 from ..errors import NbflowError, ParameterError, UsageError
-from ..executors.base import Executor
 from ..spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
@@ -109,21 +108,6 @@ def _write_cells(notebook: NotebookSpec) -> str:
     return path
 
 
-class Borrowed(Executor):
-    """The session's warm executor lent to one run: the run's end does not close it."""
-
-    name = "local"
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def launch(self, request, on_output, on_exit):
-        return self.inner.launch(request, on_output, on_exit)
-
-    def preload(self, modules: list[str]) -> None:
-        self.inner.preload(modules)
-
-
 def cmd_run(session: KernelSession, shell, rest: list[str]):
     """%nbflow run [NOTEBOOK] [--PARAM VALUE ...] [run options]: a new run, shown live."""
     from ..runner import run_notebook
@@ -154,7 +138,8 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
     opts = cli.options_from_args(args, extra)
     notebook = _notebook_to_run(session, path, cmd)
     borrow = opts.executor == "local" and opts.fork is None
-    executor = Borrowed(session.executor()) if borrow else None
+    # lent, not given: runner.execute closes only executors it made itself
+    executor = session.executor() if borrow else None
     result = start(notebook, args, opts, live_display(), executor)
     return _run_object(notebook.flow_name, result)
 
