@@ -8,8 +8,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Parameter": "nbflow.params", "JSONType": "nbflow.params", "IncludeFile": "nbflow.params",
-    "current": "nbflow.current",
+    "Parameter": "nbflow.notebook.params", "JSONType": "nbflow.notebook.params",
+    "IncludeFile": "nbflow.notebook.params",
+    "current": "nbflow.task.current",
     "Flow": "nbflow.client", "Run": "nbflow.client", "Step": "nbflow.client",
     "Task": "nbflow.client", "DataArtifact": "nbflow.client", "Flows": "nbflow.client",
     "namespace": "nbflow.client", "get_namespace": "nbflow.client",

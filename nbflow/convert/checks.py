@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, NotebookError
-from ..graph import RESERVED_STEP_NAMES
-from ..spec import NotebookSpec
+from ..graph.flowgraph import RESERVED_STEP_NAMES
+from ..notebook.spec import NotebookSpec
 from .decorators import MAX_RETRY_TIMES
 
 # Attributes of metaflow.FlowSpec that a step or a parameter would shadow.

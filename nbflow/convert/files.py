@@ -12,7 +12,7 @@ from .to_metaflow import Exported, export_notebook
 
 def export_file(notebook_path: str, output: str | None = None, *, force: bool = False) -> Exported:
     """Export a notebook as saved on disk; write it to `output` when given."""
-    from ..parse import read_notebook
+    from ..notebook.parse import read_notebook
 
     if output is not None:
         _refuse_overwrite(output, force)

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import ValidationErrors
-from ..graph import FlowGraph, build
-from ..spec import NotebookSpec, StepSpec
+from ..graph.flowgraph import FlowGraph, build
+from ..notebook.spec import NotebookSpec, StepSpec
 from . import checks, decorators, imports, source
 
 EXPORT_MARK = "# Exported by nbflow from "

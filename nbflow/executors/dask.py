@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 
-from ..taskopts import KILL_GRACE
+from ..task.options import KILL_GRACE
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 
 

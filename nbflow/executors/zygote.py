@@ -20,7 +20,7 @@ import sys
 import cloudpickle  # noqa: F401  (tasks pickle their artifacts with it)
 import xxhash  # noqa: F401  (and hash them with it)
 
-import nbflow.task  # noqa: F401  (the whole point: imported once, before forking)
+import nbflow.task.runtime  # noqa: F401  (the whole point: imported once, before forking)
 
 
 def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> None:
@@ -38,7 +38,7 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> No
     sys.stderr.reconfigure(line_buffering=True)
     code = 1
     try:
-        nbflow.task.main()
+        nbflow.task.runtime.main()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:

@@ -5,12 +5,12 @@ Only the rules that apply to one cell are checked here (header, syntax, self.nex
 written yet while a notebook is developed cell by cell."""
 from __future__ import annotations
 
-from .. import code as codemod
-from .. import graph as graphmod
 from ..errors import NotebookError, ParameterError
-from ..params import find_parameters
-from ..parse import docstring_of, parse_header
-from ..spec import FlowCellSpec, NotebookSpec, StepSpec
+from ..graph import flowgraph as graphmod
+from ..notebook import code as codemod
+from ..notebook.params import find_parameters
+from ..notebook.parse import docstring_of, parse_header
+from ..notebook.spec import FlowCellSpec, NotebookSpec, StepSpec
 from .cellerror import in_cell
 
 BODY_LINE = 2   # a magic cell's body starts on the line after its header

@@ -11,7 +11,7 @@ import tempfile
 
 from .. import cli
 from ..errors import NbflowError, ParameterError, UsageError
-from ..spec import NotebookSpec
+from ..notebook.spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
@@ -110,7 +110,7 @@ def _write_cells(notebook: NotebookSpec) -> str:
 
 def cmd_run(session: KernelSession, shell, rest: list[str]):
     """%nbflow run [NOTEBOOK] [--PARAM VALUE ...] [run options]: a new run, shown live."""
-    from ..runner import run_notebook
+    from ..run.runner import run_notebook
 
     def start(notebook, args, opts, listeners, executor):
         return run_notebook(notebook, opts, listeners, executor)
@@ -120,7 +120,7 @@ def cmd_run(session: KernelSession, shell, rest: list[str]):
 
 def cmd_resume(session: KernelSession, shell, rest: list[str]):
     """%nbflow resume [NOTEBOOK] [STEP] [--origin-run-id ID] [run options], shown live."""
-    from ..resume import resume_notebook
+    from ..run.resume import resume_notebook
 
     def start(notebook, args, opts, listeners, executor):
         return resume_notebook(notebook, opts, args.step, args.origin_run_id, listeners, executor)
@@ -145,7 +145,7 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
 
 
 def _notebook_to_run(session: KernelSession, path: str | None, cmd: str) -> NotebookSpec:
-    from ..parse import read_notebook
+    from ..notebook.parse import read_notebook
 
     cells = _kernel_cells(session, path, cmd, "running")
     return read_notebook(path) if cells is None else cells
@@ -154,7 +154,7 @@ def _notebook_to_run(session: KernelSession, path: str | None, cmd: str) -> Note
 def _run_object(flow: str, result):
     """The client's Run of what ran, when the client can see it; else the scheduler's result."""
     try:
-        from ..client import Run
+        from ..client.core import Run
 
         return Run(f"{flow}/{result.run_id}")
     except Exception:  # noqa: BLE001 - another store or namespace than the client's default
@@ -164,7 +164,7 @@ def _run_object(flow: str, result):
 def cmd_params(session: KernelSession, shell, rest: list[str]):
     """%nbflow params [--NAME VALUE ...]: values for the kernel's step cells (kept for the
     session); bare: show them."""
-    from ..params import parse_param_args
+    from ..notebook.params import parse_param_args
     from .interactive import flow_parameters
 
     rest = list(rest)
@@ -204,7 +204,7 @@ def _show_params(session: KernelSession, params) -> None:
 
 def cmd_inspect(session: KernelSession, shell, rest: list[str]):
     """%nbflow inspect [PATHSPEC]: the artifact browser, opened at PATHSPEC."""
-    from ..runner import datastore_for
+    from ..run.runner import datastore_for
     from .widgets.browser import open_browser
 
     if len(rest) > 1:

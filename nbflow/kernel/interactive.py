@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from .. import graph as graphmod
 from ..datastore import records
 from ..errors import ParameterError, TaskFailed
-from ..params import find_parameters, resolve_values
-from ..runner import RunOptions, create_run_record, datastore_for, run_context
-from ..scheduler import PendingTask, Scheduler
-from ..spec import NotebookSpec, RunEvent, StepSpec
+from ..graph import flowgraph as graphmod
+from ..notebook.params import find_parameters, resolve_values
+from ..notebook.spec import NotebookSpec, RunEvent, StepSpec
+from ..run.runner import RunOptions, create_run_record, datastore_for, run_context
+from ..run.scheduler import PendingTask, Scheduler
 from .cellerror import cell_error, in_cell
 from .selfview import SelfView
 from .session import InteractiveRun, KernelSession

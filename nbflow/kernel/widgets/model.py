@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 
 from ...datastore import Datastore, records
-from ...graph import FlowGraph, validate
-from ...spec import NotebookSpec, RunEvent
+from ...graph.flowgraph import FlowGraph, validate
+from ...notebook.spec import NotebookSpec, RunEvent
 
 
 @dataclass

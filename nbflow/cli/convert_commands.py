@@ -24,7 +24,7 @@ def _warn(warnings: list[str]) -> None:
 
 
 def cmd_export(args, extra) -> int:
-    from .convert import export_file
+    from ..convert import export_file
 
     exported = export_file(args.notebook, args.output, force=args.force)
     _warn(exported.warnings)
@@ -36,8 +36,8 @@ def cmd_export(args, extra) -> int:
 
 
 def cmd_import(args, extra) -> int:
-    from .convert import import_file
-    from .parse import cell_kind
+    from ..convert import import_file
+    from ..notebook.parse import cell_kind
 
     imported, notebook = import_file(args.flow, args.output, force=args.force)
     _warn(imported.warnings)

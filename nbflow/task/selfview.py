@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .datastore import Datastore, serialize, type_name
-from .errors import ArtifactError
+from ..datastore import Datastore, serialize, type_name
+from ..errors import ArtifactError
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 

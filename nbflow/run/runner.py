@@ -7,13 +7,13 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from . import graph as graphmod
-from .datastore import Datastore, default_datastore_url, records
-from .executors import get_executor
-from .params import notebook_parameters, parse_param_args, resolve_values
+from ..datastore import Datastore, default_datastore_url, records
+from ..executors import get_executor
+from ..graph import flowgraph as graphmod
+from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
+from ..notebook.spec import NotebookSpec, RunEvent
+from ..user import username
 from .scheduler import Listener, RunResult, Scheduler
-from .spec import NotebookSpec, RunEvent
-from .user import username
 
 
 @dataclass
@@ -113,7 +113,7 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
     executor = executor or make_executor(opts)
     try:
         if os.environ.get("NBFLOW_PRELOAD", "1") != "0":
-            from .preload import modules_to_preload
+            from ..notebook.preload import modules_to_preload
 
             executor.preload(modules_to_preload(graph.notebook))
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,

@@ -1,7 +1,7 @@
 """The graph as text (`nbflow show`), with docstrings."""
 from __future__ import annotations
 
-from .graph import FlowGraph
+from .flowgraph import FlowGraph
 
 
 def render_graph(graph: FlowGraph) -> str:

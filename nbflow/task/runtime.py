@@ -12,14 +12,14 @@ import sys
 import time
 import traceback
 
-from . import code as codemod
-from . import taskopts
-from .artifacts import Inputs, ParentView, TaskSelf
+from ..datastore import Datastore, records
+from ..errors import ArtifactError, NbflowError
+from ..notebook import code as codemod
+from ..notebook.params import IncludeFile, JSONType, Parameter
+from . import options as taskopts
 from .current import current
-from .datastore import Datastore, records
-from .errors import ArtifactError, NbflowError
 from .failure import StepException
-from .params import IncludeFile, JSONType, Parameter
+from .selfview import Inputs, ParentView, TaskSelf
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -239,7 +239,3 @@ def _user_frames(e: BaseException) -> str:
     if not frames:
         return ""
     return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames))
-
-
-if __name__ == "__main__":
-    main()

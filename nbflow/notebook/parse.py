@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import NbflowError, NotebookError
+from ..errors import NbflowError, NotebookError
 from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

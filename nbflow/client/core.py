@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from .datastore import Datastore, default_datastore_url, records
-from .errors import ClientError
-from .failure import StepException
+from ..datastore import Datastore, default_datastore_url, records
+from ..errors import ClientError
+from ..task.failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
     _NAME,
     DamagedRecord,
@@ -69,7 +69,7 @@ def get_namespace() -> str | None:
 
 def default_namespace() -> str:
     """Back to the current user's namespace, `user:<name>`."""
-    from .user import username
+    from ..user import username
 
     return namespace(f"user:{username()}")
 
@@ -293,7 +293,7 @@ class Run(_Object):
     @property
     def notebook(self):
         """The notebook's code as this run ran it (a NotebookSpec)."""
-        from .spec import NotebookSpec
+        from ..notebook.spec import NotebookSpec
 
         return NotebookSpec.from_dict(self._record["notebook"])
 
@@ -302,7 +302,7 @@ class Run(_Object):
         """Steps that have at least one committed task, the last ones first (as Metaflow)."""
         present = set(records.list_steps(self._ds, self.flow_name, self.id))
         try:
-            from .graph import FlowGraph
+            from ..graph.flowgraph import FlowGraph
 
             order = FlowGraph(self.notebook).topological()
         except Exception:  # noqa: BLE001 - an old or odd record: fall back to names

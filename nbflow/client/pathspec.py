@@ -10,8 +10,8 @@ import difflib
 import re
 from datetime import datetime
 
-from .datastore import Datastore
-from .errors import ClientError
+from ..datastore import Datastore
+from ..errors import ClientError
 
 # -- errors -------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import NbflowError, NotebookError, ParameterError, UsageError, ValidationErrors
+from ..errors import NbflowError, NotebookError, ParameterError, UsageError, ValidationErrors
 
 
 class _Parser(argparse.ArgumentParser):
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebook")
     p = sub.add_parser("check", help="validate a notebook; exit 1 with the errors")
     p.add_argument("notebook")
-    from . import cli_more
+    from . import plugins as cli_more
 
     COMMANDS.update(cli_more.add_commands(sub, _run_options))
     return parser
@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_run(args, extra) -> int:
+    from ..notebook.parse import read_notebook
+    from ..run.runner import make_executor, run_notebook
     from .console import ConsolePrinter
-    from .parse import read_notebook
-    from .runner import make_executor, run_notebook
 
     opts = options_from_args(args, extra)
     executor = make_executor(opts)
@@ -94,7 +94,7 @@ def cmd_run(args, extra) -> int:
 
 
 def options_from_args(args, extra):
-    from .runner import RunOptions
+    from ..run.runner import RunOptions
 
     for name in ("max_workers", "max_num_splits"):
         value = getattr(args, name)
@@ -107,9 +107,9 @@ def options_from_args(args, extra):
 
 
 def cmd_show(args, extra) -> int:
-    from .graph import FlowGraph, validate
-    from .parse import read_notebook
-    from .show import render_graph
+    from ..graph.flowgraph import FlowGraph, validate
+    from ..graph.show import render_graph
+    from ..notebook.parse import read_notebook
 
     notebook = read_notebook(args.notebook)
     graph = FlowGraph(notebook)
@@ -122,8 +122,8 @@ def cmd_show(args, extra) -> int:
 
 
 def cmd_check(args, extra) -> int:
-    from .graph import FlowGraph, validate
-    from .parse import read_notebook
+    from ..graph.flowgraph import FlowGraph, validate
+    from ..notebook.parse import read_notebook
 
     notebook = read_notebook(args.notebook)
     graph = FlowGraph(notebook)

@@ -12,8 +12,8 @@ import functools
 import sys
 import warnings
 
-from .errors import UsageError
-from .summary import describe, human_size, short_repr
+from ..client.summary import describe, human_size, short_repr
+from ..errors import UsageError
 
 LOAD_LIMIT = 64 << 20   # dump's listing does not load bigger artifacts (use --name)
 
@@ -23,12 +23,12 @@ class _LazyModule:
     and should not pay for importing the client."""
 
     def __getattr__(self, name):
-        from . import client as module
+        from .. import client as module
 
         return getattr(module, name)
 
     def __setattr__(self, name, value):
-        from . import client as module
+        from .. import client as module
 
         setattr(module, name, value)
 
@@ -99,8 +99,8 @@ def _resolve(args) -> str:
 
 def _use_notebook(path: str, datastore: str | None) -> str:
     """Read the notebook's store (its `.nbflow/` unless `datastore`); return its flow's name."""
-    from .parse import read_notebook
-    from .runner import datastore_for
+    from ..notebook.parse import read_notebook
+    from ..run.runner import datastore_for
 
     notebook = read_notebook(path)
     client.set_datastore(datastore_for(notebook, datastore).url)
@@ -231,11 +231,11 @@ class CloneLines:
 
 
 def cmd_resume(args, extra) -> int:
-    from .cli import options_from_args
+    from ..notebook.parse import read_notebook
+    from ..run.resume import resume_notebook
+    from ..run.runner import make_executor
     from .console import ConsolePrinter
-    from .parse import read_notebook
-    from .resume import resume_notebook
-    from .runner import make_executor
+    from .main import options_from_args
 
     opts = options_from_args(args, extra)
     executor = make_executor(opts)   # a local zygote warms up while the notebook is read

@@ -8,9 +8,9 @@ from __future__ import annotations
 import keyword
 from dataclasses import dataclass, field
 
-from . import code as codemod
-from .errors import NbflowError, NotebookError, ValidationErrors
-from .spec import NotebookSpec, StepSpec
+from ..errors import NbflowError, NotebookError, ValidationErrors
+from ..notebook import code as codemod
+from ..notebook.spec import NotebookSpec, StepSpec
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-PLUGINS = ("nbflow.cli_client", "nbflow.cli_convert")
+PLUGINS = ("nbflow.cli.client_commands", "nbflow.cli.convert_commands")
 
 
 def add_commands(sub, run_options) -> dict:

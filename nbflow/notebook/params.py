@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 
 class _JSONTypeClass:

@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import taskopts
-from .datastore import Datastore, records
-from .executors.base import Executor, TaskHandle, kill_group
-from .graph import FlowGraph
+from ..datastore import Datastore, records
+from ..executors.base import Executor, TaskHandle, kill_group
+from ..graph.flowgraph import FlowGraph
+from ..notebook.spec import RunEvent
+from ..task import options as taskopts
 from .slots import CpuSlots, machine_cores
-from .spec import RunEvent
 
 Listener = Callable[[RunEvent], None]
 LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on this machine

@@ -11,7 +11,7 @@ import ast
 import linecache
 import re
 
-from .errors import NotebookError
+from ..errors import NotebookError
 
 IPYTHON_LINE = re.compile(r"^\s*(%|!)")
 

@@ -15,15 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import graph as graphmod
-from .datastore import Datastore, records
-from .errors import ParameterError, UsageError
-from .graph import FlowGraph
-from .params import notebook_parameters, parse_param_args, resolve_values
+from ..datastore import Datastore, records
+from ..errors import ParameterError, UsageError
+from ..graph import flowgraph as graphmod
+from ..graph.flowgraph import FlowGraph
+from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
+from ..notebook.spec import NotebookSpec, RunEvent
+from ..user import username
 from .runner import RunOptions, create_run_record, datastore_for, execute
 from .scheduler import Listener, RunResult
-from .spec import NotebookSpec, RunEvent
-from .user import username
 
 
 class ResumeError(UsageError):
@@ -75,7 +75,7 @@ def latest_origin(ds: Datastore, flow: str, namespace: str | None) -> str:
 
 def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | None) -> ResumePlan:
     """Which of the origin's tasks the new run reuses; raises ResumeError when it cannot."""
-    from .client import ClientError, Run
+    from ..client.core import ClientError, Run
 
     try:
         origin = Run(f"{graph.name}/{origin_id}", _datastore=ds, _check=False)
@@ -119,7 +119,7 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
 def _failed_steps(origin) -> list[str]:
     """The steps whose tasks failed: the first failure stopped the run; the tasks it then
     killed (TaskKilled) are collateral, not a resume point (they run again anyway)."""
-    from .client import ClientError
+    from ..client.core import ClientError
 
     end = origin._end_record() or {}
     steps: list[str] = []
@@ -211,7 +211,7 @@ def _same(a, b) -> bool:
     try:
         return bool(a == b)
     except Exception:  # noqa: BLE001 - arrays and the like: compare what they store
-        from .datastore import serialize
+        from ..datastore import serialize
 
         return serialize.encode(a).key == serialize.encode(b).key
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from .spec import RunEvent
+from ..notebook.spec import RunEvent
 
 
 class ConsolePrinter:
