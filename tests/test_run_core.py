@@ -427,7 +427,7 @@ def test_reserved_parameter_names_cover_every_run_option():
     from nbflow.cli.main import build_parser
     from nbflow.notebook.params import RESERVED_OPTIONS
 
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in build_parser()[0]._actions if isinstance(a, argparse._SubParsersAction))
     for command in ("run", "resume"):
         if command not in sub.choices:
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 
-def add_commands(sub, run_options) -> dict:
+def add_commands(sub) -> dict:
     p = sub.add_parser("export", help="write the notebook as a Metaflow flow.py")
     p.add_argument("notebook")
     p.add_argument("-o", "--output", default=None, help="the flow.py to write (default: stdout)")
@@ -18,16 +18,16 @@ def add_commands(sub, run_options) -> dict:
     return {"export": cmd_export, "import": cmd_import}
 
 
-def _warn(warnings: list[str]) -> None:
+def warn(warnings: list[str]) -> None:
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
 
 
 def cmd_export(args, extra) -> int:
-    from ..convert import export_file
+    from ..commands.convert import export
 
-    exported = export_file(args.notebook, args.output, force=args.force)
-    _warn(exported.warnings)
+    exported = export(args.notebook, args.output, force=args.force)
+    warn(exported.warnings)
     if args.output is None:
         sys.stdout.write(exported.text)
     else:
@@ -36,11 +36,11 @@ def cmd_export(args, extra) -> int:
 
 
 def cmd_import(args, extra) -> int:
-    from ..convert import import_file
+    from ..commands.convert import import_flow
     from ..notebook.parse import cell_kind
 
-    imported, notebook = import_file(args.flow, args.output, force=args.force)
-    _warn(imported.warnings)
+    imported, notebook = import_flow(args.flow, args.output, force=args.force)
+    warn(imported.warnings)
     if args.output is None:
         sys.stdout.write(notebook)
     else:

@@ -1,4 +1,4 @@
-"""`nbflow CMD ...`: thin; parses options and calls the layers below.
+"""`nbflow CMD ...`: one argparse parser, one handler per command, errors -> exit codes.
 
 Exit codes: 0 done, 1 the flow or a task failed (or `check` found errors), 2 bad usage."""
 from __future__ import annotations
@@ -7,6 +7,11 @@ import argparse
 import sys
 
 from ..errors import NbflowError, NotebookError, ParameterError, UsageError, ValidationErrors
+from . import convert_commands, inspect_commands, run_commands
+from .run_commands import options_from_args  # noqa: F401  (the kernel's %nbflow run uses it)
+
+MODULES = (run_commands, inspect_commands, convert_commands)
+TAKES_FLOW_PARAMETERS = ("run", "resume")   # their unknown --options are flow parameters
 
 
 class _Parser(argparse.ArgumentParser):
@@ -19,125 +24,42 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--max-workers", type=int, default=None,
-                   help="tasks running at once (default 16)")
-    p.add_argument("--max-num-splits", type=int, default=100,
-                   help="most tasks one foreach may start (default 100)")
-    p.add_argument("--tag", action="append", default=[], help="a tag for the run (repeatable)")
-    p.add_argument("--executor", default="local", help="local (default) or dask")
-    p.add_argument("--datastore", default=None, help="an fsspec URL (default .nbflow/ beside "
-                   "the notebook, or NBFLOW_DATASTORE)")
-    p.add_argument("--namespace", default=None, help="the run's namespace (default user:<you>)")
-    p.add_argument("--no-fork", action="store_true",
-                   help="start every task with a fresh interpreter instead of forking")
-    p.add_argument("--quiet", action="store_true", help="print only task output and failures")
-
-
-COMMANDS: dict = {}
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     parser = _Parser(prog="nbflow", description="Run Jupyter notebooks as Metaflow-style flows.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    p = sub.add_parser("run", help="run a notebook from start to end as a new run")
-    p.add_argument("notebook")
-    _run_options(p)
-    p = sub.add_parser("show", help="the graph in text, with docstrings")
-    p.add_argument("notebook")
-    p = sub.add_parser("check", help="validate a notebook; exit 1 with the errors")
-    p.add_argument("notebook")
-    from . import plugins as cli_more
-
-    COMMANDS.update(cli_more.add_commands(sub, _run_options))
-    return parser
+    handlers: dict = {}
+    for module in MODULES:
+        handlers.update(module.add_commands(sub))
+    return parser, handlers
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser, handlers = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)
         if args.command is None:
             parser.print_help()
             return 2
-        if extra and args.command not in ("run", "resume"):
+        if extra and args.command not in TAKES_FLOW_PARAMETERS:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
-        return COMMANDS[args.command](args, extra)
-    except ValidationErrors as e:
-        print(e.render(), file=sys.stderr)
-        return 1
-    except (UsageError, ParameterError) as e:
-        print(f"error: {e.render()}", file=sys.stderr)
-        return 2
-    except NotebookError as e:
-        print(f"error: {e.render()}", file=sys.stderr)
-        return 1 if e.cell is not None else 2
+        return handlers[args.command](args, extra)
     except NbflowError as e:
-        print(f"error: {e.render()}", file=sys.stderr)
-        return 1
+        print(render_error(e), file=sys.stderr)
+        return exit_code(e)
 
 
-def cmd_run(args, extra) -> int:
-    from ..notebook.parse import read_notebook
-    from ..run.runner import make_executor, run_notebook
-    from .console import ConsolePrinter
-
-    opts = options_from_args(args, extra)
-    executor = make_executor(opts)
-    try:
-        notebook = read_notebook(args.notebook)
-        result = run_notebook(notebook, opts, [ConsolePrinter(quiet=args.quiet)], executor)
-    finally:
-        executor.close()
-    return 0 if result.successful else 1
+def render_error(e: NbflowError) -> str:
+    return e.render() if isinstance(e, ValidationErrors) else f"error: {e.render()}"
 
 
-def options_from_args(args, extra):
-    from ..run.runner import RunOptions
-
-    for name in ("max_workers", "max_num_splits"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    return RunOptions(params=list(extra), max_workers=args.max_workers,
-                      max_num_splits=args.max_num_splits, tags=args.tag,
-                      executor=args.executor, datastore=args.datastore,
-                      namespace=args.namespace, fork=False if args.no_fork else None)
-
-
-def cmd_show(args, extra) -> int:
-    from ..graph.flowgraph import FlowGraph, validate
-    from ..graph.show import render_graph
-    from ..notebook.parse import read_notebook
-
-    notebook = read_notebook(args.notebook)
-    graph = FlowGraph(notebook)
-    errors = validate(graph)
-    print(render_graph(graph))
-    if errors:
-        print("\n" + ValidationErrors(errors).render(), file=sys.stderr)
-        return 1
-    return 0
-
-
-def cmd_check(args, extra) -> int:
-    from ..graph.flowgraph import FlowGraph, validate
-    from ..notebook.parse import read_notebook
-
-    notebook = read_notebook(args.notebook)
-    graph = FlowGraph(notebook)
-    errors = validate(graph)
-    if errors:
-        print(ValidationErrors(errors).render(), file=sys.stderr)
-        return 1
-    print(f"{notebook.flow_name}: {len(graph.nodes)} steps, a valid flow.")
-    return 0
-
-
-
-
-COMMANDS.update({"run": cmd_run, "show": cmd_show, "check": cmd_check})
+def exit_code(e: NbflowError) -> int:
+    """1: the flow is at fault (validation, a task); 2: the command line is."""
+    if isinstance(e, (UsageError, ParameterError)):
+        return 2
+    if isinstance(e, NotebookError) and not isinstance(e, ValidationErrors):
+        return 1 if e.cell is not None else 2
+    return 1
 
 
 def entry() -> None:
@@ -150,7 +72,3 @@ def entry() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
     sys.exit(code)
-
-
-if __name__ == "__main__":
-    entry()

@@ -14,6 +14,7 @@ import time
 import warnings
 from collections import namedtuple
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +35,29 @@ from .pathspec import (  # re-exported: `from nbflow.client import NotFound` wor
 )
 
 # -- datastore and namespace ----------------------------------------------------------
+# The module-level choices (set_datastore, namespace) are a default ClientContext; the
+# commands layer passes its own context to each object and never touches these.
 
 _datastore_url: str | None = None
 _stores: dict[str, Datastore] = {}
 _namespace: Any = False   # False: not chosen yet (the default is resolved on first use)
+FOLLOW = object()         # a context's namespace that follows namespace() as it changes
+
+
+@dataclass(frozen=True)
+class ClientContext:
+    """Which store a client object reads, and which namespace it sees (None: every one)."""
+
+    datastore: Datastore
+    ns: Any = FOLLOW
+
+    @property
+    def namespace(self) -> str | None:
+        return get_namespace() if self.ns is FOLLOW else self.ns
+
+
+def default_context(datastore: Datastore | None = None) -> ClientContext:
+    return ClientContext(datastore or get_datastore())
 
 
 def set_datastore(url: str | None) -> str:
@@ -47,11 +67,15 @@ def set_datastore(url: str | None) -> str:
     return get_datastore().url
 
 
-def get_datastore() -> Datastore:
-    url = _datastore_url or default_datastore_url()
+def store_at(url: str) -> Datastore:
+    """One Datastore object per URL in this process (its caches are shared)."""
     if url not in _stores:
         _stores[url] = Datastore(url)
     return _stores[url]
+
+
+def get_datastore() -> Datastore:
+    return store_at(_datastore_url or default_datastore_url())
 
 
 def namespace(ns: str | None) -> str | None:
@@ -81,9 +105,11 @@ class _Object:
     _KIND = ""
     _DEPTH = 0
 
-    def _init_path(self, pathspec: str, ds: Datastore | None) -> list[str]:
+    def _init_path(self, pathspec: str, ds: Datastore | None,
+                   ctx: ClientContext | None) -> list[str]:
         parts = parse_pathspec(pathspec, self._DEPTH)
-        self._ds = ds or get_datastore()
+        self._ctx = ctx or default_context(ds)
+        self._ds = self._ctx.datastore
         self.pathspec = "/".join(parts)
         self.id = parts[-1]
         return parts
@@ -106,14 +132,16 @@ class _Object:
 class Flows:
     """The root (Metaflow's `Metaflow()`): every flow with a run in the current namespace."""
 
-    def __init__(self, _datastore: Datastore | None = None):
-        self._ds = _datastore or get_datastore()
+    def __init__(self, _datastore: Datastore | None = None, *,
+                 _context: ClientContext | None = None):
+        self._ctx = _context or default_context(_datastore)
+        self._ds = self._ctx.datastore
 
     def __iter__(self) -> Iterator[Flow]:
         for name in records.list_flows(self._ds):
             if not _NAME.match(name):
                 continue
-            flow = Flow(name, _datastore=self._ds, _check=False)
+            flow = Flow(name, _context=self._ctx, _check=False)
             if flow._in_namespace():
                 yield flow
 
@@ -122,7 +150,7 @@ class Flows:
         return list(self)
 
     def __getitem__(self, name: str) -> Flow:
-        return Flow(name, _datastore=self._ds)
+        return Flow(name, _context=self._ctx)
 
     def __repr__(self):
         return f"Flows({self._ds.url!r})"
@@ -131,14 +159,15 @@ class Flows:
 class Flow(_Object):
     _KIND, _DEPTH = "flow", 1
 
-    def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True):
-        self._init_path(pathspec, _datastore)
+    def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True,
+                 _context: ClientContext | None = None):
+        self._init_path(pathspec, _datastore, _context)
         if not _check:
             return
         flows = [f for f in records.list_flows(self._ds) if _NAME.match(f)]
         if self.id not in flows:
             raise NotFound(_nearby(self.id, flows, "flow", f"datastore {self._ds.url}"))
-        ns = get_namespace()
+        ns = self._ctx.namespace
         if ns is not None and not self._in_namespace():
             raise NamespaceMismatch(f"flow '{self.id}' has no runs in namespace '{ns}'; "
                                     "namespace(None) sees the runs of every namespace")
@@ -154,7 +183,7 @@ class Flow(_Object):
         A run whose record is damaged is skipped with a warning."""
         for run_id in self._run_ids():
             try:
-                run = Run(f"{self.id}/{run_id}", _datastore=self._ds, _check=False)
+                run = Run(f"{self.id}/{run_id}", _context=self._ctx, _check=False)
                 run._end_record()
             except (DamagedRecord, NotFound) as e:  # one bad run must not hide the others
                 warnings.warn(f"skipping run {self.id}/{run_id}: {e}", stacklevel=2)
@@ -166,7 +195,7 @@ class Flow(_Object):
         return self.runs()
 
     def __getitem__(self, run_id: str) -> Run:
-        return Run(f"{self.id}/{run_id}", _datastore=self._ds)
+        return Run(f"{self.id}/{run_id}", _context=self._ctx)
 
     def __contains__(self, run_id: str) -> bool:
         return run_id in self._run_ids()
@@ -184,8 +213,9 @@ class Flow(_Object):
 class Run(_Object):
     _KIND, _DEPTH = "run", 2
 
-    def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True):
-        flow, run_id = self._init_path(pathspec, _datastore)
+    def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True,
+                 _context: ClientContext | None = None):
+        flow, run_id = self._init_path(pathspec, _datastore, _context)
         self.flow_name = flow
         rel = f"{flow}/{run_id}/_run.json"
         if not self._ds.storage.exists(rel):
@@ -199,11 +229,11 @@ class Run(_Object):
         if _check and not self._visible():
             raise NamespaceMismatch(
                 f"run {self.pathspec} is in namespace '{self.namespace}', not in the current "
-                f"namespace '{get_namespace()}'; use namespace('{self.namespace}') or "
+                f"namespace '{self._ctx.namespace}'; use namespace('{self.namespace}') or "
                 "namespace(None) to read it")
 
     def _visible(self) -> bool:
-        ns = get_namespace()
+        ns = self._ctx.namespace
         return ns is None or ns in self.tags
 
     # -- metadata --------------------------------------------------------------
@@ -313,13 +343,13 @@ class Run(_Object):
 
     def steps(self, *tags: str) -> Iterator[Step]:
         for name in self._step_names():
-            yield Step(f"{self.pathspec}/{name}", _datastore=self._ds, _run=self)
+            yield Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
     def __iter__(self) -> Iterator[Step]:
         return self.steps()
 
     def __getitem__(self, name: str) -> Step:
-        return Step(f"{self.pathspec}/{name}", _datastore=self._ds, _run=self)
+        return Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
     def __contains__(self, name: str) -> bool:
         """A step with at least one committed task (no need to order the steps for that)."""
@@ -343,9 +373,9 @@ class Step(_Object):
     _KIND, _DEPTH = "step", 3
 
     def __init__(self, pathspec: str, *, _datastore: Datastore | None = None,
-                 _run: Run | None = None):
-        flow, run_id, step = self._init_path(pathspec, _datastore)
-        self.run = _run or Run(f"{flow}/{run_id}", _datastore=self._ds)
+                 _run: Run | None = None, _context: ClientContext | None = None):
+        flow, run_id, step = self._init_path(pathspec, _datastore, _context)
+        self.run = _run or Run(f"{flow}/{run_id}", _context=self._ctx)
         self._attempts = records.list_tasks(self._ds, flow, run_id, step)
         if not self._attempts:
             steps = list(reversed(self.run._step_names()))
@@ -355,7 +385,7 @@ class Step(_Object):
 
     def _all_tasks(self) -> list[Task]:
         if self._tasks is None:
-            tasks = [Task(f"{self.pathspec}/{tid}", _datastore=self._ds, _step=self,
+            tasks = [Task(f"{self.pathspec}/{tid}", _context=self._ctx, _step=self,
                           _attempt=attempt) for tid, attempt in self._attempts.items()]
             # foreach order; a step run again in the same (interactive) run: newest first
             tasks.sort(key=lambda t: (t._order(), -int(t.id) if t.id.isdigit() else 0, t.id))
@@ -373,7 +403,7 @@ class Step(_Object):
         return len(self._attempts)
 
     def __getitem__(self, task_id: str) -> Task:
-        return Task(f"{self.pathspec}/{task_id}", _datastore=self._ds, _step=self)
+        return Task(f"{self.pathspec}/{task_id}", _context=self._ctx, _step=self)
 
     def __contains__(self, task_id: str) -> bool:
         return str(task_id) in self._attempts
@@ -410,9 +440,9 @@ class Task(_Object):
 
     def __init__(self, pathspec: str, attempt: int | None = None, *,
                  _datastore: Datastore | None = None, _step: Step | None = None,
-                 _attempt: int | None = None):
-        flow, run_id, step, task_id = self._init_path(pathspec, _datastore)
-        self.step = _step or Step(f"{flow}/{run_id}/{step}", _datastore=self._ds)
+                 _attempt: int | None = None, _context: ClientContext | None = None):
+        flow, run_id, step, task_id = self._init_path(pathspec, _datastore, _context)
+        self.step = _step or Step(f"{flow}/{run_id}/{step}", _context=self._ctx)
         latest = self.step._attempts.get(task_id)
         if latest is None:
             raise NotFound(_nearby(task_id, list(self.step._attempts), "task",
@@ -516,9 +546,9 @@ class DataArtifact(_Object):
     _KIND, _DEPTH = "artifact", 5
 
     def __init__(self, pathspec: str, *, _datastore: Datastore | None = None,
-                 _task: Task | None = None):
-        parts = self._init_path(pathspec, _datastore or (_task._ds if _task else None))
-        self.task = _task or Task("/".join(parts[:4]), _datastore=self._ds)
+                 _task: Task | None = None, _context: ClientContext | None = None):
+        parts = self._init_path(pathspec, _datastore, _context or (_task._ctx if _task else None))
+        self.task = _task or Task("/".join(parts[:4]), _context=self._ctx)
         if self.id not in self.task._refs():
             self.task[self.id]  # raises NotFound naming the artifacts there
         self._ref = self.task._refs()[self.id]
@@ -577,7 +607,7 @@ class TaskData:
 
 def damaged_runs(flow: str, _datastore: Datastore | None = None) -> dict[str, str]:
     """run id -> what is wrong, for the runs of `flow` whose records cannot be read."""
-    ds = _datastore or get_datastore()
+    ds = _datastore or get_datastore()  # namespaces do not matter here
     out = {}
     for run_id in records.list_runs(ds, flow):
         try:
@@ -599,11 +629,13 @@ def elapsed(run: Run) -> float | None:
 
 
 __all__ = [
+    "ClientContext",
     "ClientError",
     "DamagedRecord",
     "DataArtifact",
     "Flow",
     "Flows",
+    "MissingArtifact",
     "NamespaceMismatch",
     "NotFound",
     "PathspecError",
@@ -611,10 +643,14 @@ __all__ = [
     "Step",
     "Task",
     "TaskData",
+    "damaged_runs",
+    "default_context",
     "default_namespace",
+    "elapsed",
     "get_datastore",
     "get_namespace",
     "namespace",
     "parse_pathspec",
     "set_datastore",
+    "store_at",
 ]
