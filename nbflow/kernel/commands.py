@@ -27,9 +27,10 @@ def dispatch(session: KernelSession, shell, line: str):
         return None
     cmd, rest = argv[0], argv[1:]
     handler = COMMANDS.get(cmd)
+    if handler is None:
+        print(f"%nbflow: unknown command '{cmd}'\n{USAGE}", file=sys.stderr)
+        raise cell_error(UsageError, f"%nbflow {cmd}: bad usage (see the message above)")
     try:
-        if handler is None:
-            raise UsageError(f"%nbflow: unknown command '{cmd}'\n{USAGE}")
         return handler(session, shell, rest)
     except NbflowError as e:
         raise in_cell(e) from None
