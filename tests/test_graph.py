@@ -3,7 +3,7 @@ import pytest
 from conftest import make_notebook, run_nbflow
 
 from nbflow.errors import ValidationErrors
-from nbflow.graph.flowgraph import FlowGraph, build, validate
+from nbflow.graph import FlowGraph, build, validate
 from nbflow.notebook.parse import parse_cells
 
 

@@ -12,7 +12,7 @@ from conftest import StoreReader, run_id_of, run_nbflow
 
 from nbflow.convert import export_notebook, import_flow
 from nbflow.errors import ValidationErrors
-from nbflow.graph.flowgraph import build
+from nbflow.graph import build
 from nbflow.notebook.parse import parse_cells
 
 TUTORIAL = '''

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import NbflowError, ValidationErrors
-from ..graph.flowgraph import FlowGraph, validate
+from ..graph import FlowGraph, validate
 from ..notebook.spec import NotebookSpec
 from .locate import as_notebook
 

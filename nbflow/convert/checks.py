@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, NotebookError
-from ..graph.flowgraph import RESERVED_STEP_NAMES
+from ..graph import RESERVED_STEP_NAMES
 from ..notebook.spec import NotebookSpec
 from .decorators import MAX_RETRY_TIMES
 

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..errors import ValidationErrors
-from ..graph.flowgraph import FlowGraph, build
+from ..graph import FlowGraph, build
 from ..notebook.spec import NotebookSpec, StepSpec
 from . import checks, decorators, imports, source
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
+from .. import graph as graphmod
 from ..datastore import records
 from ..errors import ParameterError, TaskFailed
-from ..graph import flowgraph as graphmod
 from ..notebook.params import find_parameters, resolve_values
 from ..notebook.spec import NotebookSpec, RunEvent, StepSpec
 from ..run.runner import RunOptions, create_run_record, datastore_for, run_context
@@ -44,8 +44,8 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     ds = datastore_for(known, None)
     if spec.name != "start" and not _parents(known, spec.name):
         known = session.known_spec(saved, _last_run_notebook(ds, known.flow_name))
-    graph = graphmod.FlowGraph(known)
-    graphmod.validate(graph)   # marks joins; errors in other cells do not stop this one
+    graph = graphmod.FlowGraph(known)   # complete when built: errors in other cells do not
+                                        # stop this one
     parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
     params, values = _param_values(session, known)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from ..errors import NbflowError, NotebookError
 from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 
-IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
 STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources")
 
@@ -52,7 +51,7 @@ def parse_header(line: str, cell: int | None = None) -> Header:
     text = line.split("#", 1)[0].strip()
     if text.startswith("%%flow"):
         rest = text[len("%%flow"):].strip()
-        if rest and not IDENT.match(rest):
+        if rest and not rest.isidentifier():
             raise NotebookError(f"'%%flow {rest}': the flow name must be a Python identifier "
                                 "(e.g. %%flow MyFlow)", cell=cell)
         return Header("flow", rest or None)
@@ -74,11 +73,11 @@ def _parse_step_header(rest: str, cell: int | None) -> Header:
         name, targets = head.strip(), ()
     if not name:
         raise NotebookError(f"the step has no name; {usage}", cell=cell)
-    if not IDENT.match(name):
+    if not name.isidentifier():
         raise NotebookError(f"'{name}' is not a valid step name (a Python identifier); {usage}",
                             cell=cell)
     for t in targets:
-        if not IDENT.match(t):
+        if not t.isidentifier():
             raise NotebookError(f"'{t}' is not a valid target step name; {usage}", cell=cell,
                                 step=name)
     dupes = sorted({t for t in targets if targets.count(t) > 1})
@@ -132,7 +131,7 @@ def _option_values(values: dict[str, str], cell, step) -> StepOptions:
     kw: dict = {}
     for opt in ("--foreach", "--catch"):
         if opt in values:
-            if not IDENT.match(values[opt]):
+            if not values[opt].isidentifier():
                 raise NotebookError(f"option '{opt}' needs an artifact name (a Python identifier), "
                                     f"got '{values[opt]}'", cell=cell, step=step)
             kw[opt[2:]] = values[opt]

@@ -15,10 +15,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .. import graph as graphmod
 from ..datastore import Datastore, records
 from ..errors import ParameterError, UsageError
-from ..graph import flowgraph as graphmod
 from ..graph.flowgraph import FlowGraph
+from ..names import did_you_mean
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
 from ..notebook.spec import NotebookSpec, RunEvent
 from ..user import username
@@ -137,10 +138,8 @@ def _failed_steps(origin) -> list[str]:
 
 
 def _no_step(step: str, graph: FlowGraph, where: str) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(step, list(graph.nodes), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    close = did_you_mean(step, graph.nodes)
+    hint = f" (did you mean '{close}'?)" if close else ""
     return f"there is no step '{step}' in {where}{hint}; steps: {', '.join(graph.nodes)}"
 
 

@@ -7,9 +7,9 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from .. import graph as graphmod
 from ..datastore import Datastore, default_datastore_url, records
 from ..executors import get_executor
-from ..graph import flowgraph as graphmod
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
 from ..notebook.spec import NotebookSpec, RunEvent
 from ..user import username

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from ...datastore import Datastore, records
-from ...graph.flowgraph import FlowGraph, validate
+from ...graph import FlowGraph, validate
 from ...notebook.spec import NotebookSpec, RunEvent
 
 
