@@ -243,6 +243,14 @@ class Run(_Object):
     def is_interactive(self) -> bool:
         return "interactive" in (self._record.get("sys_tags") or [])
 
+    @property
+    def environment(self) -> dict | None:
+        """What the run ran with: python, implementation, platform, packages
+        ({name: version}), and `steps`: the environments of its `--pypi` steps."""
+        from .environment.record import run_environment
+
+        return run_environment(self._ds, self._record)
+
     def _end_record(self) -> dict | None:
         if self._end is None:
             path = f"{self.pathspec}/_end.json"
