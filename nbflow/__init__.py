@@ -16,6 +16,9 @@ _LAZY = {
     "namespace": "nbflow.client", "get_namespace": "nbflow.client",
     "default_namespace": "nbflow.client", "set_datastore": "nbflow.client",
     "NbflowError": "nbflow.errors",
+    "Metaflow": "nbflow.client.metadata", "get_metadata": "nbflow.client.metadata",
+    "metadata": "nbflow.client.metadata", "default_metadata": "nbflow.client.metadata",
+    "Runner": "nbflow.client.runner",
 }
 
 __all__ = sorted(_LAZY)

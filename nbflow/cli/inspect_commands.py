@@ -56,8 +56,12 @@ def cmd_dump(args, extra) -> int:
     from ..commands.inspect import dump
     from ..commands.text import dump_text
 
-    print(dump_text(dump(args.target, args.pathspec, datastore=args.datastore, name=args.name)))
-    return 0
+    found = dump(args.target, args.pathspec, datastore=args.datastore, name=args.name)
+    print(dump_text(found))
+    damaged = [error for task in found for error in task.damaged]
+    for error in damaged:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if damaged else 0
 
 
 def cmd_runs(args, extra) -> int:

@@ -10,14 +10,14 @@ import re
 from datetime import datetime
 
 from ..datastore import Datastore
-from ..errors import ClientError
+from ..errors import ClientError, UsageError
 from ..names import did_you_mean, is_identifier, shorten
 
 # -- errors -------------------------------------------------------------------------
 
 
-class PathspecError(ClientError):
-    """A pathspec that is malformed (or tries to leave the datastore)."""
+class PathspecError(ClientError, UsageError):
+    """A pathspec that is malformed (or tries to leave the datastore): bad usage, exit 2."""
 
 
 class NotFound(ClientError, KeyError):

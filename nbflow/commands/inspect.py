@@ -5,7 +5,7 @@ import warnings
 from dataclasses import dataclass
 
 from ..client.core import ClientContext, Flow, PathspecError, Run, Step, Task, damaged_runs, elapsed
-from ..errors import UsageError
+from ..errors import DatastoreError, UsageError
 from .locate import context, resolve_flow, resolve_target
 
 LOAD_LIMIT = 64 << 20   # dump's listing does not load bigger artifacts (use name=)
@@ -15,10 +15,7 @@ def tasks_at(target: str, rest: str | None = None, datastore: str | None = None,
              attempt: int | None = None) -> list[Task]:
     """The task named, or every task of the step named (a bad pathspec is bad usage)."""
     ctx, pathspec = resolve_target(target, rest, datastore)
-    try:
-        return _tasks(ctx, pathspec, attempt)
-    except PathspecError as e:
-        raise UsageError(e.message) from None
+    return _tasks(ctx, pathspec, attempt)
 
 
 def _tasks(ctx: ClientContext, pathspec: str, attempt: int | None) -> list[Task]:
@@ -64,6 +61,7 @@ class TaskDump:
     artifacts: tuple[ArtifactRow, ...]
     error: str | None     # a failed task's `type: message`
     detail: str | None = None   # name=: the one artifact described at length
+    damaged: tuple[str, ...] = ()   # DatastoreErrors of blobs that failed their check
 
 
 def dump(target: str, rest: str | None = None, *, datastore: str | None = None,
@@ -80,24 +78,29 @@ def dump(target: str, rest: str | None = None, *, datastore: str | None = None,
             row = ArtifactRow(art.id, art.type or "?", art.size, f"sha {art.sha[:12]}")
             out.append(TaskDump(task.pathspec, task.successful, (row,), error, describe(art.data)))
         else:
-            out.append(TaskDump(task.pathspec, task.successful, _rows(task), error))
+            rows, damaged = _rows(task)
+            out.append(TaskDump(task.pathspec, task.successful, rows, error, damaged=damaged))
     return out
 
 
-def _rows(task: Task) -> tuple[ArtifactRow, ...]:
+def _rows(task: Task) -> tuple[tuple[ArtifactRow, ...], tuple[str, ...]]:
+    """The artifact rows, and the errors of damaged or missing blobs (never their values)."""
     from ..client.summary import human_size, short_repr
 
-    rows = []
+    rows, damaged = [], []
     for art in task:
         if (art.size or 0) > LOAD_LIMIT:
             value = f"(not loaded: {human_size(art.size)}; dump --name {art.id} describes it)"
         else:
             try:
                 value = short_repr(art.data)
+            except DatastoreError as e:
+                damaged.append(e.render())
+                value = "(DAMAGED: not loaded, see below)"
             except Exception as e:  # noqa: BLE001 - a value that cannot be unpickled here
                 value = f"(cannot be loaded here: {type(e).__name__}: {e})"
         rows.append(ArtifactRow(art.id, art.type or "?", art.size, value))
-    return tuple(rows)
+    return tuple(rows), tuple(damaged)
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,10 @@ def cmd_dump(session: KernelSession, shell, rest: list[str]):
     from ..commands.text import dump_text
 
     args, _ = parse("dump", [_qualify(session, a) for a in rest])
-    print(dump_text(dump(args.target, args.pathspec, datastore=args.datastore, name=args.name)))
+    found = dump(args.target, args.pathspec, datastore=args.datastore, name=args.name)
+    print(dump_text(found))
+    for error in (e for task in found for e in task.damaged):
+        print(f"error: {error}", file=sys.stderr)
 
 
 def cmd_runs(session: KernelSession, shell, rest: list[str]):
