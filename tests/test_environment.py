@@ -15,9 +15,9 @@ FLOW = ["%%flow EnvFlow", "%%step start -> end\nself.x = 1", "%%step end\npass"]
 
 @pytest.fixture(autouse=True)
 def fresh_client_state():
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
     yield
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
 
 
 def _run(tmp_path, env=None) -> str:
