@@ -16,7 +16,7 @@ import ast
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, ValidationErrors
-from ..params import param_variable
+from ..notebook.params import param_variable
 from . import metaflow_imports, source
 from .decorators import deco_name
 from .metaflow_steps import NOTE, StepCell, is_docstring, read_step
