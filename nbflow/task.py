@@ -34,6 +34,7 @@ def main() -> None:
 def run_task(req: dict) -> int:
     """Run one attempt of one task; 0 if it succeeded, 1 if it failed."""
     ds = Datastore(req["datastore"])
+    os.environ["NBFLOW_DATASTORE"] = req["datastore"]  # the client in a step reads this run's store
     record = _base_record(req, time.time())
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
