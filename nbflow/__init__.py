@@ -16,7 +16,7 @@ _LAZY = {
     "default_namespace": "nbflow.client", "set_datastore": "nbflow.client",
     "NbflowError": "nbflow.errors",
     "Metaflow": "nbflow.provider", "get_metadata": "nbflow.provider",
-    "metadata": "nbflow.provider", "default_metadata": "nbflow.provider",
+    "metadata": "nbflow.provider", "Runner": "nbflow.flowrunner", "default_metadata": "nbflow.provider",
 }
 
 __all__ = sorted(_LAZY)
