@@ -12,12 +12,12 @@ import sys
 
 def add_commands(sub) -> dict:
     p = sub.add_parser("logs", help="a task's output")
-    _target(p)
+    target_arguments(p)
     p.add_argument("--stdout", action="store_true", help="only its standard output")
     p.add_argument("--stderr", action="store_true", help="only its standard error")
     p.add_argument("--attempt", type=int, default=None, help="an earlier attempt (default: last)")
     p = sub.add_parser("dump", help="a task's artifacts: type, size and a short repr")
-    _target(p)
+    target_arguments(p)
     p.add_argument("--name", default=None, help="one artifact, described in more detail")
     p = sub.add_parser("runs", help="a flow's runs: id, status, start, duration, tags")
     p.add_argument("flow", help="a flow name, or a notebook (its flow)")
@@ -28,7 +28,7 @@ def add_commands(sub) -> dict:
     return {"logs": cmd_logs, "dump": cmd_dump, "runs": cmd_runs}
 
 
-def _target(p) -> None:
+def target_arguments(p) -> None:
     p.add_argument("target", help="PATHSPEC (Flow/run_id/step[/task_id]), or a NOTEBOOK")
     p.add_argument("pathspec", nargs="?", default=None,
                    help="after a NOTEBOOK: run_id/step[/task_id]")

@@ -13,7 +13,7 @@ from ..notebook.spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
-USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|import|params|inspect "
+USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|import|params|inspect|card "
          "[ARGS]\n  (the same options as the `nbflow` command; the notebook defaults to this one)")
 
 
@@ -275,6 +275,8 @@ def cmd_inspect(session: KernelSession, shell, rest: list[str]):
     open_browser(shell, where, ds)
 
 
+from .card import cmd_card  # noqa: E402  (its own module: IPython.display stays lazy)
+
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "check": cmd_check,
             "export": cmd_export, "import": cmd_import, "logs": cmd_logs, "dump": cmd_dump,
-            "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect}
+            "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect, "card": cmd_card}
