@@ -277,7 +277,7 @@ class Run(_Object):
     def environment(self) -> dict | None:
         """What the run ran with: python, implementation, platform, packages
         ({name: version}), and `steps`: the environments of its `--pypi` steps."""
-        from .environment.record import run_environment
+        from ..environment.record import run_environment
 
         return run_environment(self._ds, self._record)
 
@@ -524,8 +524,8 @@ class Task(_Object):
     def card(self):
         """What the task displayed, in order: a list of mime bundles ([] when nothing);
         as a cell's value it shows those outputs."""
-        from .cards.view import CardView
-        from .datastore.cards import read_card
+        from ..cards.view import CardView
+        from ..datastore.cards import read_card
 
         return CardView(read_card(self._ds, self._record), self.pathspec)
 

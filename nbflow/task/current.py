@@ -27,7 +27,7 @@ class Current:
     @property
     def card(self):
         """The task's card: `current.card.append(Markdown(...))`, `.extend`, `.clear`."""
-        from .cards.capture import card
+        from ..cards.capture import card
 
         return card
 
