@@ -34,7 +34,8 @@ class _Lazy:
 
     def _load(self, name: str):
         ref = self._refs[name]
-        value = self._ds.get_object(ref["key"])
+        value = self._ds.get_object(ref["key"], artifact=name,
+                                     task=getattr(self, "_pathspec", None))
         self._values[name] = value
         return value
 

@@ -141,3 +141,15 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def run_status(run_record: dict, end_record: dict | None) -> str:
+    """'successful' or 'failed' once ended; 'died' when its process is gone (same host
+    only); else 'running'."""
+    if end_record is not None:
+        return "successful" if end_record.get("successful") else "failed"
+    import socket
+
+    if run_record.get("host") == socket.gethostname() and not process_alive(run_record.get("pid")):
+        return "died"
+    return "running"
