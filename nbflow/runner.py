@@ -29,6 +29,7 @@ class RunOptions:
     namespace: str | None = None
     fork: bool | None = None
     is_interactive: bool = False
+    decospecs: list[str] = field(default_factory=list)   # --with NAME:ATTR=V, every step
 
 
 def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
@@ -95,6 +96,9 @@ def make_executor(opts: RunOptions):
 
 def run_notebook(notebook: NotebookSpec, opts: RunOptions,
                  listeners: list[Listener] | None = None, executor=None) -> RunResult:
+    from .withopts import apply
+
+    notebook = apply(notebook, opts.decospecs)
     graph, params, values = prepare(notebook, opts)
     ds = datastore_for(notebook, opts.datastore)
     run_id, record = create_run_record(ds, notebook, params, values, opts)
