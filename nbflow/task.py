@@ -17,7 +17,7 @@ from . import taskopts
 from .artifacts import Inputs, ParentView, TaskSelf
 from .current import current
 from .datastore import Datastore, records
-from .errors import ArtifactError, NbflowError
+from .errors import ArtifactError, DatastoreError, NbflowError
 from .failure import StepException
 from .params import IncludeFile, JSONType, Parameter
 
@@ -79,8 +79,8 @@ def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bo
     try:
         record["artifacts"] = me.persist(ds) if me is not None else {}
     except NbflowError as e:
-        if ok:
-            _record_failure(record, e, req)
+        if ok:  # the store's error, not the step's code: no traceback
+            _record_failure(record, e.with_traceback(None), req)
         record["artifacts"] = {}
         return False
     return ok
@@ -90,7 +90,12 @@ def _commit(ds: Datastore, record: dict, ok: bool) -> int:
     sys.stdout.flush()
     record["successful"] = ok
     record["finished_at"] = time.time()
-    records.write_task(ds, record)
+    try:
+        records.write_task(ds, record)
+    except DatastoreError as e:  # disk full, store gone read-only: uncommitted, so failed
+        sys.stderr.write(f"{type(e).__name__}: the task's record could not be written: "
+                         f"{e.render()}\n")
+        return 1
     return 0 if ok else 1
 
 
