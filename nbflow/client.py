@@ -490,6 +490,15 @@ class Task(_Object):
     def stderr(self) -> str:
         return self._log("stderr")
 
+    @property
+    def card(self):
+        """What the task displayed, in order: a list of mime bundles ([] when nothing);
+        as a cell's value it shows those outputs."""
+        from .cards.view import CardView
+        from .datastore.cards import read_card
+
+        return CardView(read_card(self._ds, self._record), self.pathspec)
+
     # -- artifacts ---------------------------------------------------------------
     def _refs(self) -> dict:
         return self._record.get("artifacts") or {}

@@ -5,9 +5,9 @@ KeyError where Metaflow raises one."""
 from __future__ import annotations
 
 import pytest
+from conftest import make_notebook, run_id_of, run_nbflow
 
 from nbflow.errors import ArtifactError, NbflowError
-from tests.conftest import make_notebook, run_id_of, run_nbflow
 
 CATCHING_FLOW = [
     ("%%flow CatchFlow\nalpha = Parameter('alpha', default=1)\n"
