@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
 from .environment import capture
+from .errors import DatastoreError
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
@@ -125,7 +126,11 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id)
-        result = sched.run(seed=seed, completed=completed)
+        try:
+            result = sched.run(seed=seed, completed=completed)
+        except DatastoreError as e:   # the store failed mid-way: the run ends failed
+            records.write_run_end(ds, graph.name, run_id, successful=False, message=e.render())
+            raise
     finally:
         if owned:
             executor.close()
