@@ -18,6 +18,27 @@ def is_local(url: str) -> bool:
     return "://" not in url or url.startswith("file://")
 
 
+def storage_options() -> dict:
+    """NBFLOW_DATASTORE_OPTIONS: JSON of fsspec storage options (endpoint, credentials...)
+    for a store that is not a local folder, e.g. {"endpoint_url": "http://127.0.0.1:9000"}
+    for s3:// (s3fs also reads {"client_kwargs": {...}}, "key", "secret", "anon")."""
+    text = os.environ.get("NBFLOW_DATASTORE_OPTIONS", "").strip()
+    if not text:
+        return {}
+    import json
+
+    from ..errors import UsageError
+
+    try:
+        options = json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"NBFLOW_DATASTORE_OPTIONS is not valid JSON: {e}") from e
+    if not isinstance(options, dict):
+        raise UsageError("NBFLOW_DATASTORE_OPTIONS must be a JSON object of fsspec storage "
+                         f"options, got {type(options).__name__}")
+    return options
+
+
 class Storage:
     """A local folder is used through the os module directly (the same calls fsspec's
     LocalFileSystem makes, without its ~70 ms import in every process); any other
@@ -32,7 +53,7 @@ class Storage:
         else:
             import fsspec
 
-            self.fs, root = fsspec.core.url_to_fs(url)
+            self.fs, root = fsspec.core.url_to_fs(url, **storage_options())
             self.root = root.rstrip("/")
         self._made_dirs: set[str] = set()
 
