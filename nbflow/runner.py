@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
-from .errors import NbflowError, UsageError
+from .environment import capture
+from .errors import DatastoreError, NbflowError, UsageError
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
@@ -90,6 +91,7 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
         "pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname") else "",
         "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
         "datastore": ds.url,
+        "environment": capture.record_current(ds),
     }
     run_id = records.create_run(ds, notebook.flow_name, record)
     return run_id, record
@@ -152,7 +154,11 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id)
-        result = sched.run(seed=seed, completed=completed)
+        try:
+            result = sched.run(seed=seed, completed=completed)
+        except DatastoreError as e:   # the store failed mid-way: the run ends failed
+            records.write_run_end(ds, graph.name, run_id, successful=False, message=e.render())
+            raise
     finally:
         if owned:
             executor.close()
