@@ -15,6 +15,7 @@ _LAZY = {
     "namespace": "nbflow.client", "get_namespace": "nbflow.client",
     "default_namespace": "nbflow.client", "set_datastore": "nbflow.client",
     "NbflowError": "nbflow.errors",
+    "compare": "nbflow.comparison",
 }
 
 __all__ = sorted(_LAZY)
