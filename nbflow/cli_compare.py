@@ -152,12 +152,16 @@ def _render_cells(d) -> list[str]:
 
 
 def _render_env(d) -> list[str]:
+    from .cli_env import diff_lines
+    from .commands.env import EnvReport
+    from .environment.record import is_empty
+
     if d.environment is None:
         return ["environment: not recorded by both runs"]
-    if not d.environment:
+    if is_empty(d.environment):
         return ["environment: unchanged"]
-    return ["environment:"] + [f"  {e.key}: {_or_absent(e.old)} -> {_or_absent(e.new)}"
-                               for e in d.environment]
+    lines = diff_lines(EnvReport(d.run_a, None, d.run_b, d.environment))[1:]
+    return ["environment:"] + ["  " + line for line in lines]
 
 
 def _render_artifacts(d) -> list[str]:

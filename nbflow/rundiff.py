@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import client
+from .environment.record import diff_environments, is_empty
 from .summary import short_repr
 
 REPR_LIMIT = 64 * 1024   # bytes: changed artifacts up to this size show both values
@@ -62,19 +62,13 @@ class TaskArtifacts:
 
 
 @dataclass(frozen=True)
-class EnvChange:
-    key: str                    # "python", "packages.pandas", ...
-    old: Any = None
-    new: Any = None
-
-
-@dataclass(frozen=True)
 class RunDiff:
     run_a: str                  # pathspecs
     run_b: str
     parameters: tuple[ParamChange, ...] = ()
     cells: tuple[CellChange, ...] = ()
-    environment: tuple[EnvChange, ...] | None = None   # None: not recorded by both runs
+    environment: dict | None = None    # environment.record.diff_environments; None: a run
+                                       # recorded none
     artifacts: tuple[TaskArtifacts, ...] = field(default=())
 
     @property
@@ -87,8 +81,8 @@ class RunDiff:
 
     @property
     def same(self) -> bool:
-        return not (self.parameters or self.changed_cells or self.environment
-                    or self.changed_tasks)
+        return not (self.parameters or self.changed_cells or self.changed_tasks
+                    or (self.environment is not None and not is_empty(self.environment)))
 
 
 def diff_runs(a: client.Run, b: client.Run) -> RunDiff:
@@ -165,40 +159,9 @@ def _lines(text: str | None) -> list[str]:
 
 # -- environment ------------------------------------------------------------------------------
 
-def _environment(a: client.Run, b: client.Run) -> tuple[EnvChange, ...] | None:
-    ea, eb = _env_of(a), _env_of(b)
-    if ea is None or eb is None:
-        return None
-    fa, fb = _flatten(ea), _flatten(eb)
-    return tuple(EnvChange(k, fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
-                 if fa.get(k) != fb.get(k))
-
-
-def _env_of(run: client.Run) -> Any:
-    try:
-        env = getattr(run, "environment", None)
-    except Exception:  # noqa: BLE001 - a run that recorded none, or a client without it
-        return None
-    if env is None:
-        return None
-    if hasattr(env, "to_dict"):
-        return env.to_dict()
-    if hasattr(env, "__dataclass_fields__"):
-        import dataclasses
-
-        return dataclasses.asdict(env)
-    return env if isinstance(env, dict) else {"environment": env}
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = tuple(v) if isinstance(v, list) else v
-    return out
+def _environment(a: client.Run, b: client.Run) -> dict | None:
+    ea, eb = a.environment, b.environment
+    return None if ea is None or eb is None else diff_environments(ea, eb)
 
 
 # -- artifacts ----------------------------------------------------------------------------------

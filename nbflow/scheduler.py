@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import taskopts
+from .cards.stream import MARKER_BYTES
 from .datastore import Datastore, records
 from .executors.base import Executor, TaskHandle, kill_group
 from .graph import FlowGraph
@@ -57,8 +58,9 @@ class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
                  executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
                  listeners: list[Listener] | None = None, context: dict | None = None,
-                 first_task_id: int = 1, follow: bool = True):
+                 first_task_id: int = 1, follow: bool = True, environments: dict | None = None):
         self.graph = graph
+        self.environments = environments or {}   # pinned steps: {step: pinned.launch_info}
         self.follow = follow                 # False: run only the seeded tasks (kernel cells)
         self.ds = ds
         self.run_id = run_id
@@ -221,22 +223,24 @@ class Scheduler:
             "max_attempts": node.spec.options.retry + 1,
             "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
             "resources": node.spec.options.resources_dict(), "catch_fallback": task.fallback,
+            "environment": self.environments.get(task.step),
             **self.context,
         }
 
     # -- output and exits --------------------------------------------------------
     def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
-        if chunk:
-            r.buffers[stream] += chunk
-        data = r.partial[stream] + chunk
-        lines = data.split(b"\n")
-        if chunk:
-            r.partial[stream] = lines.pop()
-        else:  # EOF: flush what is left
-            r.partial[stream] = b""
-            if lines and lines[-1] == b"":
-                lines.pop()
-        for line in lines:
+        lines = (r.partial[stream] + chunk).split(b"\n")
+        r.partial[stream] = lines.pop() if chunk else b""   # at EOF (b""), the last is the tail
+        for i, line in enumerate(lines):
+            tail = not chunk and i == len(lines) - 1      # no newline after it
+            if tail and not line:
+                break
+            if line.startswith(MARKER_BYTES):   # a displayed output (cards/stream.py)
+                self.emit(RunEvent("task_display", self.run_id, r.task.step, r.task.task_id,
+                                   r.handle.pid, r.task.attempt, stream,
+                                   line[len(MARKER_BYTES):].decode("utf-8", "replace")))
+                continue
+            r.buffers[stream] += line if tail else line + b"\n"
             self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
                                r.handle.pid, r.task.attempt, stream,
                                line.decode("utf-8", "replace")))

@@ -153,7 +153,8 @@ def test_diff_between_runs_1_and_2_is_the_parameter_and_its_artifacts(in_store):
     assert (acc.name, acc.status, acc.repr_a, acc.repr_b) == ("accuracy", "changed", "0.8", "0.9")
     assert acc.sha_a != acc.sha_b and by_step["train"].unchanged == 2         # data, model
     assert {c.name for c in by_step["end"].changes} == {"accuracy", "final"}
-    assert d.environment is None and not d.same
+    assert d.environment is not None and not any(d.environment["packages"].values())
+    assert not d.same
 
 
 def test_diff_between_runs_3_and_4_shows_the_edited_cell(in_store):
@@ -203,7 +204,7 @@ def test_cli_diff_prints_parameters_code_and_artifacts(four_runs):
     out = res.stdout
     assert "  alpha: 0.1 -> 0.2" in out and "code: unchanged ((flow cell), start, train, end)" in out
     assert "  train: 1 changed, 2 unchanged" in out and "~ accuracy: 0.8 -> 0.9" in out
-    assert "unchanged: start" in out
+    assert "unchanged: start" in out and "environment: unchanged" in out
     res = run_nbflow("diff", "train.ipynb", ids[2], ids[3], cwd=work)
     assert "parameters: unchanged" in res.stdout and "  train (cell 4): changed" in res.stdout
     assert "    +self.note = 'v2'" in res.stdout and "+ note: 'v2'" in res.stdout
@@ -242,3 +243,23 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
     assert f"order {by_accuracy}" in printed            # highest first
     assert "chart accuracy 4" in printed
     assert f"browser TrainFlow {by_accuracy[-1]}" in printed
+
+
+def test_diff_names_changed_packages_when_both_runs_record_an_environment(in_store, tmp_path):
+    from nbflow.cli_compare import render_diff
+    from nbflow.environment import capture
+
+    work, ids, _ = in_store
+    shutil.copytree(work / ".nbflow", tmp_path / ".nbflow")
+    ds = StoreReader(tmp_path / ".nbflow").ds
+    rec = records.read_run(ds, "TrainFlow", ids[1])
+    env = capture.load(ds, rec["environment"])
+    env["packages"] = dict(env["packages"], pandas="0.1.0", newpkg="1.0")
+    records.update_run(ds, "TrainFlow", ids[1], environment=dict(
+        rec["environment"], key=capture.store(ds, env)))
+    client.set_datastore(str(tmp_path / ".nbflow"))
+    d = client.Run(f"TrainFlow/{ids[0]}").diff(client.Run(f"TrainFlow/{ids[1]}"))
+    assert d.environment["packages"]["added"] == {"newpkg": "1.0"}
+    assert d.environment["packages"]["changed"]["pandas"][1] == "0.1.0"
+    text = render_diff(d)
+    assert "environment:\n  packages:\n    + newpkg 1.0\n" in text

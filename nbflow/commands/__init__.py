@@ -1,2 +1,1 @@
-"""One plain function per command: typed arguments in, data out, NbflowError raised.
-The CLI (argparse + printing) and the kernel's `%nbflow` are thin adapters over these."""
+"""One plain function per command: typed arguments in, data out, NbflowError raised."""

@@ -16,7 +16,7 @@ from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
 USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|export|params|inspect"
-         " [ARGS]\n"
+         "|card [ARGS]\n"
          "  (the same options as the `nbflow` command; the notebook defaults to this one)")
 NOTEBOOK_COMMANDS = ("show", "check", "export")
 PATHSPEC_COMMANDS = ("logs", "dump")
@@ -31,10 +31,11 @@ def dispatch(session: KernelSession, shell, line: str):
         print(USAGE)
         return None
     cmd, rest = argv[0], argv[1:]
+    from .card import cmd_card
     from .compare import cmd_compare
 
     own = {"run": cmd_run, "resume": cmd_resume, "params": cmd_params, "inspect": cmd_inspect,
-           "compare": cmd_compare}
+           "card": cmd_card, "compare": cmd_compare}
     try:
         if cmd in own:
             return own[cmd](session, shell, rest)
