@@ -19,6 +19,7 @@ _LAZY = {
     "Metaflow": "nbflow.client.metadata", "get_metadata": "nbflow.client.metadata",
     "metadata": "nbflow.client.metadata", "default_metadata": "nbflow.client.metadata",
     "Runner": "nbflow.client.runner",
+    "compare": "nbflow.client.compare",
 }
 
 __all__ = sorted(_LAZY)

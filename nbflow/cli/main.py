@@ -7,10 +7,18 @@ import argparse
 import sys
 
 from ..errors import NbflowError, NotebookError, ParameterError, UsageError, ValidationErrors
-from . import card_commands, convert_commands, env_commands, inspect_commands, run_commands
+from . import (
+    card_commands,
+    compare_commands,
+    convert_commands,
+    env_commands,
+    inspect_commands,
+    run_commands,
+)
 from .run_commands import options_from_args  # noqa: F401  (the kernel's %nbflow run uses it)
 
-MODULES = (run_commands, inspect_commands, convert_commands, env_commands, card_commands)
+MODULES = (run_commands, inspect_commands, convert_commands, env_commands, card_commands,
+           compare_commands)
 TAKES_FLOW_PARAMETERS = ("run", "resume")   # their unknown --options are flow parameters
 
 

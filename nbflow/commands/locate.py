@@ -57,3 +57,15 @@ def resolve_flow(flow: str, datastore: str | None = None) -> tuple[Datastore, st
         notebook = as_notebook(flow)
         return notebook_store(notebook, datastore), notebook.flow_name
     return context(datastore).datastore, flow
+
+
+USER_NAMESPACE = "user:"   # a namespace argument meaning "the current user's"
+
+
+def namespace_of(ns: str | None) -> str | None:
+    """`USER_NAMESPACE` -> `user:<you>`; a namespace as given; None (every namespace)."""
+    if ns == USER_NAMESPACE:
+        from ..user import username
+
+        return f"user:{username()}"
+    return ns

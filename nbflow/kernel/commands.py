@@ -13,8 +13,9 @@ from ..notebook.spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
-USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|import|params|inspect|card "
-         "[ARGS]\n  (the same options as the `nbflow` command; the notebook defaults to this one)")
+USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|env|export|import|"
+         "params|inspect|card [ARGS]\n  (the same options as the `nbflow` command; the notebook "
+         "defaults to this one)")
 
 
 def dispatch(session: KernelSession, shell, line: str):
@@ -170,6 +171,33 @@ def cmd_runs(session: KernelSession, shell, rest: list[str]):
     print(runs_text(listing) if listing.rows else no_runs_text(listing))
 
 
+def cmd_diff(session: KernelSession, shell, rest: list[str]):
+    from ..cli.compare_commands import render_diff
+    from ..commands.diff import diff
+
+    args, _ = parse("diff", rest)
+    if len(args.runs) not in (2, 3):
+        raise UsageError("%nbflow diff RUN_A RUN_B (Flow/run_id, or run ids of this notebook's "
+                         "flow), or FLOW|NOTEBOOK RUN_A RUN_B")
+    where = args.runs[0] if len(args.runs) == 3 else None
+    run_a, run_b = args.runs[-2:]
+    if where is None and "/" not in run_a:
+        where = this_notebook(session, "-", "diff")
+        where = where if isinstance(where, str) else where.flow_name
+    print(render_diff(diff(run_a, run_b, where, datastore=args.datastore)), end="")
+
+
+def cmd_env(session: KernelSession, shell, rest: list[str]):
+    from ..cli.env_commands import diff_lines, environment_lines
+    from ..commands.env import env
+
+    args, _ = parse("env", [_qualify(session, a) for a in rest])
+    report = env(args.target, args.pathspec, args.diff, datastore=args.datastore)
+    lines = diff_lines(report) if report.other else environment_lines(report.pathspec,
+                                                                      report.environment)
+    print("\n".join(lines))
+
+
 def cmd_run(session: KernelSession, shell, rest: list[str]):
     """%nbflow run [NOTEBOOK] [--PARAM VALUE ...] [run options]: a new run, shown live."""
     from ..commands import running
@@ -276,7 +304,9 @@ def cmd_inspect(session: KernelSession, shell, rest: list[str]):
 
 
 from .card import cmd_card  # noqa: E402  (its own module: IPython.display stays lazy)
+from .compare import cmd_compare  # noqa: E402
 
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "check": cmd_check,
             "export": cmd_export, "import": cmd_import, "logs": cmd_logs, "dump": cmd_dump,
-            "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect, "card": cmd_card}
+            "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect, "card": cmd_card,
+            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env}
