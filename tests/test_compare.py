@@ -40,9 +40,9 @@ EDITED = TRAIN.replace("self.accuracy = 1 - abs(self.alpha - 0.3)",
 
 @pytest.fixture(autouse=True)
 def fresh_client_state():
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
     yield
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
 
 
 @pytest.fixture(scope="module")
