@@ -21,9 +21,14 @@ from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
 
 
-def task_env() -> dict:
+def task_env(environment: dict | None = None) -> dict:
+    """The task's environment variables; a pinned step's task imports nbflow from its
+    runtime folder first (its interpreter has only the pinned packages)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    if environment:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [environment["pythonpath"],
+                                                          env.get("PYTHONPATH")]))
     return env
 
 
@@ -89,8 +94,10 @@ class SpawnExecutor(Executor):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-        proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
-                                stderr=err_w, env=task_env(), start_new_session=True)
+        environment = request.get("environment")   # a --pypi step: its own interpreter
+        python = environment["python"] if environment else sys.executable
+        proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
+                                stderr=err_w, env=task_env(environment), start_new_session=True)
         for fd in (out_w, err_w, in_r):
             os.close(fd)
         handle.pid = proc.pid
@@ -193,7 +200,7 @@ class LocalExecutor(Executor):
             os._exit(code)
 
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
-        if not self.fork:
+        if not self.fork or request.get("environment"):   # a --pypi step: spawned in its env
             return self._spawn.launch(request, on_output, on_exit)
         if self._sock is None:
             self.start()
