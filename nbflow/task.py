@@ -13,7 +13,7 @@ import time
 import traceback
 
 from . import code as codemod
-from . import taskopts
+from . import keeper, taskopts
 from .artifacts import Inputs, ParentView, TaskSelf
 from .current import current
 from .datastore import Datastore, records
@@ -26,6 +26,7 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
+    keeper.guard()   # from here on, in a process whose keeper ends all it leaves behind
     sys.exit(run_task(request))
 
 
@@ -36,6 +37,10 @@ def run_task(req: dict) -> int:
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
     me: TaskSelf | None = None
+    if os.environ.get("NBFLOW_FAULT"):
+        from . import faults
+
+        faults.arm(ds, req)
     try:
         _bind_current(req)
         taskopts.limit_memory(req.get("resources"))
@@ -90,7 +95,10 @@ def _commit(ds: Datastore, record: dict, ok: bool) -> int:
     sys.stdout.flush()
     record["successful"] = ok
     record["finished_at"] = time.time()
-    records.write_task(ds, record)
+    if not records.write_task(ds, record):
+        sys.stderr.write(f"nbflow: this attempt of {record['pathspec']} was already recorded as "
+                         "ended by its run; its results are discarded\n")
+        return 1
     return 0 if ok else 1
 
 

@@ -97,7 +97,12 @@ class Storage:
             return True
         if self.fs.exists(full):
             return False
-        self.fs.pipe_file(full, data)
+        try:   # S3: a conditional write (If-None-Match), so two writers cannot both win
+            self.fs.pipe_file(full, data, mode="create")
+        except FileExistsError:
+            return False
+        except (TypeError, NotImplementedError, ValueError):
+            self.fs.pipe_file(full, data)   # no exclusive create: last writer wins
         return True
 
     @staticmethod

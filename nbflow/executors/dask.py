@@ -5,13 +5,15 @@ The cluster: NBFLOW_DASK_ADDRESS (a running scheduler, e.g. tcp://host:8786), el
 a LocalCluster started for the run (one single-threaded worker process per core).
 The datastore must be reachable from the workers (a shared folder, or s3:// ...).
 Output reaches the console when the task ends, not line by line (Dask returns
-results, it does not stream them). A task past its --timeout is killed on its
-worker; stopping a run lets tasks already running on workers finish."""
+results, it does not stream them). A task past its --timeout, or cancelled (the run
+stopped, its client went away, its worker is closing) is killed on its worker with
+every process it started."""
 from __future__ import annotations
 
 import json
 import os
 
+from ..keeper import LIFELINE_ENV
 from ..taskopts import KILL_GRACE
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 
@@ -21,26 +23,64 @@ def run_task_process(request_json: str, kill_after: float | None = None
     """On a worker: run one task attempt in a fresh interpreter.
 
     Output goes to temporary files, not pipes, so a process the task left behind
-    cannot keep us waiting; past `kill_after` seconds the task's process group is killed."""
+    cannot keep us waiting. The task is ended with every process it started when it is
+    past `kill_after` seconds, when the run no longer wants it (cancelled: the run
+    stopped, or its client went away), or when this worker process ends however (the
+    task's keeper holds a lifeline pipe whose only write end is here)."""
     import subprocess
     import sys
     import tempfile
+    import time
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    life_r, life_w = os.pipe()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LIFELINE_ENV: str(life_r)})
+    wanted = _wanted_check()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
-                                stdout=out, stderr=err, env=env, start_new_session=True)
-        proc.stdin.write(request_json.encode())
-        proc.stdin.close()
         try:
-            proc.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            pass
-        kill_group(proc.pid)  # a timed-out task, or what a finished one left running
+            proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
+                                    stdout=out, stderr=err, env=env, pass_fds=[life_r],
+                                    start_new_session=True)
+        finally:
+            os.close(life_r)
+        try:
+            proc.stdin.write(request_json.encode())
+            proc.stdin.close()
+            deadline = time.monotonic() + kill_after if kill_after else None
+            while proc.poll() is None and wanted():
+                if deadline and time.monotonic() >= deadline:
+                    break
+                try:
+                    proc.wait(timeout=WATCH_EVERY)
+                except subprocess.TimeoutExpired:
+                    pass
+            kill_group(proc.pid)  # a timed-out or unwanted task, or what a finished one left
+        finally:
+            os.close(life_w)
         code = proc.wait()
         out.seek(0)
         err.seek(0)
         return code, out.read(), err.read(), proc.pid
+
+
+WATCH_EVERY = 0.5   # seconds between two looks at whether the run still wants the task
+
+
+def _wanted_check():
+    """A function telling whether the Dask task running this code is still wanted."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return lambda: True
+
+    def wanted() -> bool:
+        if getattr(worker.status, "name", "running") not in ("running", "paused"):
+            return False   # the worker is closing (its scheduler went away)
+        ts = worker.state.tasks.get(key)
+        return ts is not None and ts.state not in ("cancelled", "released", "forgotten")
+    return wanted
 
 
 class DaskHandle(TaskHandle):
