@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .datastore import Datastore, serialize, type_name
-from .errors import ArtifactError
+from .errors import ArtifactError, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
@@ -34,7 +34,8 @@ class _Lazy:
 
     def _load(self, name: str):
         ref = self._refs[name]
-        value = self._ds.get_object(ref["key"])
+        value = self._ds.get_object(ref["key"], artifact=name,
+                                     task=getattr(self, "_pathspec", None))
         self._values[name] = value
         return value
 
@@ -69,7 +70,7 @@ class ParentView(_Lazy):
         raise _missing(name, self._step, self._refs, f" in input task {self._pathspec}")
 
     def __setattr__(self, name, value):
-        raise ArtifactError(f"inputs are read-only: assign self.{name} in the join instead",
+        raise ReadOnlyArtifact(f"inputs are read-only: assign self.{name} in the join instead",
                             step=self._step, artifact=name)
 
     def __dir__(self):
@@ -164,11 +165,11 @@ class TaskSelf(_Lazy):
     # -- writing -------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._params:
-            raise ArtifactError(f"'{name}' is a parameter, and parameters are immutable; "
+            raise ReadOnlyArtifact(f"'{name}' is a parameter, and parameters are immutable; "
                                 "store the changed value under another name",
                                 step=self._step, artifact=name)
         if name in RESERVED:
-            raise ArtifactError(f"'{name}' is reserved by nbflow and cannot be assigned",
+            raise ReadOnlyArtifact(f"'{name}' is reserved by nbflow and cannot be assigned",
                                 step=self._step, artifact=name)
         self._values[name] = value
         self._assigned.add(name)

@@ -243,6 +243,14 @@ class Run(_Object):
     def is_interactive(self) -> bool:
         return "interactive" in (self._record.get("sys_tags") or [])
 
+    @property
+    def environment(self) -> dict | None:
+        """What the run ran with: python, implementation, platform, packages
+        ({name: version}), and `steps`: the environments of its `--pypi` steps."""
+        from .environment.record import run_environment
+
+        return run_environment(self._ds, self._record)
+
     def _end_record(self) -> dict | None:
         if self._end is None:
             path = f"{self.pathspec}/_end.json"
@@ -287,7 +295,7 @@ class Run(_Object):
     @property
     def parameters(self) -> dict:
         """Parameter values by artifact name (each loaded when this is read)."""
-        return {name: self._ds.get_object(ref["key"])
+        return {name: self._ds.get_object(ref["key"], artifact=name, task=self.pathspec)
                 for name, ref in (self._record.get("params") or {}).items()}
 
     @property
@@ -482,6 +490,15 @@ class Task(_Object):
     def stderr(self) -> str:
         return self._log("stderr")
 
+    @property
+    def card(self):
+        """What the task displayed, in order: a list of mime bundles ([] when nothing);
+        as a cell's value it shows those outputs."""
+        from .cards.view import CardView
+        from .datastore.cards import read_card
+
+        return CardView(read_card(self._ds, self._record), self.pathspec)
+
     # -- artifacts ---------------------------------------------------------------
     def _refs(self) -> dict:
         return self._record.get("artifacts") or {}
@@ -525,7 +542,7 @@ class DataArtifact(_Object):
 
     @property
     def data(self) -> Any:
-        return self._ds.get_object(self._ref["key"])
+        return self._ds.get_object(self._ref["key"], artifact=self.id, task=self.task.pathspec)
 
     @property
     def sha(self) -> str:
@@ -562,7 +579,8 @@ class TaskData:
             if name not in refs:
                 raise MissingArtifact(_nearby(name, sorted(refs), "artifact",
                                               f"task {self._task.pathspec}"), artifact=name)
-            self._values[name] = self._task._ds.get_object(refs[name]["key"])
+            self._values[name] = self._task._ds.get_object(refs[name]["key"], artifact=name,
+                                                           task=self._task.pathspec)
         return self._values[name]
 
     def __contains__(self, name: str) -> bool:

@@ -25,6 +25,13 @@ class Current:
         self._set = True
 
     @property
+    def card(self):
+        """The task's card: `current.card.append(Markdown(...))`, `.extend`, `.clear`."""
+        from .cards.capture import card
+
+        return card
+
+    @property
     def is_running_flow(self) -> bool:
         return self._set
 

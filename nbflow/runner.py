@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
+from .environment import capture
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
@@ -78,6 +79,7 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
         "pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname") else "",
         "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
         "datastore": ds.url,
+        "environment": capture.record_current(ds),
     }
     run_id = records.create_run(ds, notebook.flow_name, record)
     return run_id, record

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import taskopts
+from .cards.stream import MARKER_BYTES
 from .datastore import Datastore, records
 from .datastore.logs import LogWriter, log_path
 from .executors.base import Executor, TaskHandle, kill_group
@@ -241,19 +242,22 @@ class Scheduler:
 
     # -- output and exits --------------------------------------------------------
     def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
-        r.logs[stream].write(chunk)
-        data = r.partial[stream] + chunk
-        lines = data.split(b"\n")
-        if chunk:
-            r.partial[stream] = lines.pop()
-            if len(r.partial[stream]) > MAX_LINE:   # no newline in sight: show what came
-                lines.append(r.partial[stream])
-                r.partial[stream] = b""
-        else:  # EOF: flush what is left
+        lines = (r.partial[stream] + chunk).split(b"\n")
+        r.partial[stream] = lines.pop() if chunk else b""   # at EOF (b""), the last is the tail
+        cut = len(r.partial[stream]) > MAX_LINE and not r.partial[stream].startswith(MARKER_BYTES)
+        if cut:   # no newline in sight: show (and log) what came
+            lines.append(r.partial[stream])
             r.partial[stream] = b""
-            if lines and lines[-1] == b"":
-                lines.pop()
-        for line in lines:
+        for i, line in enumerate(lines):
+            tail = (cut or not chunk) and i == len(lines) - 1      # no newline after it
+            if tail and not line:
+                break
+            if line.startswith(MARKER_BYTES):   # a displayed output (cards/stream.py)
+                self.emit(RunEvent("task_display", self.run_id, r.task.step, r.task.task_id,
+                                   r.handle.pid, r.task.attempt, stream,
+                                   line[len(MARKER_BYTES):].decode("utf-8", "replace")))
+                continue
+            r.logs[stream].write(line if tail else line + b"\n")
             self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
                                r.handle.pid, r.task.attempt, stream,
                                line.decode("utf-8", "replace")))

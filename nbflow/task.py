@@ -15,8 +15,10 @@ import traceback
 from . import code as codemod
 from . import keeper, taskopts
 from .artifacts import Inputs, ParentView, TaskSelf
+from .cards import capture
 from .current import current
 from .datastore import Datastore, records
+from .datastore.cards import write_card
 from .errors import ArtifactError, NbflowError
 from .failure import StepException
 from .params import IncludeFile, JSONType, Parameter
@@ -33,6 +35,7 @@ def main() -> None:
 def run_task(req: dict) -> int:
     """Run one attempt of one task; 0 if it succeeded, 1 if it failed."""
     ds = Datastore(req["datastore"])
+    os.environ["NBFLOW_DATASTORE"] = req["datastore"]  # the client in a step reads this run's store
     record = _base_record(req, time.time())
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
@@ -43,6 +46,7 @@ def run_task(req: dict) -> int:
         faults.arm(ds, req)
     try:
         _bind_current(req)
+        capture.install(ds, stream=bool(req.get("card_stream")))
         taskopts.limit_memory(req.get("resources"))
         with taskopts.Deadline(req.get("timeout"), req["step"]):
             module_ns = _module_namespace(req)
@@ -59,6 +63,7 @@ def run_task(req: dict) -> int:
             raise
         _record_failure(record, e, req)
         ok = False
+    capture.finish()   # figures left open are displayed, as at the end of a notebook cell
     me, ok = _settle_catch(ds, req, record, me, ok)
     ok = _persist(ds, req, record, me, ok)
     if not ok and taskopts.catch_var(req) and not req.get("foreach_var"):
@@ -93,6 +98,11 @@ def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bo
 
 def _commit(ds: Datastore, record: dict, ok: bool) -> int:
     sys.stdout.flush()
+    card = write_card(ds, ds.task_prefix(record["flow"], record["run_id"], record["step"],
+                                         record["task_id"], record["attempt"]),
+                      capture.card.stored())
+    if card:
+        record["card"] = card
     record["successful"] = ok
     record["finished_at"] = time.time()
     if not records.write_task(ds, record):

@@ -19,7 +19,7 @@ TUTORIAL = '''
 """A foreach with decorators, in the style of Metaflow's tutorials."""
 import os
 
-from metaflow import FlowSpec, Flow, S3, Parameter, JSONType, current, step, retry, catch, \\
+from metaflow import FlowSpec, Flow, Parameter, JSONType, current, step, retry, catch, \\
     resources, timeout, kubernetes, card
 
 BASE = 10
@@ -104,7 +104,6 @@ def test_a_flow_file_becomes_flow_and_step_cells():
         import os
 
         from nbflow import Flow
-        from metaflow import S3
 
         BASE = 10
 
@@ -160,7 +159,7 @@ def test_the_imported_notebook_is_a_valid_flow_with_the_right_joins():
 
 
 def test_import_then_run_under_nbflow(tmp_path):
-    (tmp_path / "flow.py").write_text(TUTORIAL.replace(", S3", ""))
+    (tmp_path / "flow.py").write_text(TUTORIAL)
     res = run_nbflow("import", "flow.py", "-o", "flow.ipynb", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "warning: flow.py, line" in res.stderr and "Wrote flow.ipynb" in res.stderr

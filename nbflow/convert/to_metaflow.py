@@ -148,14 +148,17 @@ def _plain_nbflow_import(stmt: ast.stmt) -> bool:
 
 
 def _rename_nbflow_imports(code: str, tree: ast.Module | None) -> str:
-    """`from nbflow import current` -> `from metaflow import current` (the checks made sure
-    every name exists in metaflow)."""
+    """`from nbflow import current` -> `from metaflow import current`, `import nbflow as m`
+    -> `import metaflow as m` (the checks made sure every name exists in metaflow)."""
     if tree is None:
         return code
     lines = code.split("\n")
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "nbflow" and node.level == 0:
+        if (isinstance(node, ast.ImportFrom) and node.module == "nbflow" and node.level == 0) \
+                or (isinstance(node, ast.Import) and node.names[0].name == "nbflow"):
             line = lines[node.lineno - 1]
             head, tail = line[:node.col_offset], line[node.col_offset:]
-            lines[node.lineno - 1] = head + re.sub(r"\bnbflow\b", "metaflow", tail, count=1)
+            tail = re.sub(r"\bnbflow\b", "metaflow", tail, count=1)
+            lines[node.lineno - 1] = head + re.sub(r"^import metaflow as metaflow\b",
+                                                   "import metaflow", tail)
     return "\n".join(lines)

@@ -107,13 +107,6 @@ def list_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> dict[str, in
     return out
 
 
-def write_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
-              stream: str, data: bytes) -> None:
-    if data:
-        suffix = "out" if stream == "stdout" else "err"
-        ds.storage.put_bytes(f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}", data)
-
-
 def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
              stream: str) -> bytes:
     return _read_log_at(ds, ds.task_prefix(flow, run_id, step, task_id, attempt), stream)
@@ -143,3 +136,15 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def run_status(run_record: dict, end_record: dict | None) -> str:
+    """'successful' or 'failed' once ended; 'died' when its process is gone (same host
+    only); else 'running'."""
+    if end_record is not None:
+        return "successful" if end_record.get("successful") else "failed"
+    import socket
+
+    if run_record.get("host") == socket.gethostname() and not process_alive(run_record.get("pid")):
+        return "died"
+    return "running"

@@ -11,7 +11,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    rel: str        # path relative to the store's root
+    size: int
+    mtime: float    # seconds since the epoch (an object's LastModified)
 
 
 def is_local(url: str) -> bool:
@@ -164,3 +172,93 @@ class Storage:
             shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
         else:
             self.fs.rm(full, recursive=True)
+
+    # -- the whole tree, for fsck, du, rm and gc ---------------------------------------
+    def walk(self, rel: str = "") -> Iterator[FileInfo]:
+        """Every file under `rel` with its size and modification time (files that
+        vanish while the walk goes, as a writer's temporary files do, are skipped)."""
+        full = self.full(rel)
+        if self.local:
+            yield from _walk_local(self.root, full)
+            return
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(full, detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            yield FileInfo(path[len(self.root) + 1:], int(info.get("size") or 0), _mtime(info))
+
+    def get_many(self, rels: list[str]) -> dict[str, bytes | Exception]:
+        """Several small files at once (concurrent requests on an object store)."""
+        if self.local or not rels:
+            out: dict[str, bytes | Exception] = {}
+            for rel in rels:
+                try:
+                    out[rel] = self.get_bytes(rel)
+                except OSError as e:
+                    out[rel] = e
+            return out
+        fulls = [self.full(r) for r in rels]
+        got = self.fs.cat(fulls, on_error="return")
+        return {rel: got.get(full, FileNotFoundError(full)) for rel, full in zip(rels, fulls)}
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a file within the store (a copy then a delete on object stores)."""
+        full_dst = self.full(dst)
+        self._ensure_parent(full_dst)
+        if self.local:
+            os.replace(self.full(src), full_dst)
+        else:
+            self.fs.mv(self.full(src), full_dst)
+
+    def delete_files(self, rels: list[str]) -> None:
+        """Delete files (batched on object stores: one request per thousand)."""
+        if not rels:
+            return
+        if self.local:
+            for rel in rels:
+                try:
+                    os.unlink(self.full(rel))
+                except FileNotFoundError:
+                    pass
+            return
+        self.fs.rm([self.full(r) for r in rels])
+
+    def remove_empty_dirs(self, rel: str) -> None:
+        """Folders left empty under `rel` (a local store; object stores have none)."""
+        if not self.local:
+            return
+        for dirpath, _dirs, _files in os.walk(self.full(rel), topdown=False):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
+def _walk_local(root: str, full: str) -> Iterator[FileInfo]:
+    for dirpath, _dirs, files in os.walk(full):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            yield FileInfo(os.path.relpath(path, root).replace(os.sep, "/"), st.st_size,
+                           st.st_mtime)
+
+
+def _mtime(info: dict) -> float:
+    for field in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(field)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return float("inf")   # age unknown: never old enough for gc

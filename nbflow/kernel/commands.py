@@ -15,7 +15,7 @@ from ..spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
-USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|params|inspect [ARGS]\n"
+USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|params|inspect|card [ARGS]\n"
          "  (the same options as the `nbflow` command; the notebook defaults to this one)")
 NOTEBOOK_COMMANDS = ("show", "check", "export")
 PATHSPEC_COMMANDS = ("logs", "dump")
@@ -30,7 +30,10 @@ def dispatch(session: KernelSession, shell, line: str):
         print(USAGE)
         return None
     cmd, rest = argv[0], argv[1:]
-    own = {"run": cmd_run, "resume": cmd_resume, "params": cmd_params, "inspect": cmd_inspect}
+    from .card import cmd_card
+
+    own = {"run": cmd_run, "resume": cmd_resume, "params": cmd_params, "inspect": cmd_inspect,
+           "card": cmd_card}
     try:
         if cmd in own:
             return own[cmd](session, shell, rest)

@@ -23,18 +23,40 @@ RUNS_SEARCHED = 50   # how far back a parent's tasks are looked for in earlier r
 
 
 class CellOutput:
-    """A scheduler listener: task output into the running cell, stdout and stderr apart."""
+    """A scheduler listener: task output into the running cell, stdout and stderr apart,
+    and what the task displays as rich outputs, in order with its printed lines."""
 
-    def __init__(self, prefix: bool):
+    def __init__(self, prefix: bool, datastore=None):
         self.prefix = prefix   # several tasks at once (foreach splits): say whose line it is
+        self.datastore = datastore
 
     def __call__(self, ev: RunEvent) -> None:
-        if ev.kind == "task_output":
+        if ev.kind == "task_display":
+            show_display(self.datastore, ev.text)
+        elif ev.kind == "task_output":
             stream = sys.stderr if ev.stream == "stderr" else sys.stdout
             tag = f"[{ev.step}/{ev.task_id}] " if self.prefix else ""
             stream.write(f"{tag}{ev.text}\n")
         elif ev.kind == "task_retrying":
             sys.stderr.write(f"[{ev.step}/{ev.task_id}] retrying (attempt {ev.attempt + 1})\n")
+
+
+def show_display(ds, text: str) -> None:
+    """One bundle a task displayed (a marker line: cards/stream.py), shown in the cell."""
+    import json
+
+    from IPython.display import display
+
+    from ..datastore.cards import resolve
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        data, metadata = resolve(ds, json.loads(text))
+    except Exception as e:  # noqa: BLE001 - a broken output must not stop the step's cell
+        sys.stderr.write(f"(an output of the task could not be shown: {type(e).__name__}: {e})\n")
+        return
+    display(data, raw=True, metadata=metadata)
 
 
 def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None) -> SelfView:
@@ -206,9 +228,9 @@ def _index(rec: dict) -> int:
 
 def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks):
     opts = RunOptions(is_interactive=True)
-    context = dict(run_context(opts, run.user), origin_run_id=None)
+    context = dict(run_context(opts, run.user), origin_run_id=None, card_stream=True)
     sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
-                      executor=session.executor(), listeners=[CellOutput(len(tasks) > 1)],
+                      executor=session.executor(), listeners=[CellOutput(len(tasks) > 1, run.datastore)],
                       context=context, first_task_id=run.next_task_id, follow=False,
                       max_num_splits=session.max_num_splits)
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
