@@ -256,7 +256,7 @@ class TaskSelf(_Lazy):
                     old["key"] == encoded.key or self._unchanged_since_load(name, old, encoded)):
                 out[name] = old
                 continue
-            ds.put_encoded(encoded)
+            ds.put_encoded(encoded, artifact=name)
             out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
         return out
 

@@ -31,6 +31,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--namespace", default=None, help="the run's namespace (default user:<you>)")
     p.add_argument("--no-fork", action="store_true",
                    help="start every task with a fresh interpreter instead of forking")
+    p.add_argument("--with", dest="decospecs", action="append", default=[],
+                   metavar="OPTION[:ATTR=V,...]", help="a step option for every step, as "
+                   "Metaflow's --with: retry, timeout, catch, resources (repeatable)")
     p.add_argument("--quiet", action="store_true", help="print only task output and failures")
 
 
@@ -103,7 +106,8 @@ def options_from_args(args, extra):
     return RunOptions(params=list(extra), max_workers=args.max_workers,
                       max_num_splits=args.max_num_splits, tags=args.tag,
                       executor=args.executor, datastore=args.datastore,
-                      namespace=args.namespace, fork=False if args.no_fork else None)
+                      namespace=args.namespace, fork=False if args.no_fork else None,
+                      decospecs=args.decospecs)
 
 
 def cmd_show(args, extra) -> int:

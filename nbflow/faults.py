@@ -73,8 +73,8 @@ def _wrap_blob_writes(ds) -> None:
     storage = ds.storage
     original = storage.open_for_write
 
-    def open_for_write(rel: str):
-        cm = original(rel)
+    def open_for_write(rel: str, *args, **kwargs):
+        cm = original(rel, *args, **kwargs)
         if not rel.startswith("blobs/"):
             return cm
         return _HalfWritten(cm)

@@ -42,6 +42,9 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
                     origin_run_id: str | None = None, listeners: list[Listener] | None = None,
                     executor=None) -> RunResult:
     """Resume a run of `notebook`'s flow (the latest of the current user by default)."""
+    from .withopts import apply
+
+    notebook = apply(notebook, opts.decospecs)
     graph = graphmod.build(notebook)
     ds = datastore_for(notebook, opts.datastore)
     origin_id = origin_run_id or latest_origin(ds, graph.name, opts.namespace)

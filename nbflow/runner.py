@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
 from .environment import capture
+from .errors import DatastoreError
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
@@ -29,6 +30,7 @@ class RunOptions:
     namespace: str | None = None
     fork: bool | None = None
     is_interactive: bool = False
+    decospecs: list[str] = field(default_factory=list)   # --with NAME:ATTR=V, every step
 
 
 def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
@@ -95,6 +97,9 @@ def make_executor(opts: RunOptions):
 
 def run_notebook(notebook: NotebookSpec, opts: RunOptions,
                  listeners: list[Listener] | None = None, executor=None) -> RunResult:
+    from .withopts import apply
+
+    notebook = apply(notebook, opts.decospecs)
     graph, params, values = prepare(notebook, opts)
     ds = datastore_for(notebook, opts.datastore)
     run_id, record = create_run_record(ds, notebook, params, values, opts)
@@ -121,7 +126,11 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id)
-        result = sched.run(seed=seed, completed=completed)
+        try:
+            result = sched.run(seed=seed, completed=completed)
+        except DatastoreError as e:   # the store failed mid-way: the run ends failed
+            records.write_run_end(ds, graph.name, run_id, successful=False, message=e.render())
+            raise
     finally:
         if owned:
             executor.close()

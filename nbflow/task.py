@@ -19,7 +19,7 @@ from .cards import capture
 from .current import current
 from .datastore import Datastore, records
 from .datastore.cards import write_card
-from .errors import ArtifactError, NbflowError
+from .errors import ArtifactError, DatastoreError, NbflowError
 from .failure import StepException
 from .params import IncludeFile, JSONType, Parameter
 
@@ -89,8 +89,8 @@ def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bo
     try:
         record["artifacts"] = me.persist(ds) if me is not None else {}
     except NbflowError as e:
-        if ok:
-            _record_failure(record, e, req)
+        if ok:  # the store's error, not the step's code: no traceback
+            _record_failure(record, e.with_traceback(None), req)
         record["artifacts"] = {}
         return False
     return ok
@@ -98,14 +98,20 @@ def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bo
 
 def _commit(ds: Datastore, record: dict, ok: bool) -> int:
     sys.stdout.flush()
-    card = write_card(ds, ds.task_prefix(record["flow"], record["run_id"], record["step"],
-                                         record["task_id"], record["attempt"]),
-                      capture.card.stored())
-    if card:
-        record["card"] = card
     record["successful"] = ok
     record["finished_at"] = time.time()
-    if not records.write_task(ds, record):
+    try:
+        card = write_card(ds, ds.task_prefix(record["flow"], record["run_id"], record["step"],
+                                             record["task_id"], record["attempt"]),
+                          capture.card.stored())
+        if card:
+            record["card"] = card
+        committed = records.write_task(ds, record)
+    except DatastoreError as e:  # disk full, store gone read-only: uncommitted, so failed
+        sys.stderr.write(f"{type(e).__name__}: the task's record could not be written: "
+                         f"{e.render()}\n")
+        return 1
+    if not committed:
         sys.stderr.write(f"nbflow: this attempt of {record['pathspec']} was already recorded as "
                          "ended by its run; its results are discarded\n")
         return 1

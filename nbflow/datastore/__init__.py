@@ -39,6 +39,11 @@ VERIFY_ON_WRITE = 16 << 20        # an existing local blob up to this size is ha
 VERIFY_ON_WRITE_REMOTE = 1 << 20  # the same for object stores (it is a download)
 
 
+def _protocols(fs) -> tuple:
+    protocol = fs.protocol
+    return protocol if isinstance(protocol, tuple) else (protocol,)
+
+
 def _what(artifact: str | None, task: str | None) -> str:
     if artifact and task:
         return f"artifact '{artifact}' of task {task}: "
@@ -66,16 +71,26 @@ class Datastore:
     def blob_path(key: str) -> str:
         return f"blobs/{key[:2]}/{key}"
 
-    def put_encoded(self, encoded: serialize.Encoded, compress: bool = True) -> bool:
+    def put_encoded(self, encoded: serialize.Encoded, compress: bool = True,
+                    artifact: str | None = None) -> bool:
         """Store an encoded artifact unless a sound blob of the same content is there
         (its size always checked, its hash when it is small); True if written. A
-        damaged blob under that name is replaced."""
+        damaged blob under that name is replaced. A failed write (disk full, read-only)
+        is a StoreWriteError naming `artifact`, the path and the bytes it needed."""
         path = self.blob_path(encoded.key)
         if self.storage.exists(path) and self._blob_sound(path, encoded.key):
             return False
-        with self.storage.open_for_write(path) as f:
+        what = f"artifact '{artifact}'" if artifact else None
+        with self.storage.open_for_write(path, encoded.size, what) as f:
             serialize.write(f, encoded, compress=compress)
         return True
+
+    def check_shared(self) -> None:
+        """Refuse a store that each process sees apart: tasks run in their own processes."""
+        if self.storage.fs is not None and "memory" in _protocols(self.storage.fs):
+            raise DatastoreError(f"datastore '{self.url}': a memory:// store lives inside one "
+                                 "process, and every task runs in a process of its own; use a "
+                                 "folder or an object store (s3://...)")
 
     def _blob_sound(self, path: str, key: str) -> bool:
         try:

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from typing import IO
 
+from ..errors import NbflowError
 from . import Datastore
 
 SPOOL_IN_MEMORY = 1 << 20
@@ -30,15 +31,20 @@ class LogWriter:
         self.rel = rel
         self.file: IO[bytes] | None = None
         self.size = 0
+        self.error: Exception | None = None   # the log could not be written (kept short)
 
     def write(self, chunk: bytes) -> None:
-        if not chunk:
+        if not chunk or self.error:
             return
-        if self.file is None:
-            self.file = self._open()
-        self.file.write(chunk)
-        if self.ds.storage.local:
-            self.file.flush()   # readable by a client while the task runs
+        try:
+            if self.file is None:
+                self.file = self._open()
+            self.file.write(chunk)
+            if self.ds.storage.local:
+                self.file.flush()   # readable by a client while the task runs
+        except OSError as e:   # a full disk, say: the run goes on, the log stops here
+            self.error = e
+            return
         self.size += len(chunk)
 
     def _open(self) -> IO[bytes]:
@@ -55,9 +61,11 @@ class LogWriter:
         if f is None:
             return
         try:
-            if not self.ds.storage.local:
+            if not self.ds.storage.local and not self.error:
                 f.seek(0)
-                with self.ds.storage.open_for_write(self.rel) as out:
+                with self.ds.storage.open_for_write(self.rel, self.size, "the task's log") as out:
                     shutil.copyfileobj(f, out, 1 << 20)
+        except (OSError, NbflowError) as e:
+            self.error = e
         finally:
             f.close()

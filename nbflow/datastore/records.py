@@ -18,14 +18,43 @@ def new_run_id() -> str:
 
 def create_run(ds: Datastore, flow: str, record: dict) -> str:
     """Claim a fresh run id and write its record; two runs started at once never collide."""
+    check_flow_name(flow)
+    ds.check_shared()
     run_id = new_run_id()
     for _ in range(1000):
         record = dict(record, run_id=run_id, flow=flow)
-        if ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json",
-                                       _dumps(record)):
+        try:
+            created = ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json", _dumps(record))
+        except OSError:
+            _remove_empty_run_dir(ds, flow, run_id)   # never a run without a record
+            raise
+        if created:
+            _reserve_run_end(ds, flow, run_id)
             return run_id
         run_id = str(int(run_id) + 1 + random.randrange(1000))
     raise RuntimeError("could not allocate a run id")
+
+
+LAYOUT_NAMES = ("blobs",)   # top-level folders of the store that are not flows
+
+
+def check_flow_name(flow: str) -> None:
+    from ..errors import NotebookError
+
+    if flow in LAYOUT_NAMES or flow.startswith("."):
+        raise NotebookError(f"flow name '{flow}' is taken by the datastore's layout (its "
+                            f"top-level folder '{flow}' holds no runs, so `runs`, the client and "
+                            "`resume` would never see this flow's runs); name the flow otherwise "
+                            "in its %%flow cell")
+
+
+def _remove_empty_run_dir(ds: Datastore, flow: str, run_id: str) -> None:
+    if ds.storage.local:
+        for rel in (f"{flow}/{run_id}", flow):
+            try:
+                os.rmdir(ds.storage.full(rel))
+            except OSError:
+                return
 
 
 def _dumps(record: dict) -> bytes:
@@ -48,8 +77,48 @@ def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, me
                   failed_steps: list[str] | None = None) -> dict:
     rec = {"successful": successful, "finished_at": time.time(), "message": message,
            "failed_steps": failed_steps or []}
-    ds.put_json(f"{flow}/{run_id}/_end.json", rec)
+    try:
+        ds.put_json(f"{flow}/{run_id}/_end.json", rec)
+    except OSError:
+        if not _write_reserved_end(ds, flow, run_id, rec):
+            raise
+    else:
+        ds.storage.delete_files([f"{flow}/{run_id}/{END_RESERVE}"] if ds.storage.local else [])
     return rec
+
+
+END_RESERVE = "_end.reserve"   # local stores: space set aside for _end.json when the run starts
+RESERVE_SIZE = 4096
+
+
+def _reserve_run_end(ds: Datastore, flow: str, run_id: str) -> None:
+    """So that a full disk still lets the run record how it ended (failed, not died)."""
+    if not ds.storage.local:
+        return
+    try:
+        with open(ds.storage.full(f"{flow}/{run_id}/{END_RESERVE}"), "wb") as f:
+            f.write(b" " * RESERVE_SIZE)
+    except OSError:
+        pass
+
+
+def _write_reserved_end(ds: Datastore, flow: str, run_id: str, rec: dict) -> bool:
+    """Write the end record into the reserved file and rename it: no new space needed."""
+    path = ds.storage.full(f"{flow}/{run_id}/{END_RESERVE}")
+    if not ds.storage.local or not os.path.exists(path):
+        return False
+    data = _dumps(rec)
+    if len(data) > RESERVE_SIZE:
+        rec = dict(rec, message=rec["message"][:RESERVE_SIZE // 2] + " ...")
+        data = _dumps(rec)
+    try:
+        with open(path, "r+b") as f:
+            f.write(data)
+            f.truncate(len(data))
+        os.replace(path, ds.storage.full(f"{flow}/{run_id}/_end.json"))
+    except OSError:
+        return False
+    return True
 
 
 def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:

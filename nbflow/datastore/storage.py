@@ -7,6 +7,7 @@ completes, so there the final name is written directly.
 """
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -14,12 +15,87 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
+from ..errors import DatastoreError
+
 
 @dataclass(frozen=True)
 class FileInfo:
     rel: str        # path relative to the store's root
     size: int
     mtime: float    # seconds since the epoch (an object's LastModified)
+
+
+class StoreWriteError(DatastoreError, OSError):
+    """A write to the store failed: disk full, read-only, not a folder, ... (an OSError
+    too, so code that handles OSError keeps working)."""
+
+
+REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the store is on a read-only file system",
+    errno.EACCES: "permission denied (the store is read-only for you)",
+    errno.EPERM: "permission denied (the store is read-only for you)",
+    errno.ENOTDIR: "its path is not a folder",
+    errno.EEXIST: "its path is not a folder",
+}
+
+
+def write_error(url: str, path: str, e: Exception, nbytes: int | None = None,
+                what: str | None = None) -> StoreWriteError:
+    """One line saying what could not be written where, and why."""
+    if isinstance(e, StoreWriteError):
+        return e
+    code = getattr(e, "errno", None)
+    if isinstance(e, NotImplementedError):
+        reason = "this kind of store cannot be written (a read-only protocol)"
+    else:
+        reason = REASONS.get(code) or getattr(e, "strerror", None) or str(e) or type(e).__name__
+    full = code in (errno.ENOSPC, errno.EDQUOT)
+    need = f" ({nbytes} bytes needed)" if nbytes is not None and full else ""
+    hint = ("; free some space (`nbflow gc` collects blobs no run references), then run "
+            "again, or `nbflow resume` completes the run") if full else ""
+    err = StoreWriteError(f"{what + ': ' if what else ''}cannot write {path}{need} to the datastore "
+                          f"{url}: {reason}{hint}")
+    err.errno = code
+    return err
+
+
+def _filesystem(url: str):
+    """fsspec's filesystem for `url`; an unknown protocol or a missing implementation
+    is a DatastoreError saying what to do."""
+    import fsspec
+    from fsspec.registry import known_implementations as known
+    from fsspec.registry import registry
+
+    protocol = url.split("://", 1)[0]
+    if protocol not in known and protocol not in registry:
+        raise DatastoreError(f"datastore '{url}': unknown protocol '{protocol}://' (fsspec knows "
+                             "file://, s3://, gcs://, az://, ... or give a folder)")
+    try:
+        return fsspec.core.url_to_fs(url, **storage_options())
+    except ImportError:
+        package = known.get(protocol, {}).get("class", protocol).split(".")[0]
+        raise DatastoreError(f"datastore '{url}': the fsspec implementation of '{protocol}://' is "
+                             f"not installed; install it with: pip install {package}") from None
+    except (ValueError, TypeError, OSError) as e:
+        raise DatastoreError(f"datastore '{url}' cannot be opened: {e}") from None
+
+
+def storage_options() -> dict:
+    """NBFLOW_DATASTORE_OPTIONS: JSON of fsspec storage options (endpoint, credentials)."""
+    import json
+
+    raw = os.environ.get("NBFLOW_DATASTORE_OPTIONS")
+    if not raw:
+        return {}
+    try:
+        options = json.loads(raw)
+    except ValueError as e:
+        raise DatastoreError(f"NBFLOW_DATASTORE_OPTIONS is not JSON ({e})") from None
+    if not isinstance(options, dict):
+        raise DatastoreError("NBFLOW_DATASTORE_OPTIONS must be a JSON object of fsspec options")
+    return options
 
 
 def is_local(url: str) -> bool:
@@ -38,9 +114,7 @@ class Storage:
             self.fs = None
             self.root = os.path.abspath(url.removeprefix("file://"))
         else:
-            import fsspec
-
-            self.fs, root = fsspec.core.url_to_fs(url)
+            self.fs, root = _filesystem(url)
             self.root = root.rstrip("/")
         self._made_dirs: set[str] = set()
 
@@ -60,58 +134,79 @@ class Storage:
             self._made_dirs.add(parent)
 
     @contextmanager
-    def open_for_write(self, rel: str) -> Iterator[IO[bytes]]:
-        """A file that appears under `rel` only once it has been written whole."""
+    def open_for_write(self, rel: str, nbytes: int | None = None,
+                       what: str | None = None) -> Iterator[IO[bytes]]:
+        """A file that appears under `rel` only once it has been written whole. A failed
+        write is a StoreWriteError naming `what` (e.g. the artifact), the path and the
+        `nbytes` it needed."""
         full = self.full(rel)
-        self._ensure_parent(full)
-        if not self.local:
-            with self.fs.open(full, "wb") as f:
-                yield f
-            return
-        tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            with open(tmp, "wb") as f:
-                yield f
-            os.replace(tmp, full)
-        except BaseException:
+            self._ensure_parent(full)
+            if not self.local:
+                with self.fs.open(full, "wb") as f:
+                    yield f
+                return
+            tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                with open(tmp, "wb") as f:
+                    yield f
+                os.replace(tmp, full)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except (OSError, NotImplementedError) as e:
+            raise write_error(self.url, full, e, nbytes, what) from None
 
     def put_bytes(self, rel: str, data: bytes) -> None:
-        with self.open_for_write(rel) as f:
+        with self.open_for_write(rel, len(data)) as f:
             f.write(data)
 
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         """Write `rel` unless it exists; False if it did (atomic on a local disk)."""
         full = self.full(rel)
-        self._ensure_parent(full)
-        if self.local:
-            # written whole beside it, then hard-linked into place: link() is atomic and
-            # fails if the name exists, so a crash never leaves a half-written record
-            tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self._ensure_parent(full)
+            if self.local:
+                return self._create_exclusive_local(full, data)
+            if self.fs.exists(full):
+                return False
+            return self._create_exclusive_remote(full, data)
+        except (OSError, NotImplementedError) as e:
+            raise write_error(self.url, full, e, len(data)) from None
+
+    def _create_exclusive_remote(self, full: str, data: bytes) -> bool:
+        try:   # S3: a conditional write (If-None-Match), so two writers cannot both win
+            self.fs.pipe_file(full, data, mode="create")
+        except FileExistsError:
+            return False
+        except (TypeError, ValueError, NotImplementedError):
+            self.fs.pipe_file(full, data)   # no exclusive create here: the last writer wins
+        return True
+
+    def _create_exclusive_local(self, full: str, data: bytes) -> bool:
+        # written whole beside it, then hard-linked into place: link() is atomic and
+        # fails if the name exists, so a crash never leaves a half-written record
+        tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
             with open(tmp, "wb") as f:
                 f.write(data)
             try:
                 os.link(tmp, full)
             except FileExistsError:
                 return False
-            except OSError:  # a filesystem without hard links: plain exclusive create
-                return self._create_exclusive_plain(full, data)
-            finally:
-                os.unlink(tmp)
+            except OSError as e:
+                if e.errno in REASONS:
+                    raise
+                return self._create_exclusive_plain(full, data)  # no hard links here
             return True
-        if self.fs.exists(full):
-            return False
-        try:   # S3: a conditional write (If-None-Match), so two writers cannot both win
-            self.fs.pipe_file(full, data, mode="create")
-        except FileExistsError:
-            return False
-        except (TypeError, NotImplementedError, ValueError):
-            self.fs.pipe_file(full, data)   # no exclusive create: last writer wins
-        return True
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     @staticmethod
     def _create_exclusive_plain(full: str, data: bytes) -> bool:
