@@ -20,7 +20,7 @@ from .datastore import Datastore, records
 from .errors import ParameterError, UsageError
 from .graph import FlowGraph
 from .params import notebook_parameters, parse_param_args, resolve_values
-from .runner import RunOptions, create_run_record, datastore_for, execute
+from .runner import RunOptions, create_run_record, datastore_for, execute, pinned_environments
 from .scheduler import Listener, RunResult
 from .spec import NotebookSpec, RunEvent
 from .user import username
@@ -50,8 +50,9 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
     origin_id = origin_run_id or latest_origin(ds, graph.name, opts.namespace)
     plan = plan_resume(graph, ds, origin_id, step)
     params, param_refs = check_parameters(notebook, opts, ds, plan)
+    environments = pinned_environments(notebook, ds, opts, plan.origin.get("pinned_environments"))
     run_id, record = create_run_record(ds, notebook, params, {}, opts, origin_run_id=origin_id,
-                                       param_refs=param_refs)
+                                       param_refs=param_refs, environments=environments)
     clones = [clone_task(ds, rec, run_id) for rec in plan.reused]
     first_id = 1 + max((int(t) for s in records.list_steps(ds, graph.name, origin_id)
                         for t in records.list_tasks(ds, graph.name, origin_id, s) if t.isdigit()),

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
 from .environment import capture
+from .environment.pinned import launch_info
 from .errors import DatastoreError
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
@@ -64,10 +65,30 @@ def run_context(opts: RunOptions, user: str) -> dict:
             "tags": list(opts.tags), "is_interactive": opts.is_interactive}
 
 
+def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
+                        stored: dict | None = None) -> dict:
+    """Resolve and build the `--pypi` steps' environments before the run exists (a bad pin
+    fails here, naming its step); `stored` (resume): the origin's locks, reused."""
+    from .environment.requirements import pinned_steps
+
+    if not pinned_steps(notebook):
+        return {}
+    if opts.executor != "local":
+        from .errors import UsageError
+
+        raise UsageError(f"steps with --pypi ({', '.join(pinned_steps(notebook))}) run with the "
+                         f"local executor only; --executor {opts.executor} is not supported yet")
+    from .environment import pinned
+
+    return pinned.prepare(notebook, ds.url, stored, announce=pinned.printer())
+
+
 def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dict,
                       opts: RunOptions, origin_run_id: str | None = None,
-                      param_refs: dict | None = None) -> tuple[str, dict]:
-    """`param_refs` (resume): the origin run's stored parameters, reused as they are."""
+                      param_refs: dict | None = None,
+                      environments: dict | None = None) -> tuple[str, dict]:
+    """`param_refs` (resume): the origin run's stored parameters, reused as they are;
+    `environments`: pinned_environments(...), kept with the run (its locks)."""
     user = username()
     if param_refs is None:
         param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
@@ -82,6 +103,7 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
         "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
         "datastore": ds.url,
         "environment": capture.record_current(ds),
+        "pinned_environments": environments or {},
     }
     run_id = records.create_run(ds, notebook.flow_name, record)
     return run_id, record
@@ -102,7 +124,9 @@ def run_notebook(notebook: NotebookSpec, opts: RunOptions,
     notebook = apply(notebook, opts.decospecs)
     graph, params, values = prepare(notebook, opts)
     ds = datastore_for(notebook, opts.datastore)
-    run_id, record = create_run_record(ds, notebook, params, values, opts)
+    environments = pinned_environments(notebook, ds, opts)
+    run_id, record = create_run_record(ds, notebook, params, values, opts,
+                                       environments=environments)
     return execute(graph, ds, run_id, record, opts, listeners, executor=executor)
 
 
@@ -125,7 +149,8 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
             executor.preload(modules_to_preload(graph.notebook))
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
-                          listeners=listeners, context=context, first_task_id=first_task_id)
+                          listeners=listeners, context=context, first_task_id=first_task_id,
+                          environments=launch_info(record.get("pinned_environments")))
         try:
             result = sched.run(seed=seed, completed=completed)
         except DatastoreError as e:   # the store failed mid-way: the run ends failed

@@ -66,8 +66,9 @@ class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
                  executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
                  listeners: list[Listener] | None = None, context: dict | None = None,
-                 first_task_id: int = 1, follow: bool = True):
+                 first_task_id: int = 1, follow: bool = True, environments: dict | None = None):
         self.graph = graph
+        self.environments = environments or {}   # pinned steps: {step: pinned.launch_info}
         self.follow = follow                 # False: run only the seeded tasks (kernel cells)
         self.ds = ds
         self.run_id = run_id
@@ -237,6 +238,7 @@ class Scheduler:
             "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
             "resources": node.spec.options.resources_dict(), "catch_fallback": task.fallback,
             "scheduler_pid": os.getpid(),
+            "environment": self.environments.get(task.step),
             **self.context,
         }
 

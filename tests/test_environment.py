@@ -78,3 +78,47 @@ def test_env_command_prints_and_diffs(tmp_path):
 
     bad = run_nbflow("env", "EnvFlow", cwd=tmp_path)
     assert bad.returncode == 2 and "give a run: Flow/run_id" in bad.stderr
+
+
+def test_pins_merge_as_pypi_base_and_pypi():
+    """A step's requirement replaces the flow's for the same package; --pypi-disabled
+    and unpinned steps (without a flow --pypi/--python) run in the kernel's environment."""
+    from nbflow.environment.requirements import EnvSpec, pinned_steps
+    from nbflow.parse import parse_cells
+    from nbflow.spec import NotebookSpec
+
+    nb = parse_cells([("code", c) for c in [
+        '%%flow F --pypi "pandas==2.2.3" six --python 3.11',
+        "%%step start -> a",
+        '%%step a -> b --pypi "Six==1.15.0" "xgboost>=2,<3"',
+        "%%step b -> end --pypi-disabled",
+        "%%step end"]])
+    assert not nb.errors
+    pins = pinned_steps(nb)
+    assert pins["start"] == EnvSpec(("pandas==2.2.3", "six"), "3.11")
+    assert pins["a"] == EnvSpec(("pandas==2.2.3", "Six==1.15.0", "xgboost>=2,<3"), "3.11")
+    assert "b" not in pins and "end" in pins
+    # kept with the run's code: the options survive the round trip
+    again = NotebookSpec.from_dict(nb.to_dict())
+    assert pinned_steps(again) == pins and again.step("b").options.pypi_disabled
+    plain = parse_cells([("code", "%%step start -> end --pypi six==1.16.0"), ("code", "%%step end")])
+    assert list(pinned_steps(plain)) == ["start"]
+
+
+@pytest.mark.parametrize("header, message", [
+    ("%%step a --pypi", "option '--pypi' needs a value"),
+    ("%%step a --pypi ==1.0", "'==1.0' is not a package requirement"),
+    ('%%step a --pypi "six', "the header's options cannot be read"),
+    ("%%step a --pypi-disabled six", "option '--pypi-disabled' takes no value"),
+    ("%%step a --pypi six --pypi-disabled", "contradict each other"),
+    ("%%step a --python 3.11", "unknown option '--python'"),
+    ("%%flow F --python three", "'three' is not a Python version"),
+    ("%%flow F --retry 2", "unknown option '--retry'; known options: --pypi, --python"),
+])
+def test_bad_pins_name_the_cell(header, message):
+    from nbflow.errors import NotebookError
+    from nbflow.parse import parse_header
+
+    with pytest.raises(NotebookError) as e:
+        parse_header(header, 4)
+    assert message in str(e.value) and "cell 4" in str(e.value)

@@ -22,9 +22,14 @@ from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
 
 
-def task_env() -> dict:
+def task_env(environment: dict | None = None) -> dict:
+    """The task's environment variables; a pinned step's task imports nbflow from its
+    runtime folder first (its interpreter has only the pinned packages)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    if environment:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [environment["pythonpath"],
+                                                          env.get("PYTHONPATH")]))
     return env
 
 
@@ -99,9 +104,16 @@ class SpawnExecutor(Executor):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
+<<<<<<< HEAD
         proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
                                 stderr=err_w, env=dict(task_env(), **{LIFELINE_ENV: str(life_r)}),
                                 pass_fds=[life_r], start_new_session=True)
+=======
+        environment = request.get("environment")   # a --pypi step: its own interpreter
+        python = environment["python"] if environment else sys.executable
+        proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
+                                stderr=err_w, env=task_env(environment), start_new_session=True)
+>>>>>>> main
         for fd in (out_w, err_w, in_r):
             os.close(fd)
         handle.pid = proc.pid
@@ -213,7 +225,7 @@ class LocalExecutor(Executor):
             os._exit(code)
 
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
-        if not self.fork:
+        if not self.fork or request.get("environment"):   # a --pypi step: spawned in its env
             return self._spawn.launch(request, on_output, on_exit)
         if self._sock is None or self._broken:
             self._restart()  # the zygote died (killed): a new one serves the next tasks

@@ -10,7 +10,7 @@ import sys
 
 from .. import graph as graphmod
 from ..datastore import records
-from ..errors import ParameterError, TaskFailed
+from ..errors import NbflowError, ParameterError, TaskFailed
 from ..params import find_parameters, resolve_values
 from ..runner import RunOptions, create_run_record, datastore_for, run_context
 from ..scheduler import PendingTask, Scheduler
@@ -73,8 +73,9 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     run = _interactive_run(session, known, ds, params, values, refs)
     tasks = plan_tasks(graph, spec.name, parent_tasks)
+    environments = _step_environment(session, run, known, spec.name)
     session.warm(known)
-    result, recs = _execute(session, run, graph, spec.name, refs, tasks)
+    result, recs = _execute(session, run, graph, spec.name, refs, tasks, environments)
     _after(session, run, known, graph, spec.name, refs, recs)
     if not result.successful:
         session.failed.add(spec.name)
@@ -226,13 +227,40 @@ def _index(rec: dict) -> int:
     return stack[-1]["index"] if stack else 0
 
 
-def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks):
+def _step_environment(session: KernelSession, run: InteractiveRun, known: NotebookSpec,
+                      step: str) -> dict:
+    """A `--pypi` step runs in its pinned environment (built on first use, then cached);
+    the cell says so the first time in this kernel session. Its lock joins the run record."""
+    from ..environment import pinned
+    from ..environment.requirements import step_env_spec
+
+    if step_env_spec(known, known.step(step)) is None:
+        return {}
+    said = session.__dict__.setdefault("environments_announced", set())
+    stored = records.read_run(run.datastore, run.flow, run.run_id).get("pinned_environments") or {}
+
+    def announce(name, entry, built_seconds):
+        if (name, entry["hash"]) not in said:
+            said.add((name, entry["hash"]))
+            print(f"({pinned.describe(name, entry, built_seconds)})")
+
+    try:
+        entries = pinned.prepare(known, run.datastore.url, stored, [step], announce)
+    except NbflowError as e:
+        raise in_cell(e) from None
+    records.update_run(run.datastore, run.flow, run.run_id,
+                       pinned_environments={**stored, **entries})
+    return pinned.launch_info(entries)
+
+
+def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks,
+             environments: dict | None = None):
     opts = RunOptions(is_interactive=True)
     context = dict(run_context(opts, run.user), origin_run_id=None, card_stream=True)
     sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
                       executor=session.executor(), listeners=[CellOutput(len(tasks) > 1, run.datastore)],
                       context=context, first_task_id=run.next_task_id, follow=False,
-                      max_num_splits=session.max_num_splits)
+                      max_num_splits=session.max_num_splits, environments=environments)
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
     run.next_task_id = sched.next_task_id
     ran = [t for t in tasks if t.task_id]   # all of one step: plan_tasks made them
