@@ -104,16 +104,12 @@ class SpawnExecutor(Executor):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-<<<<<<< HEAD
-        proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
-                                stderr=err_w, env=dict(task_env(), **{LIFELINE_ENV: str(life_r)}),
-                                pass_fds=[life_r], start_new_session=True)
-=======
         environment = request.get("environment")   # a --pypi step: its own interpreter
         python = environment["python"] if environment else sys.executable
         proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
-                                stderr=err_w, env=task_env(environment), start_new_session=True)
->>>>>>> main
+                                stderr=err_w, env=dict(task_env(environment),
+                                                       **{LIFELINE_ENV: str(life_r)}),
+                                pass_fds=[life_r], start_new_session=True)
         for fd in (out_w, err_w, in_r):
             os.close(fd)
         handle.pid = proc.pid
@@ -121,7 +117,6 @@ class SpawnExecutor(Executor):
         watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
               json.dumps(request).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
         return handle
-
 
     def close(self) -> None:
         """Cut the lifeline: a task still running is ended by its keeper."""
