@@ -28,6 +28,7 @@ LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on t
 MAX_LINE = 1 << 16       # a longer line (or output without newlines) is shown in pieces
 MAX_EVENTS = 256         # output chunks (64 KiB each at most) waiting for the loop: the
                          # reader threads wait beyond that, and the tasks with them
+INFRA_RETRIES = 1                      # retries of a task lost with its worker, at least
 
 
 @dataclass
@@ -59,7 +60,7 @@ class RunResult:
     successful: bool
     failed: list[str] = field(default_factory=list)   # pathspecs of failed tasks
     message: str = ""
-    ended: list[str] = field(default_factory=list)    # tasks the run ended when it stopped
+    ended: list[str] = field(default_factory=list)    # pathspecs of tasks the run's stop ended
 
 
 class Scheduler:
@@ -87,7 +88,7 @@ class Scheduler:
         self.next_task_id = first_task_id
         self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
         self.failed: list[str] = []
-        self.ended: list[str] = []           # tasks ended by the run's stop, not failed
+        self.ended: list[str] = []           # running tasks that stop() ended
         self.stopping = False
         self.notebook = graph.notebook.to_dict()
         self.step_cells = {s["name"]: s for s in self.notebook["steps"]}
@@ -117,14 +118,17 @@ class Scheduler:
         ok = not self.failed
         return RunResult(self.run_id, ok, [f for f in self.failed if f != "interrupted"],
                          "" if ok else "the run was interrupted" if "interrupted" in self.failed
-                         else f"task(s) failed: {', '.join(self.failed)}", list(self.ended))
+                         else f"task(s) failed: {', '.join(self.failed)}", self.ended)
 
     def stop(self, reason: str = "") -> None:
         """Start no new task; end the running ones (their records say `reason`)."""
         self.stopping = True
         self.ready.clear()
-        for r in list(self.running.values()):
+        for key, r in list(self.running.items()):
+            pathspec = f"{self.graph.name}/{self.run_id}/{key}"
             r.ended = r.ended or reason
+            if pathspec not in self.ended:  # a second stop (a killed task "failing") kills again
+                self.ended.append(pathspec)
             r.handle.kill()
 
     # -- the loop --------------------------------------------------------------
@@ -288,11 +292,10 @@ class Scheduler:
             if not self.stopping and self.follow:
                 self._on_success(rec)
             return
-        if ended:
-            self.ended.append(rec["pathspec"])
+        if ended:   # listed by stop() already: not a failure of its own
             return
         node = self.graph[t.step]
-        if t.attempt < node.spec.options.retry and not self.stopping:
+        if t.attempt < self._retries(node, r, rec) and not self.stopping:
             delay = node.spec.options.retry_delay
             retry = PendingTask(t.step, t.parents, t.foreach_stack, t.task_id, t.attempt + 1,
                                 time.time() + delay)
@@ -315,6 +318,12 @@ class Scheduler:
         self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
                                       t.attempt + 1, fallback=error))
 
+    @staticmethod
+    def _retries(node, r: Running, rec: dict) -> int:
+        """--retry; a task lost with its machine (not its own fault) is retried once anyway."""
+        lost = (rec.get("exception") or {}).get("type") == "WorkerLost"
+        return max(node.spec.options.retry, INFRA_RETRIES) if lost else node.spec.options.retry
+
     def _cpu(self, task: PendingTask) -> float | None:
         return None if task.fallback else \
             self.graph[task.step].spec.options.resources_dict().get("cpu")
@@ -326,6 +335,8 @@ class Scheduler:
         kind = "TaskKilled"
         if r.handle.lost:
             message = f"{message}: {r.handle.lost}"
+        elif getattr(r.handle, "fault", None):  # e.g. the Dask worker running it died
+            kind, message = "WorkerLost", r.handle.fault
         elif r.ended:
             kind, message = ENDED, r.ended
         elif r.timed_out:
