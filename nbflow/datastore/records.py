@@ -192,8 +192,17 @@ def read_record_log(ds: Datastore, record: dict, stream: str) -> bytes:
 def _read_log_at(ds: Datastore, prefix: str, stream: str) -> bytes:
     path = f"{prefix}.{'out' if stream == 'stdout' else 'err'}"
     if not ds.storage.exists(path):
-        return b""
+        return _deleted_origin_note(ds, prefix) if stream == "stderr" else b""
     return ds.storage.get_bytes(path)
+
+
+def _deleted_origin_note(ds: Datastore, prefix: str) -> bytes:
+    """A task reused by resume keeps its log in the origin run: say so once that run is gone."""
+    flow, run_id = prefix.split("/")[:2]
+    if ds.storage.exists(f"{flow}/{run_id}/_run.json"):
+        return b""
+    return (f"(this task's log was kept in run {flow}/{run_id}, which was deleted; "
+            "its artifacts are still here)\n").encode()
 
 
 def process_alive(pid: int | None) -> bool:
