@@ -27,6 +27,7 @@ ax.plot([1, 2, 3], [3, 1, 2])
 plt.show()
 print("between")
 display(pd.DataFrame({"animal": ["cat", "dog"], "legs": [4, 4]}))
+print("unended", end="")
 display(Markdown("# Weekly report\\nall **good**"))
 print("after")
 self.x = 1"""
@@ -81,8 +82,8 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
         else:
             assert o.output_type == "display_data"
             seen.append(next(m for m in o.data if m != "text/plain"))
-    assert seen == ["before the plot", "image/png", "between", "text/html", "text/markdown",
-                    "after"]
+    assert seen == ["before the plot", "image/png", "between", "text/html", "unended",
+                    "text/markdown", "after"]
     png = next(o for o in outputs if "image/png" in o.get("data", {}))
     assert base64.b64decode(png.data["image/png"]).startswith(b"\x89PNG")
     html = next(o for o in outputs if "text/html" in o.get("data", {}))
@@ -109,7 +110,7 @@ def test_headless_run_keeps_the_card_and_nbflow_card_writes_html(workdir):
     assert "legs" in card[1]["text/html"]
     assert card[0]["text/plain"].startswith("<Figure size")
     # printed text stays the task's stdout, without the outputs
-    assert task.stdout == "before the plot\nbetween\nafter\n"
+    assert task.stdout == "before the plot\nbetween\nunendedafter\n"
 
     end = task_of(workdir, "PlotsFlow", run_id, "end")
     assert list(end.card) == []
