@@ -176,6 +176,12 @@ def test_report_components_blobs_and_broken_reprs(workdir):
     assert card_file.stat().st_size < 200_000
     refs = [r for b in json.loads(card_file.read_text())["bundles"] for r in b["refs"].values()]
     assert len(refs) == 2 and refs[0]["key"] == refs[1]["key"]
+    # the task record names the blob, so the store's walk (fsck, du, gc) keeps it
+    from nbflow.datastore import Datastore
+    from nbflow.datastore.walk import walk_store
+
+    referenced = walk_store(Datastore(str(workdir / ".nbflow"))).referenced()
+    assert f"ReportFlow/{run_id}" in referenced[refs[0]["key"]]
 
 
 def test_unkeepable_bundle_and_card_limit(workdir):
@@ -206,3 +212,18 @@ def test_task_startup_imports_neither_ipython_nor_matplotlib():
             "('IPython', 'matplotlib', 'pandas', 'ipywidgets')]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, env=cli_env())
+
+
+def test_resume_reuses_a_task_with_its_card(workdir):
+    make_notebook(workdir / "again.ipynb", [
+        "%%step start -> end\nfrom nbflow.cards import Markdown\n"
+        "current.card.append(Markdown('kept across resume'))",
+        "%%step end\nimport os\nassert os.path.exists('ok'), 'not yet'"])
+    origin, _ = headless(workdir, "again.ipynb", ok=False)
+    (workdir / "ok").write_text("")
+    proc = run_nbflow("resume", "again.ipynb", cwd=workdir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    resumed = run_id_of(proc.stdout)
+    assert resumed != origin
+    card = task_of(workdir, "AgainFlow", resumed, "start").card
+    assert [b["text/markdown"] for b in card] == ["kept across resume"]
