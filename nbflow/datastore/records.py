@@ -74,9 +74,10 @@ def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
 
 
 def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, message: str = "",
-                  failed_steps: list[str] | None = None) -> dict:
+                  failed_steps: list[str] | None = None, ended: list[str] | None = None) -> dict:
+    """`ended`: the pathspecs of tasks that were running when the run stopped, ended by it."""
     rec = {"successful": successful, "finished_at": time.time(), "message": message,
-           "failed_steps": failed_steps or []}
+           "failed_steps": failed_steps or [], "ended": ended or []}
     try:
         ds.put_json(f"{flow}/{run_id}/_end.json", rec)
     except OSError:
@@ -196,8 +197,17 @@ def read_record_log(ds: Datastore, record: dict, stream: str) -> bytes:
 def _read_log_at(ds: Datastore, prefix: str, stream: str) -> bytes:
     path = f"{prefix}.{'out' if stream == 'stdout' else 'err'}"
     if not ds.storage.exists(path):
-        return b""
+        return _deleted_origin_note(ds, prefix) if stream == "stderr" else b""
     return ds.storage.get_bytes(path)
+
+
+def _deleted_origin_note(ds: Datastore, prefix: str) -> bytes:
+    """A task reused by resume keeps its log in the origin run: say so once that run is gone."""
+    flow, run_id = prefix.split("/")[:2]
+    if ds.storage.exists(f"{flow}/{run_id}/_run.json"):
+        return b""
+    return (f"(this task's log was kept in run {flow}/{run_id}, which was deleted; "
+            "its artifacts are still here)\n").encode()
 
 
 def process_alive(pid: int | None) -> bool:
