@@ -129,11 +129,13 @@ def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
     return ds.get_json(path)
 
 
-def write_task(ds: Datastore, record: dict) -> None:
-    """The task attempt's commit: written last, after its blobs."""
+def write_task(ds: Datastore, record: dict) -> bool:
+    """The task attempt's commit: written last, after its blobs, and exclusively: the
+    first writer of an attempt's record wins (the task's commit, or the scheduler's note
+    that it was killed); False when the record already existed and was left as it is."""
     prefix = ds.task_prefix(record["flow"], record["run_id"], record["step"],
                             str(record["task_id"]), record["attempt"])
-    ds.put_json(prefix + ".json", record)
+    return ds.storage.create_exclusive(prefix + ".json", _dumps(record))
 
 
 def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
@@ -173,13 +175,6 @@ def list_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> dict[str, in
         if attempt.isdigit():
             out[task_id] = max(out.get(task_id, -1), int(attempt))
     return out
-
-
-def write_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
-              stream: str, data: bytes) -> None:
-    if data:
-        suffix = "out" if stream == "stdout" else "err"
-        ds.storage.put_bytes(f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}", data)
 
 
 def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
