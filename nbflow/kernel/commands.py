@@ -4,6 +4,7 @@ notebook when none is named. Arguments are parsed once, by the CLI's own option 
 use the kernel's warm executor and live widgets; `params` and `inspect` are the kernel's own."""
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import sys
@@ -14,8 +15,8 @@ from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
 USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|env|export|import|"
-         "params|inspect|card [ARGS]\n  (the same options as the `nbflow` command; the notebook "
-         "defaults to this one)")
+         "params|inspect|card|fsck|du|rm|gc [ARGS]\n  (the same options as the `nbflow` "
+         "command; the notebook defaults to this one)")
 
 
 def dispatch(session: KernelSession, shell, line: str):
@@ -198,6 +199,27 @@ def cmd_env(session: KernelSession, shell, rest: list[str]):
     print("\n".join(lines))
 
 
+def cmd_store(session: KernelSession, shell, rest: list[str], cmd: str = "du"):
+    """fsck, du, rm, gc: this notebook's store unless --datastore; `du` of this flow by
+    default. The same command functions and the same lines as the CLI's."""
+    from ..cli import store_commands
+
+    if cmd == "du" and not [a for a in rest if not a.startswith("-")]:
+        rest = [session.flow_name(), *rest]
+    args, extra = parse(cmd, rest)
+    if args.datastore is None:
+        args.datastore = _kernel_store(session)
+    getattr(store_commands, f"cmd_{cmd}")(args, extra)
+
+
+def _kernel_store(session: KernelSession) -> str:
+    from ..commands.locate import notebook_store
+
+    if session.run is not None:
+        return session.run.datastore.url
+    return notebook_store(session.known_spec(session.saved_notebook())).url
+
+
 def cmd_run(session: KernelSession, shell, rest: list[str]):
     """%nbflow run [NOTEBOOK] [--PARAM VALUE ...] [run options]: a new run, shown live."""
     from ..commands import running
@@ -231,7 +253,21 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
     # lent, not given: the command closes only executors it made itself
     executor = session.executor() if borrow else None
     result = start(notebook, args, opts, live_display(), executor)
+    _store_notice(notebook, opts)
     return _run_object(notebook, opts, result)
+
+
+def _store_notice(notebook: NotebookSpec, opts) -> None:
+    """A line when the store has grown past NBFLOW_STORE_WARN (default 10 GiB)."""
+    from ..commands.locate import notebook_store
+    from ..datastore.usage import store_notice
+
+    try:
+        notice = store_notice(notebook_store(notebook, opts.datastore))
+    except OSError:   # a store that cannot be listed now: no notice, not an error
+        return
+    if notice:
+        print(notice)
 
 
 def _run_object(notebook: NotebookSpec, opts, result):
@@ -309,4 +345,5 @@ from .compare import cmd_compare  # noqa: E402
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "check": cmd_check,
             "export": cmd_export, "import": cmd_import, "logs": cmd_logs, "dump": cmd_dump,
             "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect, "card": cmd_card,
-            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env}
+            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env,
+            **{c: functools.partial(cmd_store, cmd=c) for c in ("fsck", "du", "rm", "gc")}}
