@@ -9,7 +9,7 @@ import sys
 
 import pytest
 from conftest import make_notebook, run_id_of, run_nbflow
-from nbflow.parse import parse_cells
+from nbflow.notebook.parse import parse_cells
 
 from nbflow.errors import NotebookError
 
