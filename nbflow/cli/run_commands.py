@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from ..errors import UsageError
+from ..records import EventKind
 
 
 def run_options(p: argparse.ArgumentParser) -> None:
@@ -84,7 +85,7 @@ class CloneLines:
     """Prints a line per task that resume reused (the console printer skips them)."""
 
     def __call__(self, ev) -> None:
-        if ev.kind == "task_cloned":
+        if ev.kind == EventKind.TASK_CLONED:
             print(f"[{ev.run_id}/{ev.step}/{ev.task_id}] {ev.text}.", flush=True)
 
 

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from ..records import TaskRequest
 from ..task.keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
@@ -96,7 +97,7 @@ class SpawnExecutor(Executor):
     def __init__(self):
         self._lifeline: tuple[int, int] | None = None
 
-    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         handle = TaskHandle()
         if self._lifeline is None:
             self._lifeline = os.pipe()
@@ -104,7 +105,7 @@ class SpawnExecutor(Executor):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-        environment = request.get("environment")   # a --pypi step: its own interpreter
+        environment = request.environment   # a --pypi step: its own interpreter
         python = environment["python"] if environment else sys.executable
         proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
                                 stderr=err_w, env=dict(task_env(environment),
@@ -115,7 +116,7 @@ class SpawnExecutor(Executor):
         handle.pid = proc.pid
         wake_r = _exit_notifier(proc)
         watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
-              json.dumps(request).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
+              json.dumps(request.to_json()).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
         return handle
 
     def close(self) -> None:
@@ -219,8 +220,8 @@ class LocalExecutor(Executor):
         finally:
             os._exit(code)
 
-    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
-        if not self.fork or request.get("environment"):   # a --pypi step: spawned in its env
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+        if not self.fork or request.environment:   # a --pypi step: spawned in its env
             return self._spawn.launch(request, on_output, on_exit)
         if self._sock is None or self._broken:
             self._restart()  # the zygote died (killed): a new one serves the next tasks
@@ -248,7 +249,7 @@ class LocalExecutor(Executor):
             os.close(fd)
         started.wait()
         watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
-              json.dumps(request).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
+              json.dumps(request.to_json()).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
         return handle
 
     def _read_replies(self, sock: socket.socket) -> None:

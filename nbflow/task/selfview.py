@@ -106,7 +106,7 @@ class Inputs:
 
 
 class ForeachStack:
-    """Frames {step, var, index, num_splits, key} of the foreaches around a task."""
+    """The ForeachFrames of the foreaches around a task (`self.input`, `self.index`)."""
 
     def __init__(self, ds: Datastore, frames: list):
         self.ds = ds
@@ -115,7 +115,7 @@ class ForeachStack:
 
     @property
     def index(self):
-        return self.frames[-1]["index"] if self.frames else None
+        return self.frames[-1].index if self.frames else None
 
     def value(self, depth: int = -1):
         if not self.frames:
@@ -123,8 +123,8 @@ class ForeachStack:
         depth = depth % len(self.frames)
         if depth not in self._value_cache:
             frame = self.frames[depth]
-            items = self.ds.get_object(frame["key"])
-            self._value_cache[depth] = items[frame["index"]]
+            items = self.ds.get_object(frame.key)
+            self._value_cache[depth] = items[frame.index]
         return self._value_cache[depth]
 
     @property
@@ -185,7 +185,7 @@ class TaskSelf(_Lazy):
     # -- Metaflow's FlowSpec API (input and index come from _Lazy) ----------------
     def foreach_stack(self):
         fs = self._foreach
-        return [(f["index"], f["num_splits"], fs.value(i)) for i, f in enumerate(fs.frames)]
+        return [(f.index, f.num_splits, fs.value(i)) for i, f in enumerate(fs.frames)]
 
     def next(self, *args, **kwargs):
         raise ArtifactError("self.next(...) is not used in nbflow: transitions live in the "

@@ -11,6 +11,7 @@ import ipywidgets as w
 from ...client.summary import describe, human_size, short_repr
 from ...datastore import Datastore, records
 from ...errors import UsageError
+from ...records import TaskRecord
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
 
@@ -58,17 +59,17 @@ class ArtifactBrowser:
         self.tasks.options = sorted(records.list_tasks(self.ds, f, r, s), key=_num) \
             if f and r and s else []
 
-    def record(self) -> dict | None:
+    def record(self) -> TaskRecord | None:
         f, r, s, t = (x.value for x in (self.flows, self.runs, self.steps, self.tasks))
         return records.read_task(self.ds, f, r, s, t) if f and r and s and t else None
 
     def _fill_artifacts(self) -> None:
         rec = self.record()
-        refs = (rec or {}).get("artifacts") or {}
+        refs = rec.artifacts if rec else {}
         self.table.value = self.artifacts_html(rec, refs)
         self.artifact.options = sorted(refs)
 
-    def artifacts_html(self, rec: dict | None, refs: dict) -> str:
+    def artifacts_html(self, rec: TaskRecord | None, refs: dict) -> str:
         if rec is None:
             return ""
         rows = []
@@ -84,8 +85,8 @@ class ArtifactBrowser:
             rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(ref.get('type', '?'))}"
                         f"</td><td>{human_size(ref.get('size'))}</td>"
                         f"<td><code>{html.escape(preview)}</code></td></tr>")
-        state = "successful" if rec.get("successful") else "failed"
-        return (f"<b>{html.escape(rec['pathspec'])}</b> ({state})<table class='nbflow-artifacts'>"
+        state = "successful" if rec.successful else "failed"
+        return (f"<b>{html.escape(rec.pathspec)}</b> ({state})<table class='nbflow-artifacts'>"
                 "<tr><th>name</th><th>type</th><th>size</th><th>preview</th></tr>"
                 + "".join(rows) + "</table>")
 
@@ -102,9 +103,9 @@ class ArtifactBrowser:
         if not var.isidentifier():
             self.message.value = f"'{html.escape(var)}' is not a valid variable name"
             return
-        value = self.ds.get_object(rec["artifacts"][name]["key"])
+        value = self.ds.get_object(rec.artifacts[name]["key"])
         self.shell.user_ns[var] = value
-        self.message.value = f"loaded {html.escape(rec['pathspec'])}.{html.escape(name)} into " \
+        self.message.value = f"loaded {html.escape(rec.pathspec)}.{html.escape(name)} into " \
                              f"<code>{html.escape(var)}</code>"
         self.preview.clear_output()
         with self.preview:
