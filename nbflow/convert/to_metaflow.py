@@ -109,7 +109,7 @@ class _Renderer:
                 + sorted(self.hoisted | self.decorators_used))
 
     def _class_lines(self) -> list[str]:
-        lines = [f"class {self.nb.flow_name}(FlowSpec):"]
+        lines = self._flow_decorators() + [f"class {self.nb.flow_name}(FlowSpec):"]
         code = self.nb.module_code
         for p in self.params:
             text = "\n".join(code.split("\n")[p.first - 1:p.last])
@@ -119,6 +119,19 @@ class _Renderer:
                 lines.append("")
             lines.extend(self._step_lines(spec))
         return lines
+
+    def _flow_decorators(self) -> list[str]:
+        """`%%flow --project/--schedule` as Metaflow's @project and @schedule."""
+        from ..production import schedule_decorator
+
+        fc = self.nb.flow_cell
+        out = []
+        if fc is not None and fc.project:
+            out.append(f'@project(name="{fc.project}")')
+        if fc is not None and fc.schedule:
+            out.append(schedule_decorator(fc.schedule))
+        self.decorators_used |= {d[1:].split("(", 1)[0] for d in out}
+        return out
 
     def _step_lines(self, spec: StepSpec) -> list[str]:
         decos, notes = decorators.to_decorators(spec.options)
