@@ -17,6 +17,7 @@ _LAZY = {
     "NbflowError": "nbflow.errors",
     "Metaflow": "nbflow.provider", "get_metadata": "nbflow.provider",
     "metadata": "nbflow.provider", "Runner": "nbflow.flowrunner", "default_metadata": "nbflow.provider",
+    "compare": "nbflow.comparison",
 }
 
 __all__ = sorted(_LAZY)

@@ -305,6 +305,13 @@ class Run(_Object):
 
         return NotebookSpec.from_dict(self._record["notebook"])
 
+    def diff(self, other: Run):
+        """What changed from this run to `other` (a RunDiff: parameters, cells, environment,
+        artifacts by hash); runs of different flows are refused."""
+        from .rundiff import diff_runs
+
+        return diff_runs(self, other)
+
     # -- steps -----------------------------------------------------------------
     def _step_names(self) -> list[str]:
         """Steps that have at least one committed task, the last ones first (as Metaflow)."""

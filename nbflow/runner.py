@@ -11,7 +11,7 @@ from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
 from .environment import capture
 from .environment.pinned import launch_info
-from .errors import DatastoreError
+from .errors import DatastoreError, NbflowError, UsageError
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
@@ -26,12 +26,22 @@ class RunOptions:
     max_workers: int | None = None                     # None: 16, with cpu accounting
     max_num_splits: int = 100
     tags: list[str] = field(default_factory=list)
-    executor: str = "local"
+    executor: str | None = None                        # None: NBFLOW_EXECUTOR, else local
+    scheduler: str | None = None                       # a Dask scheduler (implies dask)
     datastore: str | None = None
+    datastore_shared: bool = False                     # a local path remote workers see too
     namespace: str | None = None
     fork: bool | None = None
     is_interactive: bool = False
     decospecs: list[str] = field(default_factory=list)   # --with NAME:ATTR=V, every step
+
+    def __post_init__(self):
+        if self.scheduler and self.executor not in (None, "dask"):
+            raise UsageError(f"--scheduler {self.scheduler} is a Dask scheduler: it goes with "
+                             f"--executor dask, not --executor {self.executor}")
+        if self.scheduler:
+            self.executor = "dask"
+        self.executor = self.executor or os.environ.get("NBFLOW_EXECUTOR") or "local"
 
 
 def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
@@ -89,6 +99,7 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
                       environments: dict | None = None) -> tuple[str, dict]:
     """`param_refs` (resume): the origin run's stored parameters, reused as they are;
     `environments`: pinned_environments(...), kept with the run (its locks)."""
+    check_store_reachable(ds, opts)
     user = username()
     if param_refs is None:
         param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
@@ -109,10 +120,26 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
     return run_id, record
 
 
+def check_store_reachable(ds: Datastore, opts: RunOptions) -> None:
+    """A local store path with a running (remote) Dask scheduler: its workers cannot see it."""
+    if opts.executor != "dask" or opts.is_interactive or opts.datastore_shared \
+            or not ds.storage.local:
+        return
+    from .executors.dask_cluster import scheduler_address
+
+    address = scheduler_address(opts.scheduler)
+    if address:
+        raise UsageError(f"the datastore {ds.url} is a local folder, which the workers of the "
+                         f"Dask scheduler {address} cannot see: use --datastore s3://... (or "
+                         "gcs://...), or add --datastore-shared if it is on a file system the "
+                         "workers share")
+
+
 def make_executor(opts: RunOptions):
     """Start the executor early: a local zygote warms up while the notebook is read."""
-    executor = get_executor(opts.executor,
-                            **({"fork": opts.fork} if opts.executor == "local" else {}))
+    options = {"fork": opts.fork} if opts.executor == "local" else \
+        {"address": opts.scheduler} if opts.executor == "dask" else {}
+    executor = get_executor(opts.executor, **options)
     executor.start()
     return executor
 
@@ -143,6 +170,11 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
     owned = executor is None  # a caller's executor (CLI, kernel session) stays open
     executor = executor or make_executor(opts)
     try:
+        try:
+            executor.check(graph)  # e.g. a step asking more --resources than any worker has
+        except NbflowError as e:
+            records.write_run_end(ds, graph.name, run_id, successful=False, message=e.render())
+            raise
         if os.environ.get("NBFLOW_PRELOAD", "1") != "0":
             from .preload import modules_to_preload
 
@@ -160,7 +192,8 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
         if owned:
             executor.close()
     records.write_run_end(ds, graph.name, run_id, successful=result.successful,
-                          message=result.message, failed_steps=result.failed)
+                          message=result.message, failed_steps=result.failed,
+                          ended=result.ended)
     for listener in listeners:
         listener(RunEvent("run_finished", run_id, successful=result.successful,
                           text=result.message, info={"flow": graph.name}))

@@ -22,6 +22,7 @@ from .spec import RunEvent
 
 Listener = Callable[[RunEvent], None]
 LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on this machine
+INFRA_RETRIES = 1                      # retries of a task lost with its worker, at least
 
 
 @dataclass
@@ -52,6 +53,7 @@ class RunResult:
     successful: bool
     failed: list[str] = field(default_factory=list)   # pathspecs of failed tasks
     message: str = ""
+    ended: list[str] = field(default_factory=list)    # pathspecs of tasks the run's stop ended
 
 
 class Scheduler:
@@ -79,6 +81,7 @@ class Scheduler:
         self.next_task_id = first_task_id
         self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
         self.failed: list[str] = []
+        self.ended: list[str] = []           # running tasks that stop() ended
         self.stopping = False
         self.notebook = graph.notebook.to_dict()
         self.step_cells = {s["name"]: s for s in self.notebook["steps"]}
@@ -108,13 +111,16 @@ class Scheduler:
         ok = not self.failed
         return RunResult(self.run_id, ok, [f for f in self.failed if f != "interrupted"],
                          "" if ok else "the run was interrupted" if "interrupted" in self.failed
-                         else f"task(s) failed: {', '.join(self.failed)}")
+                         else f"task(s) failed: {', '.join(self.failed)}", self.ended)
 
     def stop(self, reason: str = "") -> None:
         """Start no new task; end the running ones."""
         self.stopping = True
         self.ready.clear()
-        for r in list(self.running.values()):
+        for key, r in list(self.running.items()):
+            pathspec = f"{self.graph.name}/{self.run_id}/{key}"
+            if pathspec not in self.ended:  # a second stop (a killed task "failing") kills again
+                self.ended.append(pathspec)
             r.handle.kill()
 
     # -- the loop --------------------------------------------------------------
@@ -270,7 +276,7 @@ class Scheduler:
                 self._on_success(rec)
             return
         node = self.graph[t.step]
-        if t.attempt < node.spec.options.retry and not self.stopping:
+        if t.attempt < self._retries(node, r, rec) and not self.stopping:
             delay = node.spec.options.retry_delay
             retry = PendingTask(t.step, t.parents, t.foreach_stack, t.task_id, t.attempt + 1,
                                 time.time() + delay)
@@ -292,6 +298,12 @@ class Scheduler:
         self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
                                       t.attempt + 1, fallback=error))
 
+    @staticmethod
+    def _retries(node, r: Running, rec: dict) -> int:
+        """--retry; a task lost with its machine (not its own fault) is retried once anyway."""
+        lost = (rec.get("exception") or {}).get("type") == "WorkerLost"
+        return max(node.spec.options.retry, INFRA_RETRIES) if lost else node.spec.options.retry
+
     def _cpu(self, task: PendingTask) -> float | None:
         return None if task.fallback else \
             self.graph[task.step].spec.options.resources_dict().get("cpu")
@@ -301,7 +313,9 @@ class Scheduler:
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         message = f"the task process {how} before it finished"
         kind = "TaskKilled"
-        if r.timed_out:
+        if getattr(r.handle, "fault", None):  # e.g. the Dask worker running it died
+            kind, message = "WorkerLost", r.handle.fault
+        elif r.timed_out:
             kind = "TimeoutException"
             message = (taskopts.timeout_message(t.step, self.graph[t.step].spec.options.timeout)
                        + "; it did not stop, so it was killed with every process it started")

@@ -140,8 +140,8 @@ def test_bodies_lose_the_trailing_next_and_keep_their_docstring_and_indentation(
 def test_decorators_with_no_notebook_form_are_kept_as_comments_and_reported():
     imported = import_flow(TUTORIAL, "tutorial.py")
     start = imported.cells[3][1].split("\n")
-    assert start[1:4] == [
-        "# nbflow import: @card: a Metaflow decorator with no nbflow form; not applied",
+    # @card needs no note: a notebook keeps what every step displays (its card)
+    assert start[1:3] == [
         "# nbflow import: @kubernetes(cpu=4): a Metaflow decorator with no nbflow form; not applied",
         ("# nbflow import: @resources(cpu=2, memory=1024, disk=100): disk has no nbflow form; "
          "not applied")]

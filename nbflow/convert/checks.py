@@ -33,6 +33,8 @@ CLIENT_NAMES = frozenset({"Flow", "Run", "Step", "Task", "DataArtifact", "namesp
 # Names `from nbflow import ...` may bring in that `from metaflow import ...` has too.
 METAFLOW_NAMES = CLIENT_NAMES | set(PREDEFINED) | {
     "Metaflow", "get_metadata", "metadata", "default_metadata", "Runner"}
+# Components `from nbflow.cards import ...` that metaflow.cards has under the same name.
+CARD_COMPONENTS = frozenset({"Markdown", "Table", "Image", "Artifact", "VegaChart"})
 STEP_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -197,6 +199,10 @@ def _check_import(node, error) -> None:
         missing = [a.name for a in node.names if a.name not in METAFLOW_NAMES]
         if missing:
             error(node, f"{', '.join(missing)} from nbflow has no Metaflow equivalent")
+    elif node.module == "nbflow.cards" and node.level == 0:
+        missing = [a.name for a in node.names if a.name not in CARD_COMPONENTS]
+        if missing:
+            error(node, f"{', '.join(missing)} from nbflow.cards has no Metaflow equivalent")
     elif (node.module or "").startswith("nbflow."):
         error(node, f"'from {node.module} import ...' has no place in a Metaflow flow")
 

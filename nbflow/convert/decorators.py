@@ -77,6 +77,8 @@ def from_decorators(decorators: list[ast.expr], source: str) -> StepDecorators:
             out.is_step = True
             if isinstance(deco, ast.Call) and (deco.args or deco.keywords):
                 out.errors.append(f"{text}: step arguments have no notebook form")
+        elif name == "card":
+            pass   # a notebook keeps what every step displays: the card needs no option
         elif name == "parallel":
             out.errors.append(f"{text}: @parallel steps have no notebook form")
         elif name in ("pypi", "conda"):

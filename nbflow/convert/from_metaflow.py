@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..errors import NbflowError, ValidationErrors
 from ..params import param_variable
-from . import decorators, metaflow_imports, pypi, source
+from . import cards, decorators, metaflow_imports, pypi, source
 from .decorators import deco_name
 from .metaflow_steps import NOTE, StepCell, is_docstring, read_step
 from .to_metaflow import EXPORT_MARK, RUN_HINT
@@ -37,6 +37,8 @@ def import_flow(text: str, filename: str = "flow.py") -> Imported:
     except SyntaxError as e:
         raise NbflowError(f"{filename}, line {e.lineno}: syntax error: {e.msg}") from None
     errors: list[str] = []
+    text = cards.unexport(text, tree)    # what export made of the displays, undone
+    tree = ast.parse(text, filename)
     text = metaflow_imports.rewrite_nested(text, tree, errors)
     tree = ast.parse(text, filename)  # the same lines, with nested imports rewritten
     cls = _flow_class(tree, errors)

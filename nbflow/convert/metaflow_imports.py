@@ -78,6 +78,8 @@ def rewrite_nested(text: str, tree: ast.Module, errors: list[str]) -> str:
         if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "metaflow"
                                                 for a in node.names):
             edits.append((node, _plain_import(node, errors)))
+        elif is_metaflow_from(node) and node.module == "metaflow.cards":
+            edits.append((node, _cards_import(node, errors)))
         elif is_metaflow_from(node) and node.module != "metaflow":
             errors.append(f"line {node.lineno}: `from {node.module} import ...`: nbflow has no "
                           f"{node.module} module; write this part without Metaflow")
@@ -88,6 +90,17 @@ def rewrite_nested(text: str, tree: ast.Module, errors: list[str]) -> str:
     for node, new in sorted(edits, key=lambda e: (e[0].lineno, e[0].col_offset), reverse=True):
         _replace(lines, node, new)
     return "\n".join(lines)
+
+
+def _cards_import(node: ast.ImportFrom, errors: list[str]) -> str:
+    """`from metaflow.cards import Markdown, Table` -> nbflow.cards (same names and arguments)."""
+    from .checks import CARD_COMPONENTS
+
+    missing = [a.name for a in node.names if a.name not in CARD_COMPONENTS]
+    if missing:
+        errors.append(f"line {node.lineno}: `from metaflow.cards import {', '.join(missing)}`: "
+                      f"nbflow.cards has {', '.join(sorted(CARD_COMPONENTS))}")
+    return f"from nbflow.cards import {', '.join(map(_shown, node.names))}"
 
 
 def _plain_import(node: ast.Import, errors: list[str]) -> str:

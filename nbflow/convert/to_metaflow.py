@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from ..errors import ValidationErrors
 from ..graph import FlowGraph, build
 from ..spec import NotebookSpec, StepSpec
-from . import checks, decorators, imports, pypi, source
+from . import cards, checks, decorators, imports, pypi, source
 
 EXPORT_MARK = "# Exported by nbflow from "
 RUN_HINT = "# Run it with Metaflow: python <this file> run"
@@ -64,11 +64,15 @@ class _Renderer:
         self.warnings = list(warnings)
         self.decorators_used: set[str] = set()
         self.hoisted: set[str] = set()
+        self.card_helpers: set[str] = set()    # module-level helpers the cards need
+        trees = ([flow_tree] if flow_tree is not None else []) + list(step_trees.values())
+        self.plt_names = cards.pyplot_aliases(trees)
 
     def render(self) -> Exported:
         # (in this order: the import line names what the module code and the steps need)
         future, module_code = self._module_code()
         class_lines = self._class_lines()
+        module_code = _with_helpers(module_code, self.card_helpers)
         top = imports.place(module_code, imports.import_line(self._import_names()))
         parts = [self._header()] + ([future, ""] if future else []) + [top]
         text = "\n".join(parts) + "\n"
@@ -99,6 +103,8 @@ class _Renderer:
         trees = [self.flow_tree] if self.flow_tree is not None else []
         used = {n.id for tree in trees + list(self.step_trees.values())
                 for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if "card" in self.decorators_used:
+            used.add("current")
         return (["FlowSpec", "step"] + [n for n in checks.PREDEFINED if n in used]
                 + sorted(self.hoisted | self.decorators_used))
 
@@ -137,12 +143,16 @@ class _Renderer:
                                             disabled=spec.options.pypi_disabled)
             self._pypi_used("pypi", problems, f"cell {spec.cell}, step '{spec.name}'")
             decos.append(deco)
-        self.warnings += [f"cell {spec.cell}, step '{spec.name}': {n}" for n in notes]
+        tree = self.step_trees[spec.name]
+        card = cards.rewrite_step(_rename_nbflow_imports(spec.body, tree), tree, self.plt_names)
+        body = card.body
+        if card.uses_card:
+            decos.insert(0, "@card")
+            self.card_helpers |= card.helpers
+        self.warnings += [f"cell {spec.cell}, step '{spec.name}': {n}" for n in notes + card.notes]
         self.decorators_used |= {d[1:].split("(", 1)[0] for d in decos}
         args = "self, inputs" if self.graph[spec.name].is_join else "self"
         lines = [f"    {d}" for d in decos] + ["    @step", f"    def {spec.name}({args}):"]
-        tree = self.step_trees[spec.name]
-        body = _rename_nbflow_imports(spec.body, tree)
         if spec.targets and all(isinstance(s, ast.Pass) for s in tree.body):
             body = source.cut_lines(body, [(s.lineno, s.end_lineno) for s in tree.body])
         body = source.trim_blank_lines(body)
@@ -153,6 +163,14 @@ class _Renderer:
         elif not tree.body:
             lines.append("        pass")
         return lines
+
+
+def _with_helpers(module_code: str, helpers: set[str]) -> str:
+    """The cards' helper functions after the flow cell's code (in a fixed order)."""
+    if not helpers:
+        return module_code
+    text = "\n\n\n".join(sorted(helpers))
+    return f"{module_code}\n\n\n{text}" if module_code.strip() else text
 
 
 def _next_call(spec: StepSpec) -> str:
@@ -175,7 +193,8 @@ def _rename_nbflow_imports(code: str, tree: ast.Module | None) -> str:
         return code
     lines = code.split("\n")
     for node in ast.walk(tree):
-        if (isinstance(node, ast.ImportFrom) and node.module == "nbflow" and node.level == 0) \
+        if (isinstance(node, ast.ImportFrom) and node.module in ("nbflow", "nbflow.cards")
+                and node.level == 0) \
                 or (isinstance(node, ast.Import) and node.names[0].name == "nbflow"):
             line = lines[node.lineno - 1]
             head, tail = line[:node.col_offset], line[node.col_offset:]

@@ -74,9 +74,10 @@ def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
 
 
 def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, message: str = "",
-                  failed_steps: list[str] | None = None) -> dict:
+                  failed_steps: list[str] | None = None, ended: list[str] | None = None) -> dict:
+    """`ended`: the pathspecs of tasks that were running when the run stopped, ended by it."""
     rec = {"successful": successful, "finished_at": time.time(), "message": message,
-           "failed_steps": failed_steps or []}
+           "failed_steps": failed_steps or [], "ended": ended or []}
     try:
         ds.put_json(f"{flow}/{run_id}/_end.json", rec)
     except OSError:

@@ -47,6 +47,9 @@ class Executor:
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         raise NotImplementedError
 
+    def check(self, graph) -> None:
+        """Before a run starts: refuse steps this executor could never run (UsageError)."""
+
     def preload(self, modules: list[str]) -> None:
         """A hint: the tasks will import these modules (executors may warm them up)."""
 

@@ -15,7 +15,8 @@ from ..spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
-USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|params|inspect|card [ARGS]\n"
+USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|export|params|inspect"
+         "|card [ARGS]\n"
          "  (the same options as the `nbflow` command; the notebook defaults to this one)")
 NOTEBOOK_COMMANDS = ("show", "check", "export")
 PATHSPEC_COMMANDS = ("logs", "dump")
@@ -31,9 +32,10 @@ def dispatch(session: KernelSession, shell, line: str):
         return None
     cmd, rest = argv[0], argv[1:]
     from .card import cmd_card
+    from .compare import cmd_compare
 
     own = {"run": cmd_run, "resume": cmd_resume, "params": cmd_params, "inspect": cmd_inspect,
-           "card": cmd_card}
+           "card": cmd_card, "compare": cmd_compare}
     try:
         if cmd in own:
             return own[cmd](session, shell, rest)
@@ -52,6 +54,9 @@ def run_cli(session: KernelSession, cmd: str, rest: list[str]) -> None:
         rest = [_qualify(session, a) for a in rest]
     elif cmd == "runs" and not [a for a in rest if not a.startswith("-")]:
         rest = [session.flow_name()] + rest
+    elif cmd == "diff" and len([a for a in rest if not a.startswith("-")]) == 2 \
+            and not any("/" in a for a in rest):   # two run ids of this notebook's flow
+        rest = [session.path or session.flow_name()] + rest
     code = cli.main([cmd, *rest])
     sys.stdout.flush()
     sys.stderr.flush()
