@@ -146,6 +146,15 @@ class Flow(_Object):
     def _in_namespace(self) -> bool:
         return next(self.runs(), None) is not None
 
+    @property
+    def size(self):
+        """Bytes the flow's runs hold (`.total`, shared blobs once) and what only they
+        hold (`.alone`); reads every record of the store (as `nbflow du` does)."""
+        from .datastore.usage import Usage
+        from .datastore.walk import walk_store
+
+        return Usage(walk_store(self._ds)).flow_size(self.id)
+
     def _run_ids(self) -> list[str]:
         return records.list_runs(self._ds, self.id)
 
@@ -291,6 +300,16 @@ class Run(_Object):
         end = self._end_record()
         return (end or {}).get("message", "") or ("the run's process died" if self.status == "died"
                                                   else "")
+
+    @property
+    def size(self):
+        """Bytes the run references (`.total`, shared blobs once) and what only it holds
+        (`.alone`: what deleting it, then `nbflow gc`, frees)."""
+        from .datastore.usage import Usage
+        from .datastore.walk import walk_store
+
+        walk = walk_store(self._ds)
+        return Usage(walk).run_size(walk.runs[(self.flow_name, self.id)])
 
     @property
     def parameters(self) -> dict:

@@ -135,7 +135,7 @@ def _failed_steps(origin) -> list[str]:
             error = origin[parts[2]][parts[3]].exception
         except ClientError:
             error = None
-        if n == 0 or error is None or error.type != "TaskKilled":
+        if n == 0 or error is None or error.type not in ("TaskKilled", "TaskEnded"):
             steps.append(parts[2])
     return steps
 

@@ -13,7 +13,7 @@ import time
 import traceback
 
 from . import code as codemod
-from . import taskopts
+from . import keeper, taskopts
 from .artifacts import Inputs, ParentView, TaskSelf
 from .cards import capture
 from .current import current
@@ -29,6 +29,7 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
+    keeper.guard()   # from here on, in a process whose keeper ends all it leaves behind
     sys.exit(run_task(request))
 
 
@@ -41,6 +42,10 @@ def run_task(req: dict) -> int:
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
     me: TaskSelf | None = None
+    if os.environ.get("NBFLOW_FAULT"):
+        from . import faults
+
+        faults.arm(ds, req)
     try:
         _bind_current(req)
         capture.install(ds, stream=bool(req.get("card_stream")))
@@ -103,10 +108,14 @@ def _commit(ds: Datastore, record: dict, ok: bool) -> int:
                           capture.card.stored())
         if card:
             record["card"] = card
-        records.write_task(ds, record)
+        committed = records.write_task(ds, record)
     except DatastoreError as e:  # disk full, store gone read-only: uncommitted, so failed
         sys.stderr.write(f"{type(e).__name__}: the task's record could not be written: "
                          f"{e.render()}\n")
+        return 1
+    if not committed:
+        sys.stderr.write(f"nbflow: this attempt of {record['pathspec']} was already recorded as "
+                         "ended by its run; its results are discarded\n")
         return 1
     return 0 if ok else 1
 
