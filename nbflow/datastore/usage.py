@@ -60,3 +60,41 @@ class Usage:
         return (sum(b.size for b in self.walk.blobs.values())
                 + sum(f.size for r in self.walk.runs.values() for f in r.files)
                 + sum(f.size for f in self.walk.stray))
+
+
+DEFAULT_WARN = 10 << 30
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
+          "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40,
+          "tb": 1 << 40, "tib": 1 << 40}
+
+
+def warn_threshold(text: str | None) -> int | None:
+    """NBFLOW_STORE_WARN: '10GiB', '500M', '2g', a number of bytes; '0' or 'off' turns it off."""
+    import re
+
+    if text is None or not text.strip():
+        return DEFAULT_WARN
+    if text.strip().lower() in ("0", "off", "no", "false"):
+        return None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        return DEFAULT_WARN
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def store_notice(ds) -> str | None:
+    """One line when the store holds more than NBFLOW_STORE_WARN (default 10 GiB); the
+    store is listed (sizes only, no record read)."""
+    import os
+
+    from ..summary import human_size
+
+    limit = warn_threshold(os.environ.get("NBFLOW_STORE_WARN"))
+    if limit is None:
+        return None
+    total = sum(f.size for f in ds.storage.walk())
+    if total <= limit:
+        return None
+    return (f"nbflow: the store {ds.url} holds {human_size(total)} (over NBFLOW_STORE_WARN, "
+            f"{human_size(limit)}): `%nbflow du` shows what; `%nbflow rm` and `%nbflow gc` "
+            "free space")

@@ -16,7 +16,7 @@ from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
 USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|export|params|inspect"
-         "|card [ARGS]\n"
+         "|card|fsck|du|rm|gc [ARGS]\n"
          "  (the same options as the `nbflow` command; the notebook defaults to this one)")
 NOTEBOOK_COMMANDS = ("show", "check", "export")
 PATHSPEC_COMMANDS = ("logs", "dump")
@@ -52,7 +52,7 @@ def run_cli(session: KernelSession, cmd: str, rest: list[str]) -> None:
         rest = [notebook_file(session, cmd)] + rest
     elif cmd in PATHSPEC_COMMANDS:
         rest = [_qualify(session, a) for a in rest]
-    elif cmd == "runs" and not [a for a in rest if not a.startswith("-")]:
+    elif cmd in ("runs", "du") and not [a for a in rest if not a.startswith("-")]:
         rest = [session.flow_name()] + rest
     elif cmd == "diff" and len([a for a in rest if not a.startswith("-")]) == 2 \
             and not any("/" in a for a in rest):   # two run ids of this notebook's flow
@@ -149,7 +149,21 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
     # lent, not given: runner.execute closes only executors it made itself
     executor = session.executor() if borrow else None
     result = start(notebook, args, opts, live_display(), executor)
+    _store_notice(notebook, opts)
     return _run_object(notebook.flow_name, result)
+
+
+def _store_notice(notebook: NotebookSpec, opts) -> None:
+    """A line when the store has grown past NBFLOW_STORE_WARN (default 10 GiB)."""
+    from ..datastore.usage import store_notice
+    from ..runner import datastore_for
+
+    try:
+        notice = store_notice(datastore_for(notebook, opts.datastore))
+    except OSError:   # a store that cannot be listed now: no notice, not an error
+        return
+    if notice:
+        print(notice)
 
 
 def _notebook_to_run(session: KernelSession, path: str | None, cmd: str) -> NotebookSpec:
