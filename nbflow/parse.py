@@ -21,7 +21,7 @@ IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
 STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources",
                 "--pypi", "--pypi-disabled")
-FLOW_OPTIONS = ("--pypi", "--python")
+FLOW_OPTIONS = ("--pypi", "--python", "--schedule", "--project")
 FLAG_OPTIONS = ("--pypi-disabled",)
 ENV_OPTIONS = ("--pypi", "--pypi-disabled", "--python")
 
@@ -34,6 +34,8 @@ class Header:
     options: StepOptions = StepOptions()  # noqa: RUF009 - frozen, so sharing it is safe
     pypi: tuple[str, ...] = ()    # %%flow --pypi
     python: str | None = None     # %%flow --python
+    schedule: str | None = None   # %%flow --schedule
+    project: str | None = None    # %%flow --project
 
 
 def cell_kind(source: str) -> str | None:
@@ -156,14 +158,30 @@ def _pypi_values(values: dict[str, list[str]], cell, step) -> dict:
 
 
 def _parse_flow_header(rest: str, cell: int | None) -> Header:
-    """`%%flow [Name] [--pypi REQ...] [--python VERSION]`."""
+    """`%%flow [Name] [--pypi REQ...] [--python VERSION] [--schedule S] [--project P]`."""
     m = re.search(r"(^|\s)--", rest)
     name, opts = (rest[:m.start()].strip(), rest[m.start():]) if m else (rest.strip(), "")
     if name and not IDENT.match(name):
         raise NotebookError(f"'%%flow {name}': the flow name must be a Python identifier "
                             "(e.g. %%flow MyFlow)", cell=cell)
-    kw = _pypi_values(_collect(_tokens(opts, cell, None), FLOW_OPTIONS, cell, None), cell, None)
-    return Header("flow", name or None, pypi=kw.get("pypi", ()), python=kw.get("python"))
+    values = _collect(_tokens(opts, cell, None), FLOW_OPTIONS, cell, None)
+    kw = _pypi_values(values, cell, None)
+    return Header("flow", name or None, pypi=kw.get("pypi", ()), python=kw.get("python"),
+                  **_production_values(values, cell))
+
+
+def _production_values(values: dict[str, list[str]], cell) -> dict:
+    from .production import check_project, check_schedule
+
+    kw = {}
+    for opt, check in (("--schedule", check_schedule), ("--project", check_project)):
+        if opt in values:
+            value = " ".join(values[opt])
+            problem = check(value)
+            if problem:
+                raise NotebookError(f"option '{opt}': {problem}", cell=cell)
+            kw[opt[2:]] = value
+    return kw
 
 
 def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) -> float:
@@ -265,7 +283,8 @@ def parse_cells(cells: Iterable[tuple[str, str]], *, flow_name: str | None = Non
                     cell=position))
                 continue
             flow_cell = FlowCellSpec(header.name, body, position, body_line, pypi=header.pypi,
-                                     python=header.python)
+                                     python=header.python, schedule=header.schedule,
+                                     project=header.project)
             continue
         steps.append(StepSpec(name=header.name, targets=header.targets, options=header.options,
                               body=body, cell=position, header=header_line.strip(),

@@ -163,6 +163,9 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
     listeners = list(listeners or [])
     context = run_context(opts, record["user"])
     context["origin_run_id"] = record.get("origin_run_id")
+    from .production import project_context
+
+    context.update(project_context(graph.notebook, record["user"]))
     for listener in listeners:
         listener(RunEvent("run_started", run_id, info={"flow": graph.name,
                                                          "datastore": ds.url,

@@ -49,6 +49,8 @@ class FlowCellSpec:
     body_line: int = 2
     pypi: tuple[str, ...] = ()      # --pypi REQ...: for every step (@pypi_base)
     python: str | None = None       # --python VERSION
+    schedule: str | None = None     # --schedule daily|hourly|weekly|CRON (@schedule)
+    project: str | None = None      # --project NAME (@project)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,8 @@ class NotebookSpec:
             "path": self.path,
             "flow_cell": None if fc is None else
             {"name": fc.name, "code": fc.code, "cell": fc.cell, "body_line": fc.body_line,
-             "pypi": list(fc.pypi), "python": fc.python},
+             "pypi": list(fc.pypi), "python": fc.python, "schedule": fc.schedule,
+             "project": fc.project},
             "steps": [
                 {"name": s.name, "targets": list(s.targets), "body": s.body, "cell": s.cell,
                  "header": s.header, "body_line": s.body_line, "docstring": s.docstring,

@@ -287,9 +287,10 @@ def test_errors_raise_one_validation_error_listing_all():
 
 def test_flow_decorators_and_extra_main_code_are_reported():
     imported = import_flow(textwrap.dedent('''
-        from metaflow import FlowSpec, step, project
+        from metaflow import FlowSpec, step, project, conda_base
 
         @project(name="demo")
+        @conda_base(python="3.11")
         class DemoFlow(FlowSpec):
             @step
             def start(self):
@@ -304,9 +305,9 @@ def test_flow_decorators_and_extra_main_code_are_reported():
             DemoFlow()
     '''), "demo.py")
     flow_cell = imported.cells[1][1]
-    assert flow_cell == ("%%flow DemoFlow\n# nbflow import: @project(name='demo') on the flow has "
-                         "no nbflow form; not applied")
+    assert flow_cell == ("%%flow DemoFlow --project demo\n# nbflow import: "
+                         "@conda_base(python='3.11') on the flow has no nbflow form; not applied")
     assert imported.warnings == [
-        "demo.py: @project(name='demo') on the flow has no nbflow form; not applied",
-        ("demo.py, line 14: the `if __name__ == \"__main__\":` block is dropped, and it held more "
+        "demo.py: @conda_base(python='3.11') on the flow has no nbflow form; not applied",
+        ("demo.py, line 15: the `if __name__ == \"__main__\":` block is dropped, and it held more "
          "than DemoFlow()")]

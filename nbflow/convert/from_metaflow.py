@@ -50,10 +50,10 @@ def import_flow(text: str, filename: str = "flow.py") -> Imported:
     flow_code, notes = _flow_cell_code(text, tree, cls, reader, errors)
     notes += option_notes
     warnings = [f"{filename}, {n}" if n.startswith("line ") else f"{filename}: {n}" for n in notes]
+    header = " ".join([f"%%flow {cls.name}", *flow_options, *_production_options(cls, errors)])
     if errors:
         raise ValidationErrors([NbflowError(f"{filename}, {m}") for m in errors])
     cells = _doc_cell(tree, cls) + [("code", "%load_ext nbflow")]
-    header = " ".join([f"%%flow {cls.name}", *flow_options])
     cells.append(("code", header + (f"\n{flow_code}" if flow_code else "")))
     for step in steps:
         cells.append(("code", step.source()))
@@ -189,7 +189,7 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef, reader: _Cla
         if stmt is cls:
             notes = [f"{NOTE}@{ast.unparse(d)} on the flow has no nbflow form; "
                      "not applied" for d in cls.decorator_list
-                     if deco_name(d) not in pypi.FLOW_DECORATORS]
+                     if deco_name(d) not in PRODUCTION_DECORATORS + pypi.FLOW_DECORATORS]
             warnings += [n[len(NOTE):] for n in notes]
             replace[first] = "\n".join(notes + [reader.param_text()])
         elif i == 0 and is_docstring(stmt):
@@ -206,6 +206,30 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef, reader: _Cla
     code = source.cut_lines(text, spans, replace)
     lines = [ln for ln in code.split("\n") if not ln.startswith(EXPORT_MARK) and ln != RUN_HINT]
     return source.squeeze_blank_lines(source.trim_blank_lines("\n".join(lines))), warnings
+
+
+PRODUCTION_DECORATORS = ("project", "schedule")
+
+
+def _production_options(cls: ast.ClassDef, errors: list[str]) -> list[str]:
+    """@project(name=...) and @schedule(...) on the class -> `%%flow` options."""
+    from ..production import from_decorator
+
+    out = []
+    for deco in cls.decorator_list:
+        name = deco_name(deco)
+        if name not in PRODUCTION_DECORATORS:
+            continue
+        try:
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in getattr(deco, "keywords", [])}
+        except ValueError:
+            kwargs = {"": None}
+        option, problem = from_decorator(name, kwargs)
+        if problem:
+            errors.append(f"line {deco.lineno}: @{ast.unparse(deco)}: {problem}")
+        else:
+            out.append(option)
+    return out
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:

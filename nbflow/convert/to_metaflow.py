@@ -109,7 +109,7 @@ class _Renderer:
                 + sorted(self.hoisted | self.decorators_used))
 
     def _class_lines(self) -> list[str]:
-        base = self._pypi_base()
+        base = self._flow_decorators() + self._pypi_base()
         lines = [f"class {self.nb.flow_name}(FlowSpec):"]
         code = self.nb.module_code
         for p in self.params:
@@ -135,6 +135,19 @@ class _Renderer:
                                  "`python flow.py --environment=pypi run` (Metaflow's @pypi)")
         self.decorators_used.add(name)
         self.warnings += [f"{where}: {p}; left out" for p in problems]
+
+    def _flow_decorators(self) -> list[str]:
+        """`%%flow --project/--schedule` as Metaflow's @project and @schedule."""
+        from ..production import schedule_decorator
+
+        fc = self.nb.flow_cell
+        out = []
+        if fc is not None and fc.project:
+            out.append(f'@project(name="{fc.project}")')
+        if fc is not None and fc.schedule:
+            out.append(schedule_decorator(fc.schedule))
+        self.decorators_used |= {d[1:].split("(", 1)[0] for d in out}
+        return out
 
     def _step_lines(self, spec: StepSpec) -> list[str]:
         decos, notes = decorators.to_decorators(spec.options)
