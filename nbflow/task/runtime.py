@@ -15,6 +15,7 @@ import traceback
 from ..cards import capture
 from ..datastore import Datastore, records
 from ..datastore.cards import write_card
+from ..environment import crossing
 from ..errors import ArtifactError, DatastoreError, NbflowError
 from ..notebook import code as codemod
 from ..notebook.params import IncludeFile, JSONType, Parameter
@@ -38,6 +39,7 @@ def run_task(req: dict) -> int:
     ds = Datastore(req["datastore"])
     os.environ["NBFLOW_DATASTORE"] = req["datastore"]  # the client in a step reads this run's store
     record = _base_record(req, time.time())
+    crossing.set_current(req.get("environment"))
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
     me: TaskSelf | None = None
