@@ -14,7 +14,7 @@ from nbflow import client
 from nbflow.datastore import Datastore, records
 
 CELLS = [
-    "%%flow FaultFlow\nfrom nbflow.faults import point",
+    "%%flow FaultFlow\nfrom nbflow.task.faults import point",
     "%%step start -> work\nself.x = 3",
     ("%%step work -> end\nself.a = list(range(50_000))\npoint('running')\n"
      "self.b = {'x': self.x * 2}\nprint('work done')"),
