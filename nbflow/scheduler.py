@@ -258,15 +258,21 @@ class Scheduler:
             tail = (cut or not chunk) and i == len(lines) - 1      # no newline after it
             if tail and not line:
                 break
-            if line.startswith(MARKER_BYTES):   # a displayed output (cards/stream.py)
+            at = line.find(MARKER_BYTES) if stream == "stdout" else -1
+            if at >= 0:   # a displayed output (cards/stream.py), maybe after unended text
+                if at:
+                    r.logs[stream].write(line[:at])
+                    self._emit_line(r, stream, line[:at])
                 self.emit(RunEvent("task_display", self.run_id, r.task.step, r.task.task_id,
                                    r.handle.pid, r.task.attempt, stream,
-                                   line[len(MARKER_BYTES):].decode("utf-8", "replace")))
+                                   line[at + len(MARKER_BYTES):].decode("utf-8", "replace")))
                 continue
             r.logs[stream].write(line if tail else line + b"\n")
-            self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
-                               r.handle.pid, r.task.attempt, stream,
-                               line.decode("utf-8", "replace")))
+            self._emit_line(r, stream, line)
+
+    def _emit_line(self, r: Running, stream: str, line: bytes) -> None:
+        self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
+                           r.handle.pid, r.task.attempt, stream, line.decode("utf-8", "replace")))
 
     def _on_exit(self, r: Running, code: int) -> None:
         t = r.task

@@ -68,4 +68,7 @@ class LogWriter:
         except (OSError, NbflowError) as e:
             self.error = e
         finally:
-            f.close()
+            try:
+                f.close()
+            except OSError as e:   # the last buffered bytes did not fit (a full disk)
+                self.error = self.error or e
