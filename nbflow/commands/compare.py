@@ -15,6 +15,7 @@ class CompareTable:
     rows: tuple[dict, ...]       # column -> value (NaN where a run lacks it)
     datastore: str               # the store the runs were read from
     warnings: tuple[str, ...] = ()   # e.g. an artifact no run has ("did you mean")
+    artifacts: tuple[str, ...] = ()  # the requested artifact columns
 
 
 def compare(target: str, artifacts: Sequence[str] = (), *, step: str = "end",
@@ -33,4 +34,4 @@ def compare(target: str, artifacts: Sequence[str] = (), *, step: str = "end",
                                      load_limit=load_limit)
         url = client.get_datastore().url
     return CompareTable(flow, tuple(columns), tuple(rows), url,
-                        tuple(str(w.message) for w in caught))
+                        tuple(str(w.message) for w in caught), tuple(a.strip() for a in artifacts))
