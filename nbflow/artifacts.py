@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .datastore import Datastore, serialize, type_name
-from .errors import ArtifactError, ReadOnlyArtifact
+from .environment import crossing
+from .errors import ArtifactError, NbflowError, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
@@ -34,8 +35,16 @@ class _Lazy:
 
     def _load(self, name: str):
         ref = self._refs[name]
-        value = self._ds.get_object(ref["key"], artifact=name,
-                                     task=getattr(self, "_pathspec", None))
+        task = getattr(self, "_pathspec", None)
+        try:
+            value = self._ds.get_object(ref["key"], artifact=name, task=task)
+        except NbflowError:
+            raise
+        except Exception as e:  # noqa: BLE001 - unpickling runs code that may raise anything
+            error = crossing.unpickle_error(name, ref, task, e)
+            if error is None:
+                raise
+            raise error from e
         self._values[name] = value
         return value
 
@@ -258,6 +267,8 @@ class TaskSelf(_Lazy):
                 continue
             ds.put_encoded(encoded, artifact=name)
             out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
+            if crossing.current():   # written in a pinned environment: say which
+                out[name]["env"] = crossing.current()
         return out
 
     def _unchanged_since_load(self, name: str, old: dict, encoded: serialize.Encoded) -> bool:

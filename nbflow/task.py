@@ -19,6 +19,7 @@ from .cards import capture
 from .current import current
 from .datastore import Datastore, records
 from .datastore.cards import write_card
+from .environment import crossing
 from .errors import ArtifactError, DatastoreError, NbflowError
 from .failure import StepException
 from .params import IncludeFile, JSONType, Parameter
@@ -37,6 +38,7 @@ def run_task(req: dict) -> int:
     ds = Datastore(req["datastore"])
     os.environ["NBFLOW_DATASTORE"] = req["datastore"]  # the client in a step reads this run's store
     record = _base_record(req, time.time())
+    crossing.set_current(req.get("environment"))
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
     me: TaskSelf | None = None

@@ -162,3 +162,25 @@ def test_interactive_cell_runs_in_its_environment_and_says_so_once(tmp_path, cac
         r = k.run("from nbflow import Flow\nenv = Flow('PinKernelFlow').latest_run.environment\n"
                   "print(env['steps']['train']['packages']['six'], env['packages']['six'])")
         assert r.stdout.split() == [OLDER, INSTALLED]
+
+
+def test_artifact_missing_its_module_names_both_environments(tmp_path, cache):
+    nb = make_notebook(tmp_path / "cross.ipynb", [
+        "%%flow CrossFlow",
+        "%%step start -> train\nfrom packaging.version import Version\nself.v = Version('1.0')",
+        f"%%step train -> end --pypi six=={OLD}\nimport six\nself.six = six.__version__\nprint(self.v)",
+        "%%step end\nprint(self.six)"])
+    proc = _run(nb, cache, ok=False)
+    assert proc.returncode == 1
+    assert ("artifact 'v' needs module 'packaging', which is not installed here. It was written "
+            "in the kernel's environment and is read in a pinned environment "
+            f"(--pypi six=={OLD}; python {'.'.join(map(str, sys.version_info[:3]))})") in proc.stderr
+
+
+def test_artifacts_written_in_a_pinned_env_are_labelled(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD))
+    run_id = run_id_of(_run(nb, cache).stdout)
+    store = StoreReader(tmp_path / ".nbflow")
+    [train] = store.tasks("PinFlow", run_id, "train")
+    assert train["artifacts"]["v_train"]["env"]["pypi"] == [f"six=={OLD}"]
+    assert "env" not in train["artifacts"]["v_start"]      # passed on from the kernel's env

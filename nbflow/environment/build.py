@@ -186,3 +186,13 @@ def runtime_path() -> str:
         os.symlink(pkg, tmp)
         os.replace(tmp, link)
     return folder
+
+
+def check_resolves(requirement: str, python: str | None = None) -> str | None:
+    """None if `requirement` resolves on the package index, else the resolver's message."""
+    proc = _run_uv(["pip", "compile", "-", "--python", python or sys.executable, "--no-header",
+                    "--no-annotate", "--quiet"], stdin=requirement + "\n")
+    if proc.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "it cannot be resolved"
