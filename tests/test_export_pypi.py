@@ -61,9 +61,8 @@ def test_import_reads_them_back(tmp_path):
     assert run_nbflow("export", nb, "-o", tmp_path / "flow.py", cwd=tmp_path).returncode == 0
     proc = run_nbflow("import", tmp_path / "flow.py", "-o", tmp_path / "back.ipynb", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    from nbflow.notebook.parse import read_notebook
-
     from nbflow.environment.requirements import pinned_steps
+    from nbflow.notebook.parse import read_notebook
 
     again, before = read_notebook(str(tmp_path / "back.ipynb")), read_notebook(str(nb))
     assert pinned_steps(again) == pinned_steps(before)

@@ -15,7 +15,7 @@ from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
 USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|env|export|import|"
-         "params|inspect|card|fsck|du|rm|gc [ARGS]\n  (the same options as the `nbflow` "
+         "params|inspect|card|tag|fsck|du|rm|gc [ARGS]\n  (the same options as the `nbflow` "
          "command; the notebook defaults to this one)")
 
 
@@ -220,6 +220,16 @@ def _kernel_store(session: KernelSession) -> str:
     return notebook_store(session.known_spec(session.saved_notebook())).url
 
 
+def cmd_tag(session: KernelSession, shell, rest: list[str]):
+    from ..commands.tag import tag
+    from ..commands.text import tag_text
+
+    args, _ = parse("tag", rest)
+    pathspec = args.pathspec if "/" in args.pathspec else f"{session.flow_name()}/{args.pathspec}"
+    datastore = args.datastore or _kernel_store(session)
+    print(tag_text(tag(args.action, pathspec, args.tags, datastore=datastore)))
+
+
 def cmd_run(session: KernelSession, shell, rest: list[str]):
     """%nbflow run [NOTEBOOK] [--PARAM VALUE ...] [run options]: a new run, shown live."""
     from ..commands import running
@@ -345,5 +355,5 @@ from .compare import cmd_compare  # noqa: E402
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "check": cmd_check,
             "export": cmd_export, "import": cmd_import, "logs": cmd_logs, "dump": cmd_dump,
             "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect, "card": cmd_card,
-            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env,
+            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env, "tag": cmd_tag,
             **{c: functools.partial(cmd_store, cmd=c) for c in ("fsck", "du", "rm", "gc")}}
