@@ -15,6 +15,9 @@ _LAZY = {
     "namespace": "nbflow.client", "get_namespace": "nbflow.client",
     "default_namespace": "nbflow.client", "set_datastore": "nbflow.client",
     "NbflowError": "nbflow.errors",
+    "Metaflow": "nbflow.provider", "get_metadata": "nbflow.provider",
+    "metadata": "nbflow.provider", "Runner": "nbflow.flowrunner", "default_metadata": "nbflow.provider",
+    "compare": "nbflow.comparison",
 }
 
 __all__ = sorted(_LAZY)

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from .datastore import Datastore, serialize, type_name
-from .errors import ArtifactError
+from .environment import crossing
+from .errors import ArtifactError, NbflowError, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
@@ -34,7 +35,16 @@ class _Lazy:
 
     def _load(self, name: str):
         ref = self._refs[name]
-        value = self._ds.get_object(ref["key"])
+        task = getattr(self, "_pathspec", None)
+        try:
+            value = self._ds.get_object(ref["key"], artifact=name, task=task)
+        except NbflowError:
+            raise
+        except Exception as e:  # noqa: BLE001 - unpickling runs code that may raise anything
+            error = crossing.unpickle_error(name, ref, task, e)
+            if error is None:
+                raise
+            raise error from e
         self._values[name] = value
         return value
 
@@ -69,7 +79,7 @@ class ParentView(_Lazy):
         raise _missing(name, self._step, self._refs, f" in input task {self._pathspec}")
 
     def __setattr__(self, name, value):
-        raise ArtifactError(f"inputs are read-only: assign self.{name} in the join instead",
+        raise ReadOnlyArtifact(f"inputs are read-only: assign self.{name} in the join instead",
                             step=self._step, artifact=name)
 
     def __dir__(self):
@@ -164,11 +174,11 @@ class TaskSelf(_Lazy):
     # -- writing -------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self._params:
-            raise ArtifactError(f"'{name}' is a parameter, and parameters are immutable; "
+            raise ReadOnlyArtifact(f"'{name}' is a parameter, and parameters are immutable; "
                                 "store the changed value under another name",
                                 step=self._step, artifact=name)
         if name in RESERVED:
-            raise ArtifactError(f"'{name}' is reserved by nbflow and cannot be assigned",
+            raise ReadOnlyArtifact(f"'{name}' is reserved by nbflow and cannot be assigned",
                                 step=self._step, artifact=name)
         self._values[name] = value
         self._assigned.add(name)
@@ -255,8 +265,10 @@ class TaskSelf(_Lazy):
                     old["key"] == encoded.key or self._unchanged_since_load(name, old, encoded)):
                 out[name] = old
                 continue
-            ds.put_encoded(encoded)
+            ds.put_encoded(encoded, artifact=name)
             out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
+            if crossing.current():   # written in a pinned environment: say which
+                out[name]["env"] = crossing.current()
         return out
 
     def _unchanged_since_load(self, name: str, old: dict, encoded: serialize.Encoded) -> bool:

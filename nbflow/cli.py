@@ -25,12 +25,22 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-num-splits", type=int, default=100,
                    help="most tasks one foreach may start (default 100)")
     p.add_argument("--tag", action="append", default=[], help="a tag for the run (repeatable)")
-    p.add_argument("--executor", default="local", help="local (default) or dask")
+    p.add_argument("--executor", default=None,
+                   help="local (default, or NBFLOW_EXECUTOR) or dask")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a running Dask scheduler, e.g. tcp://host:8786 (or NBFLOW_DASK_SCHEDULER; "
+                   "implies --executor dask); without it, dask starts a local cluster")
     p.add_argument("--datastore", default=None, help="an fsspec URL (default .nbflow/ beside "
                    "the notebook, or NBFLOW_DATASTORE)")
+    p.add_argument("--datastore-shared", action="store_true",
+                   help="a local store path that a remote cluster's workers also see "
+                   "(a shared file system)")
     p.add_argument("--namespace", default=None, help="the run's namespace (default user:<you>)")
     p.add_argument("--no-fork", action="store_true",
                    help="start every task with a fresh interpreter instead of forking")
+    p.add_argument("--with", dest="decospecs", action="append", default=[],
+                   metavar="OPTION[:ATTR=V,...]", help="a step option for every step, as "
+                   "Metaflow's --with: retry, timeout, catch, resources (repeatable)")
     p.add_argument("--quiet", action="store_true", help="print only task output and failures")
 
 
@@ -102,8 +112,10 @@ def options_from_args(args, extra):
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     return RunOptions(params=list(extra), max_workers=args.max_workers,
                       max_num_splits=args.max_num_splits, tags=args.tag,
-                      executor=args.executor, datastore=args.datastore,
-                      namespace=args.namespace, fork=False if args.no_fork else None)
+                      executor=args.executor, scheduler=args.scheduler,
+                      datastore=args.datastore, datastore_shared=args.datastore_shared,
+                      namespace=args.namespace, fork=False if args.no_fork else None,
+                      decospecs=args.decospecs)
 
 
 def cmd_show(args, extra) -> int:

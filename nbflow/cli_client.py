@@ -12,7 +12,7 @@ import functools
 import sys
 import warnings
 
-from .errors import UsageError
+from .errors import DatastoreError, UsageError
 from .summary import describe, human_size, short_repr
 
 LOAD_LIMIT = 64 << 20   # dump's listing does not load bigger artifacts (use --name)
@@ -140,6 +140,7 @@ def cmd_logs(args, extra) -> int:
 @_command
 def cmd_dump(args, extra) -> int:
     tasks = _tasks(_resolve(args))
+    damaged: list = []
     for task in tasks:
         if len(tasks) > 1 or not task.successful:
             state = "" if task.successful else "  (failed)"
@@ -149,27 +150,34 @@ def cmd_dump(args, extra) -> int:
             print(f"{art.id}: {art.type}, {human_size(art.size)}, sha {art.sha[:12]}")
             print(describe(art.data))
         else:
-            _artifact_table(task)
+            damaged += _artifact_table(task)
         if task.exception is not None:
             print(f"error: {task.exception.type}: {task.exception.message}")
-    return 0
+    for error in damaged:
+        print(f"error: {error.render()}", file=sys.stderr)
+    return 1 if damaged else 0
 
 
-def _artifact_table(task: client.Task) -> None:
-    rows = []
+def _artifact_table(task: client.Task) -> list:
+    """Print the task's artifacts; return the DatastoreErrors of damaged or missing blobs."""
+    rows, damaged = [], []
     for art in task:
         if (art.size or 0) > LOAD_LIMIT:
             value = f"(not loaded: {human_size(art.size)}; dump --name {art.id} describes it)"
         else:
             try:
                 value = short_repr(art.data)
+            except DatastoreError as e:
+                damaged.append(e)
+                value = "(DAMAGED: not loaded, see below)"
             except Exception as e:  # noqa: BLE001 - a value that cannot be unpickled here
                 value = f"(cannot be loaded here: {type(e).__name__}: {e})"
         rows.append((art.id, art.type or "?", human_size(art.size), value))
     if not rows:
         print("(no artifacts)")
-        return
+        return damaged
     _table(["NAME", "TYPE", "SIZE", "VALUE"], rows)
+    return damaged
 
 
 def _table(headers: list[str], rows: list[tuple]) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-PLUGINS = ("nbflow.cli_client", "nbflow.cli_convert")
+PLUGINS = ("nbflow.cli_client", "nbflow.cli_convert", "nbflow.cli_env", "nbflow.cli_card",
+           "nbflow.cli_compare", "nbflow.cli_store")
 
 
 def add_commands(sub, run_options) -> dict:

@@ -146,6 +146,15 @@ class Flow(_Object):
     def _in_namespace(self) -> bool:
         return next(self.runs(), None) is not None
 
+    @property
+    def size(self):
+        """Bytes the flow's runs hold (`.total`, shared blobs once) and what only they
+        hold (`.alone`); reads every record of the store (as `nbflow du` does)."""
+        from .datastore.usage import Usage
+        from .datastore.walk import walk_store
+
+        return Usage(walk_store(self._ds)).flow_size(self.id)
+
     def _run_ids(self) -> list[str]:
         return records.list_runs(self._ds, self.id)
 
@@ -243,6 +252,14 @@ class Run(_Object):
     def is_interactive(self) -> bool:
         return "interactive" in (self._record.get("sys_tags") or [])
 
+    @property
+    def environment(self) -> dict | None:
+        """What the run ran with: python, implementation, platform, packages
+        ({name: version}), and `steps`: the environments of its `--pypi` steps."""
+        from .environment.record import run_environment
+
+        return run_environment(self._ds, self._record)
+
     def _end_record(self) -> dict | None:
         if self._end is None:
             path = f"{self.pathspec}/_end.json"
@@ -285,9 +302,19 @@ class Run(_Object):
                                                   else "")
 
     @property
+    def size(self):
+        """Bytes the run references (`.total`, shared blobs once) and what only it holds
+        (`.alone`: what deleting it, then `nbflow gc`, frees)."""
+        from .datastore.usage import Usage
+        from .datastore.walk import walk_store
+
+        walk = walk_store(self._ds)
+        return Usage(walk).run_size(walk.runs[(self.flow_name, self.id)])
+
+    @property
     def parameters(self) -> dict:
         """Parameter values by artifact name (each loaded when this is read)."""
-        return {name: self._ds.get_object(ref["key"])
+        return {name: self._ds.get_object(ref["key"], artifact=name, task=self.pathspec)
                 for name, ref in (self._record.get("params") or {}).items()}
 
     @property
@@ -296,6 +323,13 @@ class Run(_Object):
         from .spec import NotebookSpec
 
         return NotebookSpec.from_dict(self._record["notebook"])
+
+    def diff(self, other: Run):
+        """What changed from this run to `other` (a RunDiff: parameters, cells, environment,
+        artifacts by hash); runs of different flows are refused."""
+        from .rundiff import diff_runs
+
+        return diff_runs(self, other)
 
     # -- steps -----------------------------------------------------------------
     def _step_names(self) -> list[str]:
@@ -482,6 +516,15 @@ class Task(_Object):
     def stderr(self) -> str:
         return self._log("stderr")
 
+    @property
+    def card(self):
+        """What the task displayed, in order: a list of mime bundles ([] when nothing);
+        as a cell's value it shows those outputs."""
+        from .cards.view import CardView
+        from .datastore.cards import read_card
+
+        return CardView(read_card(self._ds, self._record), self.pathspec)
+
     # -- artifacts ---------------------------------------------------------------
     def _refs(self) -> dict:
         return self._record.get("artifacts") or {}
@@ -525,7 +568,7 @@ class DataArtifact(_Object):
 
     @property
     def data(self) -> Any:
-        return self._ds.get_object(self._ref["key"])
+        return self._ds.get_object(self._ref["key"], artifact=self.id, task=self.task.pathspec)
 
     @property
     def sha(self) -> str:
@@ -562,7 +605,8 @@ class TaskData:
             if name not in refs:
                 raise MissingArtifact(_nearby(name, sorted(refs), "artifact",
                                               f"task {self._task.pathspec}"), artifact=name)
-            self._values[name] = self._task._ds.get_object(refs[name]["key"])
+            self._values[name] = self._task._ds.get_object(refs[name]["key"], artifact=name,
+                                                           task=self._task.pathspec)
         return self._values[name]
 
     def __contains__(self, name: str) -> bool:

@@ -34,6 +34,8 @@ class ConsolePrinter:
             if ev.successful:
                 if not self.quiet:
                     self._line(f"{prefix} Task finished successfully.")
+            elif ev.info.get("ended"):   # not failed: the run stopped it
+                self._line(f"{prefix} Task {ev.text}.", self.err)
             else:
                 self._line(f"{prefix} Task failed: {ev.text}", self.err)
         elif ev.kind == "task_retrying":

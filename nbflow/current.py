@@ -7,7 +7,8 @@ import types
 
 class Current:
     _FIELDS = ("flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count",
-               "origin_run_id", "namespace", "username", "tags", "is_interactive")
+               "origin_run_id", "namespace", "username", "tags", "is_interactive",
+               "project_name", "branch_name", "project_flow_name", "is_production")
 
     def __init__(self):
         self._set = False
@@ -16,6 +17,7 @@ class Current:
         self.tags = []
         self.retry_count = 0
         self.is_interactive = False
+        self.is_production = False
 
     def _bind(self, **values) -> None:
         for k, v in values.items():
@@ -23,6 +25,13 @@ class Current:
                 raise KeyError(k)
             setattr(self, k, v)
         self._set = True
+
+    @property
+    def card(self):
+        """The task's card: `current.card.append(Markdown(...))`, `.extend`, `.clear`."""
+        from .cards.capture import card
+
+        return card
 
     @property
     def is_running_flow(self) -> bool:

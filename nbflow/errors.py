@@ -63,6 +63,12 @@ class ArtifactError(NbflowError):
     """An artifact cannot be read, written or merged."""
 
 
+class ReadOnlyArtifact(ArtifactError, AttributeError):
+    """Assigning a parameter, an IncludeFile, a reserved name or a join's input: an
+    AttributeError too, as Metaflow raises there (its parameters are read-only properties),
+    so `except AttributeError` code ports unchanged."""
+
+
 class TaskFailed(NbflowError):
     """A task of the run failed; the run stopped."""
 

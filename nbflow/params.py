@@ -147,10 +147,8 @@ def find_parameters(module_code: str, module_ns: dict | None = None,
     tree = ast.parse(module_code)
     found: list[ParamDef] = []
     for stmt in tree.body:
-        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name) and isinstance(stmt.value, ast.Call)
-                and isinstance(stmt.value.func, ast.Name)
-                and stmt.value.func.id in ("Parameter", "IncludeFile")):
+        variable = param_variable(stmt)
+        if variable is None:
             continue
         try:
             value = eval(compile(ast.Expression(stmt.value), "<flow cell>", "eval"),
@@ -158,11 +156,26 @@ def find_parameters(module_code: str, module_ns: dict | None = None,
         except NameError:
             return _parameters_by_running(module_code, module_ns, path)
         except Exception as e:  # noqa: BLE001 - the user's declaration: report it
-            raise ParameterError(f"the flow cell's parameter '{stmt.targets[0].id}' cannot be "
+            raise ParameterError(f"the flow cell's parameter '{variable}' cannot be "
                                  f"created: {type(e).__name__}: {e}") from None
-        found.append(ParamDef(stmt.targets[0].id, value))
+        found.append(ParamDef(variable, value))
     _check_unique(found)
     return found
+
+
+def param_variable(stmt: ast.stmt) -> str | None:
+    """The variable of `x = Parameter(...)` / `x: float = IncludeFile(...)`, else None."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+        target = stmt.targets[0]
+    elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+        target = stmt.target
+    else:
+        return None
+    call = stmt.value
+    if isinstance(target, ast.Name) and isinstance(call, ast.Call) and \
+            isinstance(call.func, ast.Name) and call.func.id in ("Parameter", "IncludeFile"):
+        return target.id
+    return None
 
 
 def _parameters_by_running(module_code: str, module_ns: dict | None,
@@ -181,7 +194,7 @@ def _parameters_by_running(module_code: str, module_ns: dict | None,
 # options of `nbflow run`/`resume` themselves: a parameter with one of these names could
 # never be given on the command line (tests/test_run_core.py keeps this list in step)
 RESERVED_OPTIONS = ("max-workers", "max-num-splits", "tag", "executor", "datastore", "namespace",
-                    "no-fork", "quiet", "help", "origin-run-id")
+                    "no-fork", "quiet", "help", "origin-run-id", "with")
 
 
 def _check_unique(found: list[ParamDef]) -> None:

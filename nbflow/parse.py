@@ -10,6 +10,7 @@ import ast
 import math
 import os
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,7 +19,11 @@ from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
-STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources")
+STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources",
+                "--pypi", "--pypi-disabled")
+FLOW_OPTIONS = ("--pypi", "--python", "--schedule", "--project")
+FLAG_OPTIONS = ("--pypi-disabled",)
+ENV_OPTIONS = ("--pypi", "--pypi-disabled", "--python")
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,10 @@ class Header:
     name: str | None
     targets: tuple[str, ...] = ()
     options: StepOptions = StepOptions()  # noqa: RUF009 - frozen, so sharing it is safe
+    pypi: tuple[str, ...] = ()    # %%flow --pypi
+    python: str | None = None     # %%flow --python
+    schedule: str | None = None   # %%flow --schedule
+    project: str | None = None    # %%flow --project
 
 
 def cell_kind(source: str) -> str | None:
@@ -51,11 +60,7 @@ def parse_header(line: str, cell: int | None = None) -> Header:
     """Parse a `%%step`/`%%flow` line. Raises NotebookError naming the cell."""
     text = line.split("#", 1)[0].strip()
     if text.startswith("%%flow"):
-        rest = text[len("%%flow"):].strip()
-        if rest and not IDENT.match(rest):
-            raise NotebookError(f"'%%flow {rest}': the flow name must be a Python identifier "
-                                "(e.g. %%flow MyFlow)", cell=cell)
-        return Header("flow", rest or None)
+        return _parse_flow_header(text[len("%%flow"):].strip(), cell)
     if not text.startswith("%%step"):
         raise NotebookError("a step cell must start with '%%step NAME'", cell=cell)
     return _parse_step_header(text[len("%%step"):].strip(), cell)
@@ -87,29 +92,96 @@ def _parse_step_header(rest: str, cell: int | None) -> Header:
     return Header("step", name, targets, _parse_options(opts, cell, name))
 
 
-def _parse_options(text: str, cell: int | None, step: str) -> StepOptions:
-    values: dict[str, str] = {}
-    tokens = text.split()
+def _tokens(text: str, cell: int | None, step: str | None) -> list[str]:
+    """Shell-like words: `--pypi "pandas>=2,<3" six` keeps each requirement whole."""
+    try:
+        return shlex.split(text)
+    except ValueError as e:
+        raise NotebookError(f"the header's options cannot be read ({e})", cell=cell,
+                            step=step) from None
+
+
+def _collect(tokens: list[str], known: tuple[str, ...], cell: int | None,
+             step: str | None) -> dict[str, list[str]]:
+    """{option: its words}; flags (FLAG_OPTIONS) take none, the others at least one."""
+    values: dict[str, list[str]] = {}
     i = 0
     while i < len(tokens):
-        tok = tokens[i]
-        opt, _, inline = tok.partition("=")
-        if opt not in STEP_OPTIONS:
-            raise NotebookError(f"unknown option '{opt}'; known options: {', '.join(STEP_OPTIONS)}",
+        opt, _, inline = tokens[i].partition("=")
+        if opt not in known:
+            raise NotebookError(f"unknown option '{opt}'; known options: {', '.join(known)}",
                                 cell=cell, step=step)
         if opt in values:
             raise NotebookError(f"option '{opt}' is given twice", cell=cell, step=step)
-        if inline:
-            value, i = inline, i + 1
-        else:
-            j = i + 1
-            while j < len(tokens) and not tokens[j].startswith("--"):
-                j += 1
-            if j == i + 1:
-                raise NotebookError(f"option '{opt}' needs a value", cell=cell, step=step)
-            value, i = "".join(tokens[i + 1:j]), j
-        values[opt] = value
-    return _option_values(values, cell, step)
+        j = i + 1
+        while j < len(tokens) and not tokens[j].startswith("--"):
+            j += 1
+        words = ([inline] if inline else []) + tokens[i + 1:j]
+        if opt in FLAG_OPTIONS and words:
+            raise NotebookError(f"option '{opt}' takes no value, got '{' '.join(words)}'",
+                                cell=cell, step=step)
+        if opt not in FLAG_OPTIONS and not words:
+            raise NotebookError(f"option '{opt}' needs a value", cell=cell, step=step)
+        values[opt], i = words, j
+    return values
+
+
+def _parse_options(text: str, cell: int | None, step: str) -> StepOptions:
+    values = _collect(_tokens(text, cell, step), STEP_OPTIONS, cell, step)
+    kw = _pypi_values(values, cell, step)
+    joined = {opt: "".join(words) for opt, words in values.items() if opt not in ENV_OPTIONS}
+    return _option_values(joined, cell, step, kw)
+
+
+def _pypi_values(values: dict[str, list[str]], cell, step) -> dict:
+    from .environment.requirements import check_python, check_requirement
+
+    kw: dict = {}
+    for req in values.get("--pypi", []):
+        problem = check_requirement(req)
+        if problem:
+            raise NotebookError(f"option '--pypi': {problem}", cell=cell, step=step)
+    if "--pypi" in values:
+        kw["pypi"] = tuple(values["--pypi"])
+    if "--pypi-disabled" in values:
+        if "--pypi" in values:
+            raise NotebookError("'--pypi' and '--pypi-disabled' contradict each other; keep one",
+                                cell=cell, step=step)
+        kw["pypi_disabled"] = True
+    if "--python" in values:
+        version = " ".join(values["--python"])
+        problem = check_python(version)
+        if problem:
+            raise NotebookError(f"option '--python': {problem}", cell=cell, step=step)
+        kw["python"] = version
+    return kw
+
+
+def _parse_flow_header(rest: str, cell: int | None) -> Header:
+    """`%%flow [Name] [--pypi REQ...] [--python VERSION] [--schedule S] [--project P]`."""
+    m = re.search(r"(^|\s)--", rest)
+    name, opts = (rest[:m.start()].strip(), rest[m.start():]) if m else (rest.strip(), "")
+    if name and not IDENT.match(name):
+        raise NotebookError(f"'%%flow {name}': the flow name must be a Python identifier "
+                            "(e.g. %%flow MyFlow)", cell=cell)
+    values = _collect(_tokens(opts, cell, None), FLOW_OPTIONS, cell, None)
+    kw = _pypi_values(values, cell, None)
+    return Header("flow", name or None, pypi=kw.get("pypi", ()), python=kw.get("python"),
+                  **_production_values(values, cell))
+
+
+def _production_values(values: dict[str, list[str]], cell) -> dict:
+    from .production import check_project, check_schedule
+
+    kw = {}
+    for opt, check in (("--schedule", check_schedule), ("--project", check_project)):
+        if opt in values:
+            value = " ".join(values[opt])
+            problem = check(value)
+            if problem:
+                raise NotebookError(f"option '{opt}': {problem}", cell=cell)
+            kw[opt[2:]] = value
+    return kw
 
 
 def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) -> float:
@@ -128,8 +200,7 @@ def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) 
     return number
 
 
-def _option_values(values: dict[str, str], cell, step) -> StepOptions:
-    kw: dict = {}
+def _option_values(values: dict[str, str], cell, step, kw: dict) -> StepOptions:
     for opt in ("--foreach", "--catch"):
         if opt in values:
             if not IDENT.match(values[opt]):
@@ -211,7 +282,9 @@ def parse_cells(cells: Iterable[tuple[str, str]], *, flow_name: str | None = Non
                     f"a notebook has at most one %%flow cell; cell {flow_cell.cell} is one too",
                     cell=position))
                 continue
-            flow_cell = FlowCellSpec(header.name, body, position, body_line)
+            flow_cell = FlowCellSpec(header.name, body, position, body_line, pypi=header.pypi,
+                                     python=header.python, schedule=header.schedule,
+                                     project=header.project)
             continue
         steps.append(StepSpec(name=header.name, targets=header.targets, options=header.options,
                               body=body, cell=position, header=header_line.strip(),

@@ -20,7 +20,7 @@ from .datastore import Datastore, records
 from .errors import ParameterError, UsageError
 from .graph import FlowGraph
 from .params import notebook_parameters, parse_param_args, resolve_values
-from .runner import RunOptions, create_run_record, datastore_for, execute
+from .runner import RunOptions, create_run_record, datastore_for, execute, pinned_environments
 from .scheduler import Listener, RunResult
 from .spec import NotebookSpec, RunEvent
 from .user import username
@@ -42,13 +42,17 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
                     origin_run_id: str | None = None, listeners: list[Listener] | None = None,
                     executor=None) -> RunResult:
     """Resume a run of `notebook`'s flow (the latest of the current user by default)."""
+    from .withopts import apply
+
+    notebook = apply(notebook, opts.decospecs)
     graph = graphmod.build(notebook)
     ds = datastore_for(notebook, opts.datastore)
     origin_id = origin_run_id or latest_origin(ds, graph.name, opts.namespace)
     plan = plan_resume(graph, ds, origin_id, step)
     params, param_refs = check_parameters(notebook, opts, ds, plan)
+    environments = pinned_environments(notebook, ds, opts, plan.origin.get("pinned_environments"))
     run_id, record = create_run_record(ds, notebook, params, {}, opts, origin_run_id=origin_id,
-                                       param_refs=param_refs)
+                                       param_refs=param_refs, environments=environments)
     clones = [clone_task(ds, rec, run_id) for rec in plan.reused]
     first_id = 1 + max((int(t) for s in records.list_steps(ds, graph.name, origin_id)
                         for t in records.list_tasks(ds, graph.name, origin_id, s) if t.isdigit()),
@@ -131,7 +135,7 @@ def _failed_steps(origin) -> list[str]:
             error = origin[parts[2]][parts[3]].exception
         except ClientError:
             error = None
-        if n == 0 or error is None or error.type != "TaskKilled":
+        if n == 0 or error is None or error.type not in ("TaskKilled", "TaskEnded"):
             steps.append(parts[2])
     return steps
 

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 from . import graph as graphmod
 from .datastore import Datastore, default_datastore_url, records
+from .environment import capture
+from .environment.pinned import launch_info
+from .errors import DatastoreError, NbflowError, UsageError
 from .executors import get_executor
 from .params import notebook_parameters, parse_param_args, resolve_values
 from .scheduler import Listener, RunResult, Scheduler
@@ -23,11 +26,22 @@ class RunOptions:
     max_workers: int | None = None                     # None: 16, with cpu accounting
     max_num_splits: int = 100
     tags: list[str] = field(default_factory=list)
-    executor: str = "local"
+    executor: str | None = None                        # None: NBFLOW_EXECUTOR, else local
+    scheduler: str | None = None                       # a Dask scheduler (implies dask)
     datastore: str | None = None
+    datastore_shared: bool = False                     # a local path remote workers see too
     namespace: str | None = None
     fork: bool | None = None
     is_interactive: bool = False
+    decospecs: list[str] = field(default_factory=list)   # --with NAME:ATTR=V, every step
+
+    def __post_init__(self):
+        if self.scheduler and self.executor not in (None, "dask"):
+            raise UsageError(f"--scheduler {self.scheduler} is a Dask scheduler: it goes with "
+                             f"--executor dask, not --executor {self.executor}")
+        if self.scheduler:
+            self.executor = "dask"
+        self.executor = self.executor or os.environ.get("NBFLOW_EXECUTOR") or "local"
 
 
 def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
@@ -61,10 +75,31 @@ def run_context(opts: RunOptions, user: str) -> dict:
             "tags": list(opts.tags), "is_interactive": opts.is_interactive}
 
 
+def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
+                        stored: dict | None = None) -> dict:
+    """Resolve and build the `--pypi` steps' environments before the run exists (a bad pin
+    fails here, naming its step); `stored` (resume): the origin's locks, reused."""
+    from .environment.requirements import pinned_steps
+
+    if not pinned_steps(notebook):
+        return {}
+    if opts.executor != "local":
+        from .errors import UsageError
+
+        raise UsageError(f"steps with --pypi ({', '.join(pinned_steps(notebook))}) run with the "
+                         f"local executor only; --executor {opts.executor} is not supported yet")
+    from .environment import pinned
+
+    return pinned.prepare(notebook, ds.url, stored, announce=pinned.printer())
+
+
 def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dict,
                       opts: RunOptions, origin_run_id: str | None = None,
-                      param_refs: dict | None = None) -> tuple[str, dict]:
-    """`param_refs` (resume): the origin run's stored parameters, reused as they are."""
+                      param_refs: dict | None = None,
+                      environments: dict | None = None) -> tuple[str, dict]:
+    """`param_refs` (resume): the origin run's stored parameters, reused as they are;
+    `environments`: pinned_environments(...), kept with the run (its locks)."""
+    check_store_reachable(ds, opts)
     user = username()
     if param_refs is None:
         param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
@@ -78,24 +113,47 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
         "pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname") else "",
         "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
         "datastore": ds.url,
+        "environment": capture.record_current(ds),
+        "pinned_environments": environments or {},
     }
     run_id = records.create_run(ds, notebook.flow_name, record)
     return run_id, record
 
 
+def check_store_reachable(ds: Datastore, opts: RunOptions) -> None:
+    """A local store path with a running (remote) Dask scheduler: its workers cannot see it."""
+    if opts.executor != "dask" or opts.is_interactive or opts.datastore_shared \
+            or not ds.storage.local:
+        return
+    from .executors.dask_cluster import scheduler_address
+
+    address = scheduler_address(opts.scheduler)
+    if address:
+        raise UsageError(f"the datastore {ds.url} is a local folder, which the workers of the "
+                         f"Dask scheduler {address} cannot see: use --datastore s3://... (or "
+                         "gcs://...), or add --datastore-shared if it is on a file system the "
+                         "workers share")
+
+
 def make_executor(opts: RunOptions):
     """Start the executor early: a local zygote warms up while the notebook is read."""
-    executor = get_executor(opts.executor,
-                            **({"fork": opts.fork} if opts.executor == "local" else {}))
+    options = {"fork": opts.fork} if opts.executor == "local" else \
+        {"address": opts.scheduler} if opts.executor == "dask" else {}
+    executor = get_executor(opts.executor, **options)
     executor.start()
     return executor
 
 
 def run_notebook(notebook: NotebookSpec, opts: RunOptions,
                  listeners: list[Listener] | None = None, executor=None) -> RunResult:
+    from .withopts import apply
+
+    notebook = apply(notebook, opts.decospecs)
     graph, params, values = prepare(notebook, opts)
     ds = datastore_for(notebook, opts.datastore)
-    run_id, record = create_run_record(ds, notebook, params, values, opts)
+    environments = pinned_environments(notebook, ds, opts)
+    run_id, record = create_run_record(ds, notebook, params, values, opts,
+                                       environments=environments)
     return execute(graph, ds, run_id, record, opts, listeners, executor=executor)
 
 
@@ -105,6 +163,9 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
     listeners = list(listeners or [])
     context = run_context(opts, record["user"])
     context["origin_run_id"] = record.get("origin_run_id")
+    from .production import project_context
+
+    context.update(project_context(graph.notebook, record["user"]))
     for listener in listeners:
         listener(RunEvent("run_started", run_id, info={"flow": graph.name,
                                                          "datastore": ds.url,
@@ -112,19 +173,30 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
     owned = executor is None  # a caller's executor (CLI, kernel session) stays open
     executor = executor or make_executor(opts)
     try:
+        try:
+            executor.check(graph)  # e.g. a step asking more --resources than any worker has
+        except NbflowError as e:
+            records.write_run_end(ds, graph.name, run_id, successful=False, message=e.render())
+            raise
         if os.environ.get("NBFLOW_PRELOAD", "1") != "0":
             from .preload import modules_to_preload
 
             executor.preload(modules_to_preload(graph.notebook))
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
-                          listeners=listeners, context=context, first_task_id=first_task_id)
-        result = sched.run(seed=seed, completed=completed)
+                          listeners=listeners, context=context, first_task_id=first_task_id,
+                          environments=launch_info(record.get("pinned_environments")))
+        try:
+            result = sched.run(seed=seed, completed=completed)
+        except DatastoreError as e:   # the store failed mid-way: the run ends failed
+            records.write_run_end(ds, graph.name, run_id, successful=False, message=e.render())
+            raise
     finally:
         if owned:
             executor.close()
     records.write_run_end(ds, graph.name, run_id, successful=result.successful,
-                          message=result.message, failed_steps=result.failed)
+                          message=result.message, failed_steps=result.failed,
+                          ended=result.ended)
     for listener in listeners:
         listener(RunEvent("run_finished", run_id, successful=result.successful,
                           text=result.message, info={"flow": graph.name}))

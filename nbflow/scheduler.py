@@ -7,20 +7,28 @@ It never imports nbflow.task: tasks only ever run in their own processes.
 """
 from __future__ import annotations
 
+import os
 import queue
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import taskopts
+from .cards.stream import MARKER_BYTES
 from .datastore import Datastore, records
+from .datastore.logs import LogWriter, log_path
 from .executors.base import Executor, TaskHandle, kill_group
 from .graph import FlowGraph
 from .slots import CpuSlots, machine_cores
 from .spec import RunEvent
 
 Listener = Callable[[RunEvent], None]
+ENDED = "TaskEnded"      # the exception type of a task the run ended (it did not fail)
 LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on this machine
+MAX_LINE = 1 << 16       # a longer line (or output without newlines) is shown in pieces
+MAX_EVENTS = 256         # output chunks (64 KiB each at most) waiting for the loop: the
+                         # reader threads wait beyond that, and the tasks with them
+INFRA_RETRIES = 1                      # retries of a task lost with its worker, at least
 
 
 @dataclass
@@ -39,10 +47,11 @@ class Running:
     task: PendingTask
     handle: TaskHandle
     started: float
-    buffers: dict = field(default_factory=lambda: {"stdout": bytearray(), "stderr": bytearray()})
+    logs: dict = field(default_factory=dict)   # stream -> LogWriter (the store's log file)
     partial: dict = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
     deadline: float | None = None    # --timeout: killed (with its processes) if alive then
     timed_out: bool = False
+    ended: str = ""                  # why the run ended it (another task failed; interrupted)
 
 
 @dataclass
@@ -51,14 +60,16 @@ class RunResult:
     successful: bool
     failed: list[str] = field(default_factory=list)   # pathspecs of failed tasks
     message: str = ""
+    ended: list[str] = field(default_factory=list)    # pathspecs of tasks the run's stop ended
 
 
 class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
                  executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
                  listeners: list[Listener] | None = None, context: dict | None = None,
-                 first_task_id: int = 1, follow: bool = True):
+                 first_task_id: int = 1, follow: bool = True, environments: dict | None = None):
         self.graph = graph
+        self.environments = environments or {}   # pinned steps: {step: pinned.launch_info}
         self.follow = follow                 # False: run only the seeded tasks (kernel cells)
         self.ds = ds
         self.run_id = run_id
@@ -70,13 +81,14 @@ class Scheduler:
         self.max_num_splits = max_num_splits
         self.listeners = listeners or []
         self.context = context or {}         # namespace, username, tags, origin_run_id...
-        self.events: queue.Queue = queue.Queue()
+        self.events: queue.Queue = queue.Queue(MAX_EVENTS)
         self.ready: list[PendingTask] = []
         self.running: dict[str, Running] = {}
         self.joins: dict[tuple, dict] = {}   # (join step, context) -> {order key: record}
         self.next_task_id = first_task_id
         self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
         self.failed: list[str] = []
+        self.ended: list[str] = []           # running tasks that stop() ended
         self.stopping = False
         self.notebook = graph.notebook.to_dict()
         self.step_cells = {s["name"]: s for s in self.notebook["steps"]}
@@ -100,19 +112,23 @@ class Scheduler:
         try:
             self._loop()
         except KeyboardInterrupt:
-            self.stop("interrupted")
+            self.stop("ended: the run was interrupted")
             self._drain()
             self.failed.append("interrupted")
         ok = not self.failed
         return RunResult(self.run_id, ok, [f for f in self.failed if f != "interrupted"],
                          "" if ok else "the run was interrupted" if "interrupted" in self.failed
-                         else f"task(s) failed: {', '.join(self.failed)}")
+                         else f"task(s) failed: {', '.join(self.failed)}", self.ended)
 
     def stop(self, reason: str = "") -> None:
-        """Start no new task; end the running ones."""
+        """Start no new task; end the running ones (their records say `reason`)."""
         self.stopping = True
         self.ready.clear()
-        for r in list(self.running.values()):
+        for key, r in list(self.running.items()):
+            pathspec = f"{self.graph.name}/{self.run_id}/{key}"
+            r.ended = r.ended or reason
+            if pathspec not in self.ended:  # a second stop (a killed task "failing") kills again
+                self.ended.append(pathspec)
             r.handle.kill()
 
     # -- the loop --------------------------------------------------------------
@@ -194,6 +210,10 @@ class Scheduler:
 
         # register before launching: output may arrive before launch() returns
         placeholder = Running(task, TaskHandle(), time.time())
+        placeholder.logs = {s: LogWriter(self.ds, log_path(self.ds, self.graph.name, self.run_id,
+                                                           task.step, task.task_id,
+                                                           task.attempt, s))
+                            for s in ("stdout", "stderr")}
         timeout = self.graph[task.step].spec.options.timeout
         if timeout and not task.fallback:
             placeholder.deadline = placeholder.started + timeout + taskopts.KILL_GRACE
@@ -221,31 +241,43 @@ class Scheduler:
             "max_attempts": node.spec.options.retry + 1,
             "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
             "resources": node.spec.options.resources_dict(), "catch_fallback": task.fallback,
+            "scheduler_pid": os.getpid(),
+            "environment": self.environments.get(task.step),
             **self.context,
         }
 
     # -- output and exits --------------------------------------------------------
     def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
-        if chunk:
-            r.buffers[stream] += chunk
-        data = r.partial[stream] + chunk
-        lines = data.split(b"\n")
-        if chunk:
-            r.partial[stream] = lines.pop()
-        else:  # EOF: flush what is left
+        lines = (r.partial[stream] + chunk).split(b"\n")
+        r.partial[stream] = lines.pop() if chunk else b""   # at EOF (b""), the last is the tail
+        cut = len(r.partial[stream]) > MAX_LINE and not r.partial[stream].startswith(MARKER_BYTES)
+        if cut:   # no newline in sight: show (and log) what came
+            lines.append(r.partial[stream])
             r.partial[stream] = b""
-            if lines and lines[-1] == b"":
-                lines.pop()
-        for line in lines:
-            self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
-                               r.handle.pid, r.task.attempt, stream,
-                               line.decode("utf-8", "replace")))
+        for i, line in enumerate(lines):
+            tail = (cut or not chunk) and i == len(lines) - 1      # no newline after it
+            if tail and not line:
+                break
+            at = line.find(MARKER_BYTES) if stream == "stdout" else -1
+            if at >= 0:   # a displayed output (cards/stream.py), maybe after unended text
+                if at:
+                    r.logs[stream].write(line[:at])
+                    self._emit_line(r, stream, line[:at])
+                self.emit(RunEvent("task_display", self.run_id, r.task.step, r.task.task_id,
+                                   r.handle.pid, r.task.attempt, stream,
+                                   line[at + len(MARKER_BYTES):].decode("utf-8", "replace")))
+                continue
+            r.logs[stream].write(line if tail else line + b"\n")
+            self._emit_line(r, stream, line)
+
+    def _emit_line(self, r: Running, stream: str, line: bytes) -> None:
+        self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
+                           r.handle.pid, r.task.attempt, stream, line.decode("utf-8", "replace")))
 
     def _on_exit(self, r: Running, code: int) -> None:
         t = r.task
-        for stream in ("stdout", "stderr"):
-            records.write_log(self.ds, self.graph.name, self.run_id, t.step, t.task_id,
-                              t.attempt, stream, bytes(r.buffers[stream]))
+        for log in r.logs.values():
+            log.close()
         rec = records.read_task(self.ds, self.graph.name, self.run_id, t.step, t.task_id,
                                 t.attempt)
         if rec is None:  # the process died before its commit: say so in the store
@@ -256,17 +288,20 @@ class Scheduler:
         # the record is the commit: a task killed after writing it (while exiting) did
         # its work, and the run agrees with what the store says about the task
         ok = bool(rec.get("successful"))
+        ended = not ok and (rec.get("exception") or {}).get("type") == ENDED
         self.emit(RunEvent("task_finished", self.run_id, t.step, t.task_id, r.handle.pid,
                            t.attempt, successful=ok,
                            text=None if ok else (rec.get("exception") or {}).get("message"),
                            info={"duration": time.time() - r.started, "exit_code": code,
-                                 "index": _index(t.foreach_stack)}))
+                                 "index": _index(t.foreach_stack), "ended": ended}))
         if ok:
             if not self.stopping and self.follow:
                 self._on_success(rec)
             return
+        if ended:   # listed by stop() already: not a failure of its own
+            return
         node = self.graph[t.step]
-        if t.attempt < node.spec.options.retry and not self.stopping:
+        if t.attempt < self._retries(node, r, rec) and not self.stopping:
             delay = node.spec.options.retry_delay
             retry = PendingTask(t.step, t.parents, t.foreach_stack, t.task_id, t.attempt + 1,
                                 time.time() + delay)
@@ -277,8 +312,9 @@ class Scheduler:
         if node.spec.options.catch and not t.fallback and not self.stopping:
             self._enqueue_catch_fallback(t, rec, code)
             return
-        self.failed.append(f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}")
-        self.stop("a task failed")
+        pathspec = f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}"
+        self.failed.append(pathspec)
+        self.stop(f"ended: the run stopped after {pathspec} failed")
 
     def _enqueue_catch_fallback(self, t: PendingTask, rec: dict, code: int) -> None:
         """--catch when the last attempt could not catch its own error (it was killed):
@@ -287,6 +323,12 @@ class Scheduler:
                                          "message": f"the task exited with status {code}"}
         self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
                                       t.attempt + 1, fallback=error))
+
+    @staticmethod
+    def _retries(node, r: Running, rec: dict) -> int:
+        """--retry; a task lost with its machine (not its own fault) is retried once anyway."""
+        lost = (rec.get("exception") or {}).get("type") == "WorkerLost"
+        return max(node.spec.options.retry, INFRA_RETRIES) if lost else node.spec.options.retry
 
     def _cpu(self, task: PendingTask) -> float | None:
         return None if task.fallback else \
@@ -297,7 +339,13 @@ class Scheduler:
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         message = f"the task process {how} before it finished"
         kind = "TaskKilled"
-        if r.timed_out:
+        if r.handle.lost:
+            message = f"{message}: {r.handle.lost}"
+        elif getattr(r.handle, "fault", None):  # e.g. the Dask worker running it died
+            kind, message = "WorkerLost", r.handle.fault
+        elif r.ended:
+            kind, message = ENDED, r.ended
+        elif r.timed_out:
             kind = "TimeoutException"
             message = (taskopts.timeout_message(t.step, self.graph[t.step].spec.options.timeout)
                        + "; it did not stop, so it was killed with every process it started")
@@ -309,7 +357,11 @@ class Scheduler:
                "successful": False, "artifacts": {},
                "resources": self.graph[t.step].spec.options.resources_dict(),
                "exception": {"type": kind, "message": message, "traceback": message}}
-        records.write_task(self.ds, rec)
+        if not records.write_task(self.ds, rec):
+            # the attempt committed after all (its process ended after its commit):
+            # the record in the store is the one word on it
+            return records.read_task(self.ds, self.graph.name, self.run_id, t.step,
+                                     t.task_id, t.attempt) or rec
         return rec
 
     # -- what a finished task unblocks ---------------------------------------------

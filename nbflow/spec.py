@@ -14,6 +14,8 @@ class StepOptions:
     timeout: float | None = None
     catch: str | None = None
     resources: tuple[tuple[str, float], ...] = ()  # (("cpu", 2), ("memory", 4096))
+    pypi: tuple[str, ...] | None = None   # --pypi REQ...: None when not given
+    pypi_disabled: bool = False           # --pypi-disabled: the kernel's environment
 
     def resources_dict(self) -> dict[str, float]:
         return dict(self.resources)
@@ -45,6 +47,10 @@ class FlowCellSpec:
     code: str
     cell: int
     body_line: int = 2
+    pypi: tuple[str, ...] = ()      # --pypi REQ...: for every step (@pypi_base)
+    python: str | None = None       # --python VERSION
+    schedule: str | None = None     # --schedule daily|hourly|weekly|CRON (@schedule)
+    project: str | None = None      # --project NAME (@project)
 
 
 @dataclass(frozen=True)
@@ -74,14 +80,18 @@ class NotebookSpec:
             "flow_name": self.flow_name,
             "path": self.path,
             "flow_cell": None if fc is None else
-            {"name": fc.name, "code": fc.code, "cell": fc.cell, "body_line": fc.body_line},
+            {"name": fc.name, "code": fc.code, "cell": fc.cell, "body_line": fc.body_line,
+             "pypi": list(fc.pypi), "python": fc.python, "schedule": fc.schedule,
+             "project": fc.project},
             "steps": [
                 {"name": s.name, "targets": list(s.targets), "body": s.body, "cell": s.cell,
                  "header": s.header, "body_line": s.body_line, "docstring": s.docstring,
                  "options": {"foreach": s.options.foreach, "retry": s.options.retry,
                              "retry_delay": s.options.retry_delay,
                              "timeout": s.options.timeout, "catch": s.options.catch,
-                             "resources": [list(r) for r in s.options.resources]}}
+                             "resources": [list(r) for r in s.options.resources],
+                             "pypi": None if s.options.pypi is None else list(s.options.pypi),
+                             "pypi_disabled": s.options.pypi_disabled}}
                 for s in self.steps
             ],
         }
@@ -97,10 +107,17 @@ class NotebookSpec:
                          foreach=s["options"]["foreach"], retry=s["options"]["retry"],
                          retry_delay=s["options"]["retry_delay"],
                          timeout=s["options"]["timeout"], catch=s["options"]["catch"],
-                         resources=tuple(tuple(r) for r in s["options"]["resources"])))
+                         resources=tuple(tuple(r) for r in s["options"]["resources"]),
+                         pypi=_tuple_or_none(s["options"].get("pypi")),
+                         pypi_disabled=s["options"].get("pypi_disabled", False)))
             for s in d["steps"])
-        return cls(flow_name=d["flow_name"], steps=steps, path=d.get("path"),
-                   flow_cell=None if fc is None else FlowCellSpec(**fc))
+        if fc is not None:
+            fc = FlowCellSpec(**{**fc, "pypi": tuple(fc.get("pypi") or ())})
+        return cls(flow_name=d["flow_name"], steps=steps, path=d.get("path"), flow_cell=fc)
+
+
+def _tuple_or_none(value) -> tuple | None:
+    return None if value is None else tuple(value)
 
 
 @dataclass(frozen=True)

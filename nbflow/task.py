@@ -13,11 +13,14 @@ import time
 import traceback
 
 from . import code as codemod
-from . import taskopts
+from . import keeper, taskopts
 from .artifacts import Inputs, ParentView, TaskSelf
+from .cards import capture
 from .current import current
 from .datastore import Datastore, records
-from .errors import ArtifactError, NbflowError
+from .datastore.cards import write_card
+from .environment import crossing
+from .errors import ArtifactError, DatastoreError, NbflowError
 from .failure import StepException
 from .params import IncludeFile, JSONType, Parameter
 
@@ -26,18 +29,26 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
+    keeper.guard()   # from here on, in a process whose keeper ends all it leaves behind
     sys.exit(run_task(request))
 
 
 def run_task(req: dict) -> int:
     """Run one attempt of one task; 0 if it succeeded, 1 if it failed."""
     ds = Datastore(req["datastore"])
+    os.environ["NBFLOW_DATASTORE"] = req["datastore"]  # the client in a step reads this run's store
     record = _base_record(req, time.time())
+    crossing.set_current(req.get("environment"))
     if req.get("catch_fallback"):
         return _catch_fallback(ds, req, record)
     me: TaskSelf | None = None
+    if os.environ.get("NBFLOW_FAULT"):
+        from . import faults
+
+        faults.arm(ds, req)
     try:
         _bind_current(req)
+        capture.install(ds, stream=bool(req.get("card_stream")))
         taskopts.limit_memory(req.get("resources"))
         with taskopts.Deadline(req.get("timeout"), req["step"]):
             module_ns = _module_namespace(req)
@@ -54,6 +65,7 @@ def run_task(req: dict) -> int:
             raise
         _record_failure(record, e, req)
         ok = False
+    capture.finish()   # figures left open are displayed, as at the end of a notebook cell
     me, ok = _settle_catch(ds, req, record, me, ok)
     ok = _persist(ds, req, record, me, ok)
     if not ok and taskopts.catch_var(req) and not req.get("foreach_var"):
@@ -79,8 +91,8 @@ def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bo
     try:
         record["artifacts"] = me.persist(ds) if me is not None else {}
     except NbflowError as e:
-        if ok:
-            _record_failure(record, e, req)
+        if ok:  # the store's error, not the step's code: no traceback
+            _record_failure(record, e.with_traceback(None), req)
         record["artifacts"] = {}
         return False
     return ok
@@ -90,7 +102,21 @@ def _commit(ds: Datastore, record: dict, ok: bool) -> int:
     sys.stdout.flush()
     record["successful"] = ok
     record["finished_at"] = time.time()
-    records.write_task(ds, record)
+    try:
+        card = write_card(ds, ds.task_prefix(record["flow"], record["run_id"], record["step"],
+                                             record["task_id"], record["attempt"]),
+                          capture.card.stored())
+        if card:
+            record["card"] = card
+        committed = records.write_task(ds, record)
+    except DatastoreError as e:  # disk full, store gone read-only: uncommitted, so failed
+        sys.stderr.write(f"{type(e).__name__}: the task's record could not be written: "
+                         f"{e.render()}\n")
+        return 1
+    if not committed:
+        sys.stderr.write(f"nbflow: this attempt of {record['pathspec']} was already recorded as "
+                         "ended by its run; its results are discarded\n")
+        return 1
     return 0 if ok else 1
 
 
@@ -144,7 +170,8 @@ def _bind_current(req: dict) -> None:
         pathspec=_pathspec(req),
         retry_count=req.get("attempt", 0), origin_run_id=req.get("origin_run_id"),
         namespace=req.get("namespace"), username=req.get("username"),
-        tags=list(req.get("tags", [])), is_interactive=bool(req.get("is_interactive")))
+        tags=list(req.get("tags", [])), is_interactive=bool(req.get("is_interactive")),
+        **req.get("project", {}))
 
 
 def _module_namespace(req: dict) -> dict:

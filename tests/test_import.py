@@ -19,7 +19,7 @@ TUTORIAL = '''
 """A foreach with decorators, in the style of Metaflow's tutorials."""
 import os
 
-from metaflow import FlowSpec, Flow, S3, Parameter, JSONType, current, step, retry, catch, \\
+from metaflow import FlowSpec, Flow, Parameter, JSONType, current, step, retry, catch, \\
     resources, timeout, kubernetes, card
 
 BASE = 10
@@ -104,7 +104,6 @@ def test_a_flow_file_becomes_flow_and_step_cells():
         import os
 
         from nbflow import Flow
-        from metaflow import S3
 
         BASE = 10
 
@@ -141,8 +140,8 @@ def test_bodies_lose_the_trailing_next_and_keep_their_docstring_and_indentation(
 def test_decorators_with_no_notebook_form_are_kept_as_comments_and_reported():
     imported = import_flow(TUTORIAL, "tutorial.py")
     start = imported.cells[3][1].split("\n")
-    assert start[1:4] == [
-        "# nbflow import: @card: a Metaflow decorator with no nbflow form; not applied",
+    # @card needs no note: a notebook keeps what every step displays (its card)
+    assert start[1:3] == [
         "# nbflow import: @kubernetes(cpu=4): a Metaflow decorator with no nbflow form; not applied",
         ("# nbflow import: @resources(cpu=2, memory=1024, disk=100): disk has no nbflow form; "
          "not applied")]
@@ -160,7 +159,7 @@ def test_the_imported_notebook_is_a_valid_flow_with_the_right_joins():
 
 
 def test_import_then_run_under_nbflow(tmp_path):
-    (tmp_path / "flow.py").write_text(TUTORIAL.replace(", S3", ""))
+    (tmp_path / "flow.py").write_text(TUTORIAL)
     res = run_nbflow("import", "flow.py", "-o", "flow.ipynb", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "warning: flow.py, line" in res.stderr and "Wrote flow.ipynb" in res.stderr
@@ -288,9 +287,10 @@ def test_errors_raise_one_validation_error_listing_all():
 
 def test_flow_decorators_and_extra_main_code_are_reported():
     imported = import_flow(textwrap.dedent('''
-        from metaflow import FlowSpec, step, project
+        from metaflow import FlowSpec, step, project, trigger
 
         @project(name="demo")
+        @trigger(event="data_ready")
         class DemoFlow(FlowSpec):
             @step
             def start(self):
@@ -305,9 +305,9 @@ def test_flow_decorators_and_extra_main_code_are_reported():
             DemoFlow()
     '''), "demo.py")
     flow_cell = imported.cells[1][1]
-    assert flow_cell == ("%%flow DemoFlow\n# nbflow import: @project(name='demo') on the flow has "
-                         "no nbflow form; not applied")
+    assert flow_cell == ("%%flow DemoFlow --project demo\n# nbflow import: "
+                         "@trigger(event='data_ready') on the flow has no nbflow form; not applied")
     assert imported.warnings == [
-        "demo.py: @project(name='demo') on the flow has no nbflow form; not applied",
-        ("demo.py, line 14: the `if __name__ == \"__main__\":` block is dropped, and it held more "
+        "demo.py: @trigger(event='data_ready') on the flow has no nbflow form; not applied",
+        ("demo.py, line 15: the `if __name__ == \"__main__\":` block is dropped, and it held more "
          "than DemoFlow()")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import NbflowError, NotebookError
 from ..graph import RESERVED_STEP_NAMES
+from ..params import param_variable
 from ..spec import NotebookSpec
 from .decorators import MAX_RETRY_TIMES
 
@@ -30,7 +31,10 @@ PREDEFINED = ("Parameter", "JSONType", "IncludeFile", "current")
 CLIENT_NAMES = frozenset({"Flow", "Run", "Step", "Task", "DataArtifact", "namespace",
                           "get_namespace", "default_namespace"})
 # Names `from nbflow import ...` may bring in that `from metaflow import ...` has too.
-METAFLOW_NAMES = CLIENT_NAMES | set(PREDEFINED)
+METAFLOW_NAMES = CLIENT_NAMES | set(PREDEFINED) | {
+    "Metaflow", "get_metadata", "metadata", "default_metadata", "Runner"}
+# Components `from nbflow.cards import ...` that metaflow.cards has under the same name.
+CARD_COMPONENTS = frozenset({"Markdown", "Table", "Image", "Artifact", "VegaChart"})
 STEP_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -55,14 +59,13 @@ def find_param_statements(tree: ast.Module) -> list[ParamStmt]:
     """Top-level parameter assignments of a flow cell parsed with body line numbers."""
     out = []
     for stmt in tree.body:
-        call = stmt.value if isinstance(stmt, ast.Assign) else None
-        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
-                and call.func.id in ("Parameter", "IncludeFile") and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)):
+        variable = param_variable(stmt)
+        if variable is not None:
+            call = stmt.value
             first = call.args[0] if call.args else next(
                 (k.value for k in call.keywords if k.arg == "name"), None)
             option = first.value if isinstance(first, ast.Constant) else None
-            out.append(ParamStmt(stmt.targets[0].id, option, stmt.lineno, stmt.end_lineno, stmt))
+            out.append(ParamStmt(variable, option, stmt.lineno, stmt.end_lineno, stmt))
     return out
 
 
@@ -189,13 +192,17 @@ def check_code(tree: ast.Module, *, cell: int, body_line: int, step: str | None,
 
 def _check_import(node, error) -> None:
     if isinstance(node, ast.Import):
-        if any(a.name == "nbflow" or a.name.startswith("nbflow.") for a in node.names):
-            error(node, "'import nbflow' has no place in a Metaflow flow; import the names "
-                        "from metaflow instead")
+        if any(a.name.startswith("nbflow.") for a in node.names):
+            error(node, "'import nbflow.<module>' has no place in a Metaflow flow; import the "
+                        "names from metaflow instead")
     elif node.module == "nbflow" and node.level == 0:
         missing = [a.name for a in node.names if a.name not in METAFLOW_NAMES]
         if missing:
             error(node, f"{', '.join(missing)} from nbflow has no Metaflow equivalent")
+    elif node.module == "nbflow.cards" and node.level == 0:
+        missing = [a.name for a in node.names if a.name not in CARD_COMPONENTS]
+        if missing:
+            error(node, f"{', '.join(missing)} from nbflow.cards has no Metaflow equivalent")
     elif (node.module or "").startswith("nbflow."):
         error(node, f"'from {node.module} import ...' has no place in a Metaflow flow")
 

@@ -3,7 +3,8 @@
     module code + the class's parameters   -> one `%%flow Name` cell
     each @step method                      -> one `%%step name -> targets [options]` cell,
                                               the trailing self.next(...) taken out
-    `from metaflow import` of names nbflow predefines, and the __main__ guard: dropped
+    `from metaflow import` anywhere: nbflow's names (metaflow_imports); the __main__
+    guard: dropped; comments between methods: kept at the top of the next step cell
 
 Constructs a notebook cannot express (conditional or switch transitions, helper
 methods, class constants) are errors; decorators that only say where a step runs
@@ -15,14 +16,11 @@ import ast
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, ValidationErrors
-from . import source
-from .checks import CLIENT_NAMES, PREDEFINED
+from ..params import param_variable
+from . import cards, decorators, metaflow_imports, pypi, source
 from .decorators import deco_name
 from .metaflow_steps import NOTE, StepCell, is_docstring, read_step
 from .to_metaflow import EXPORT_MARK, RUN_HINT
-
-# Names nbflow predefines in flow and step cells, and names only Metaflow's class needs.
-DROPPED = {"FlowSpec", "step", *PREDEFINED}
 
 
 @dataclass
@@ -39,21 +37,51 @@ def import_flow(text: str, filename: str = "flow.py") -> Imported:
     except SyntaxError as e:
         raise NbflowError(f"{filename}, line {e.lineno}: syntax error: {e.msg}") from None
     errors: list[str] = []
+    text = cards.unexport(text, tree)    # what export made of the displays, undone
+    tree = ast.parse(text, filename)
+    text = metaflow_imports.rewrite_nested(text, tree, errors)
+    tree = ast.parse(text, filename)  # the same lines, with nested imports rewritten
     cls = _flow_class(tree, errors)
     if cls is None:
         raise ValidationErrors([NbflowError(f"{filename}: {m}") for m in errors])
     reader = _ClassReader(text, cls, errors)
     steps = reader.steps()
-    flow_code, notes = _flow_cell_code(text, tree, cls, reader)
+    flow_options, option_notes = _flow_options(cls, errors)
+    flow_code, notes = _flow_cell_code(text, tree, cls, reader, errors)
+    notes += option_notes
     warnings = [f"{filename}, {n}" if n.startswith("line ") else f"{filename}: {n}" for n in notes]
+    header = " ".join([f"%%flow {cls.name}", *flow_options, *_production_options(cls, errors)])
     if errors:
         raise ValidationErrors([NbflowError(f"{filename}, {m}") for m in errors])
     cells = _doc_cell(tree, cls) + [("code", "%load_ext nbflow")]
-    cells.append(("code", f"%%flow {cls.name}" + (f"\n{flow_code}" if flow_code else "")))
+    cells.append(("code", header + (f"\n{flow_code}" if flow_code else "")))
     for step in steps:
         cells.append(("code", step.source()))
         warnings += [f"{filename}, line {step.line}, step '{step.name}': {n}" for n in step.notes]
     return Imported(cls.name, cells, warnings)
+
+
+def _flow_options(cls: ast.ClassDef, errors: list[str]) -> tuple[list[str], list[str]]:
+    """`@pypi_base` / `@conda_base` on the class -> `%%flow` options (`--pypi`, `--python`)."""
+    options: list[str] = []
+    notes: list[str] = []
+    for deco in cls.decorator_list:
+        name = deco_name(deco)
+        if name not in pypi.FLOW_DECORATORS:
+            continue
+        text = "@" + ast.unparse(deco)
+        try:
+            kwargs = decorators.literal_kwargs(deco)
+            opts, python = pypi.options_from(name, kwargs, notes, text)
+        except ValueError as e:
+            errors.append(f"line {deco.lineno}: {text}: {e}")
+            continue
+        if "--pypi-disabled" in opts:
+            errors.append(f"line {deco.lineno}: {text}: disabled=True on the flow has no nbflow "
+                          "form; remove it")
+            continue
+        options += opts + ([f"--python {python}"] if python else [])
+    return options, [f"line {cls.lineno}: {n}" for n in notes]
 
 
 def _is_flowspec(base: ast.expr) -> bool:
@@ -104,14 +132,14 @@ class _ClassReader:
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             self.errors.append(f"{where}: method '{stmt.name}' is not a @step; a notebook has no "
                                f"self.{stmt.name}(): make it a module-level function")
-        elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
-                deco_name(stmt.value) in ("Parameter", "IncludeFile"):
+        elif param_variable(stmt) is not None:
             self.params.append(stmt)
-        elif isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and \
-                deco_name(stmt.value) == "Config":
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)) and \
+                isinstance(stmt.value, ast.Call) and deco_name(stmt.value) == "Config":
             self.errors.append(f"{where}: Config has no notebook form; use a Parameter")
         else:
-            names = ", ".join(ast.unparse(t) for t in getattr(stmt, "targets", [])) or \
+            targets = getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]
+            names = ", ".join(ast.unparse(t) for t in targets if t is not None) or \
                 ast.unparse(stmt).split("\n")[0]
             self.errors.append(f"{where}: class attribute '{names}' has no notebook form (steps "
                                "would read it as self.X); make it a module-level constant or a "
@@ -120,6 +148,8 @@ class _ClassReader:
     def steps(self) -> list[StepCell]:
         parents: dict[str, int] = {}
         cells = [read_step(self.text, m, self.errors) for m in self.methods]
+        for cell, method in zip(cells, self.methods):
+            cell.comments = self.comments_before(method)
         for cell in cells:
             for t in cell.targets:
                 parents[t] = parents.get(t, 0) + 1
@@ -127,34 +157,45 @@ class _ClassReader:
             cell.mark_join(parents.get(cell.name, 0))
         return cells
 
+    def comments_before(self, stmt: ast.stmt) -> list[str]:
+        """The comment lines between the class statement before `stmt` and `stmt` (its
+        decorators included), dedented."""
+        body = self.cls.body
+        at = body.index(stmt)
+        start = body[at - 1].end_lineno if at else self.cls.lineno
+        first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
+        lines = self.text.split("\n")[start:first - 1]
+        return [ln.strip() for ln in lines if ln.strip().startswith("#")]
+
     def param_text(self) -> str:
         chunks = []
         for stmt in self.params:
             lines = self.text.split("\n")[stmt.lineno - 1:stmt.end_lineno]
+            chunks += self.comments_before(stmt)
             chunks.append(source.dedent("\n".join(lines), stmt.col_offset))
         return "\n".join(chunks)
 
 
-def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef,
-                    reader: _ClassReader) -> tuple[str, list[str]]:
+def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef, reader: _ClassReader,
+                    errors: list[str]) -> tuple[str, list[str]]:
     """The module code with the class replaced by its parameters."""
     warnings: list[str] = []
     spans: list[tuple[int, int]] = []
     replace: dict[int, str] = {}
-    decorated = _decorator_names(cls)
     for i, stmt in enumerate(tree.body):
         first = stmt.decorator_list[0].lineno if getattr(stmt, "decorator_list", None) else \
             stmt.lineno
         span = (first, stmt.end_lineno)
         if stmt is cls:
             notes = [f"{NOTE}@{ast.unparse(d)} on the flow has no nbflow form; "
-                     "not applied" for d in cls.decorator_list]
+                     "not applied" for d in cls.decorator_list
+                     if deco_name(d) not in PRODUCTION_DECORATORS + pypi.FLOW_DECORATORS]
             warnings += [n[len(NOTE):] for n in notes]
             replace[first] = "\n".join(notes + [reader.param_text()])
         elif i == 0 and is_docstring(stmt):
             pass  # the module docstring: a markdown cell
-        elif isinstance(stmt, ast.ImportFrom) and stmt.module == "metaflow" and stmt.level == 0:
-            replace[first] = _rewrite_metaflow_import(stmt, decorated)
+        elif metaflow_imports.is_metaflow_from(stmt) and stmt.module == "metaflow":
+            replace[first] = metaflow_imports.module_level(stmt, errors)
         elif _is_main_guard(stmt):
             if ast.unparse(stmt.body[0]) != f"{cls.name}()" or len(stmt.body) > 1 or stmt.orelse:
                 warnings.append(f"line {stmt.lineno}: the `if __name__ == \"__main__\":` block is "
@@ -167,28 +208,28 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef,
     return source.squeeze_blank_lines(source.trim_blank_lines("\n".join(lines))), warnings
 
 
-def _decorator_names(cls: ast.ClassDef) -> set[str]:
-    names = {deco_name(d) for d in cls.decorator_list}
-    for stmt in cls.body:
-        names |= {deco_name(d) for d in getattr(stmt, "decorator_list", [])}
-    return {n for n in names if n}
+PRODUCTION_DECORATORS = ("project", "schedule")
 
 
-def _rewrite_metaflow_import(stmt: ast.ImportFrom, decorators: set[str]) -> str:
-    """Keep only what nbflow does not predefine: client names from nbflow, the rest from
-    metaflow (e.g. S3)."""
-    client, other = [], []
-    for alias in stmt.names:
-        shown = alias.name + (f" as {alias.asname}" if alias.asname else "")
-        if alias.asname is None and (alias.name in DROPPED or alias.name in decorators):
+def _production_options(cls: ast.ClassDef, errors: list[str]) -> list[str]:
+    """@project(name=...) and @schedule(...) on the class -> `%%flow` options."""
+    from ..production import from_decorator
+
+    out = []
+    for deco in cls.decorator_list:
+        name = deco_name(deco)
+        if name not in PRODUCTION_DECORATORS:
             continue
-        (client if alias.name in CLIENT_NAMES else other).append(shown)
-    lines = []
-    if client:
-        lines.append(f"from nbflow import {', '.join(client)}")
-    if other:
-        lines.append(f"from metaflow import {', '.join(other)}")
-    return "\n".join(lines)
+        try:
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in getattr(deco, "keywords", [])}
+        except ValueError:
+            kwargs = {"": None}
+        option, problem = from_decorator(name, kwargs)
+        if problem:
+            errors.append(f"line {deco.lineno}: @{ast.unparse(deco)}: {problem}")
+        else:
+            out.append(option)
+    return out
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:

@@ -21,6 +21,7 @@ class StepCell:
     options: list[str] = field(default_factory=list)
     body: str = ""
     notes: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)   # comment lines above the method
     inputs_arg: str | None = None      # the join's second argument, when it has one
     reads_inputs: bool = False
 
@@ -44,8 +45,8 @@ class StepCell:
             header += " -> " + ", ".join(self.targets)
         if self.options:
             header += " " + " ".join(self.options)
-        comments = [NOTE + n for n in self.notes]
-        return "\n".join([header] + comments + ([self.body] if self.body else []))
+        notes = [NOTE + n for n in self.notes]
+        return "\n".join([header] + notes + self.comments + ([self.body] if self.body else []))
 
 
 def _docstring_end(body: str) -> int:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from ..errors import ValidationErrors
 from ..graph import FlowGraph, build
 from ..spec import NotebookSpec, StepSpec
-from . import checks, decorators, imports, source
+from . import cards, checks, decorators, imports, pypi, source
 
 EXPORT_MARK = "# Exported by nbflow from "
 RUN_HINT = "# Run it with Metaflow: python <this file> run"
@@ -64,11 +64,15 @@ class _Renderer:
         self.warnings = list(warnings)
         self.decorators_used: set[str] = set()
         self.hoisted: set[str] = set()
+        self.card_helpers: set[str] = set()    # module-level helpers the cards need
+        trees = ([flow_tree] if flow_tree is not None else []) + list(step_trees.values())
+        self.plt_names = cards.pyplot_aliases(trees)
 
     def render(self) -> Exported:
         # (in this order: the import line names what the module code and the steps need)
         future, module_code = self._module_code()
         class_lines = self._class_lines()
+        module_code = _with_helpers(module_code, self.card_helpers)
         top = imports.place(module_code, imports.import_line(self._import_names()))
         parts = [self._header()] + ([future, ""] if future else []) + [top]
         text = "\n".join(parts) + "\n"
@@ -99,10 +103,13 @@ class _Renderer:
         trees = [self.flow_tree] if self.flow_tree is not None else []
         used = {n.id for tree in trees + list(self.step_trees.values())
                 for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if "card" in self.decorators_used:
+            used.add("current")
         return (["FlowSpec", "step"] + [n for n in checks.PREDEFINED if n in used]
                 + sorted(self.hoisted | self.decorators_used))
 
     def _class_lines(self) -> list[str]:
+        base = self._flow_decorators() + self._pypi_base()
         lines = [f"class {self.nb.flow_name}(FlowSpec):"]
         code = self.nb.module_code
         for p in self.params:
@@ -112,16 +119,53 @@ class _Renderer:
             if len(lines) > 1:
                 lines.append("")
             lines.extend(self._step_lines(spec))
-        return lines
+        return base + lines
+
+    def _pypi_base(self) -> list[str]:
+        fc = self.nb.flow_cell
+        if fc is None or not (fc.pypi or fc.python):
+            return []
+        deco, problems = pypi.decorator("pypi_base", fc.pypi, fc.python)
+        self._pypi_used("pypi_base", problems, f"cell {fc.cell}")
+        return [deco]
+
+    def _pypi_used(self, name: str, problems: list[str], where: str) -> None:
+        if not self.decorators_used & {"pypi", "pypi_base"}:
+            self.warnings.append("the flow pins packages: run it with "
+                                 "`python flow.py --environment=pypi run` (Metaflow's @pypi)")
+        self.decorators_used.add(name)
+        self.warnings += [f"{where}: {p}; left out" for p in problems]
+
+    def _flow_decorators(self) -> list[str]:
+        """`%%flow --project/--schedule` as Metaflow's @project and @schedule."""
+        from ..production import schedule_decorator
+
+        fc = self.nb.flow_cell
+        out = []
+        if fc is not None and fc.project:
+            out.append(f'@project(name="{fc.project}")')
+        if fc is not None and fc.schedule:
+            out.append(schedule_decorator(fc.schedule))
+        self.decorators_used |= {d[1:].split("(", 1)[0] for d in out}
+        return out
 
     def _step_lines(self, spec: StepSpec) -> list[str]:
         decos, notes = decorators.to_decorators(spec.options)
-        self.warnings += [f"cell {spec.cell}, step '{spec.name}': {n}" for n in notes]
+        if spec.options.pypi is not None or spec.options.pypi_disabled:
+            deco, problems = pypi.decorator("pypi", spec.options.pypi or (),
+                                            disabled=spec.options.pypi_disabled)
+            self._pypi_used("pypi", problems, f"cell {spec.cell}, step '{spec.name}'")
+            decos.append(deco)
+        tree = self.step_trees[spec.name]
+        card = cards.rewrite_step(_rename_nbflow_imports(spec.body, tree), tree, self.plt_names)
+        body = card.body
+        if card.uses_card:
+            decos.insert(0, "@card")
+            self.card_helpers |= card.helpers
+        self.warnings += [f"cell {spec.cell}, step '{spec.name}': {n}" for n in notes + card.notes]
         self.decorators_used |= {d[1:].split("(", 1)[0] for d in decos}
         args = "self, inputs" if self.graph[spec.name].is_join else "self"
         lines = [f"    {d}" for d in decos] + ["    @step", f"    def {spec.name}({args}):"]
-        tree = self.step_trees[spec.name]
-        body = _rename_nbflow_imports(spec.body, tree)
         if spec.targets and all(isinstance(s, ast.Pass) for s in tree.body):
             body = source.cut_lines(body, [(s.lineno, s.end_lineno) for s in tree.body])
         body = source.trim_blank_lines(body)
@@ -132,6 +176,14 @@ class _Renderer:
         elif not tree.body:
             lines.append("        pass")
         return lines
+
+
+def _with_helpers(module_code: str, helpers: set[str]) -> str:
+    """The cards' helper functions after the flow cell's code (in a fixed order)."""
+    if not helpers:
+        return module_code
+    text = "\n\n\n".join(sorted(helpers))
+    return f"{module_code}\n\n\n{text}" if module_code.strip() else text
 
 
 def _next_call(spec: StepSpec) -> str:
@@ -148,14 +200,18 @@ def _plain_nbflow_import(stmt: ast.stmt) -> bool:
 
 
 def _rename_nbflow_imports(code: str, tree: ast.Module | None) -> str:
-    """`from nbflow import current` -> `from metaflow import current` (the checks made sure
-    every name exists in metaflow)."""
+    """`from nbflow import current` -> `from metaflow import current`, `import nbflow as m`
+    -> `import metaflow as m` (the checks made sure every name exists in metaflow)."""
     if tree is None:
         return code
     lines = code.split("\n")
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "nbflow" and node.level == 0:
+        if (isinstance(node, ast.ImportFrom) and node.module in ("nbflow", "nbflow.cards")
+                and node.level == 0) \
+                or (isinstance(node, ast.Import) and node.names[0].name == "nbflow"):
             line = lines[node.lineno - 1]
             head, tail = line[:node.col_offset], line[node.col_offset:]
-            lines[node.lineno - 1] = head + re.sub(r"\bnbflow\b", "metaflow", tail, count=1)
+            tail = re.sub(r"\bnbflow\b", "metaflow", tail, count=1)
+            lines[node.lineno - 1] = head + re.sub(r"^import metaflow as metaflow\b",
+                                                   "import metaflow", tail)
     return "\n".join(lines)

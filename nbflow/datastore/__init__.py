@@ -35,6 +35,23 @@ def default_datastore_url(start_dir: str | None = None) -> str:
         d = parent
 
 
+VERIFY_ON_WRITE = 16 << 20        # an existing local blob up to this size is hashed before reuse
+VERIFY_ON_WRITE_REMOTE = 1 << 20  # the same for object stores (it is a download)
+
+
+def _protocols(fs) -> tuple:
+    protocol = fs.protocol
+    return protocol if isinstance(protocol, tuple) else (protocol,)
+
+
+def _what(artifact: str | None, task: str | None) -> str:
+    if artifact and task:
+        return f"artifact '{artifact}' of task {task}: "
+    if artifact:
+        return f"artifact '{artifact}': "
+    return f"task {task}: " if task else ""
+
+
 def type_name(obj: Any) -> str:
     cls = type(obj)
     mod = cls.__module__
@@ -54,13 +71,42 @@ class Datastore:
     def blob_path(key: str) -> str:
         return f"blobs/{key[:2]}/{key}"
 
-    def put_encoded(self, encoded: serialize.Encoded, compress: bool = True) -> bool:
-        """Store an encoded artifact unless the same content is there; True if written."""
+    def put_encoded(self, encoded: serialize.Encoded, compress: bool = True,
+                    artifact: str | None = None) -> bool:
+        """Store an encoded artifact unless a sound blob of the same content is there
+        (its size always checked, its hash when it is small); True if written. A
+        damaged blob under that name is replaced. A failed write (disk full, read-only)
+        is a StoreWriteError naming `artifact`, the path and the bytes it needed."""
         path = self.blob_path(encoded.key)
-        if self.storage.exists(path):
+        if self.storage.exists(path) and self._blob_sound(path, encoded.key):
             return False
-        with self.storage.open_for_write(path) as f:
+        what = f"artifact '{artifact}'" if artifact else None
+        with self.storage.open_for_write(path, encoded.size, what) as f:
             serialize.write(f, encoded, compress=compress)
+        return True
+
+    def check_shared(self) -> None:
+        """Refuse a store that each process sees apart: tasks run in their own processes."""
+        if self.storage.fs is not None and "memory" in _protocols(self.storage.fs):
+            raise DatastoreError(f"datastore '{self.url}': a memory:// store lives inside one "
+                                 "process, and every task runs in a process of its own; use a "
+                                 "folder or an object store (s3://...)")
+
+    def _blob_sound(self, path: str, key: str) -> bool:
+        try:
+            size = self.storage.size(path)
+            with self.storage.open_for_read(path) as f:
+                if size <= (VERIFY_ON_WRITE if self.storage.local else VERIFY_ON_WRITE_REMOTE):
+                    serialize.verify(f, key)
+                else:
+                    serialize.check_shape(f, key, size)
+        except (serialize.DamagedBlob, FileNotFoundError):
+            return False
+        if self.storage.local:   # reused: freshened, so `gc` sees it as young
+            try:
+                os.utime(self.storage.full(path))
+            except OSError:
+                pass
         return True
 
     def put_object(self, obj: Any) -> dict:
@@ -68,14 +114,20 @@ class Datastore:
         self.put_encoded(encoded)
         return {"key": encoded.key, "size": encoded.size, "type": type_name(obj)}
 
-    def get_object(self, key: str) -> Any:
+    def get_object(self, key: str, *, artifact: str | None = None, task: str | None = None) -> Any:
+        """The value stored under `key`, checked against it. `artifact` and `task` (a
+        pathspec) name what was being read, for the error."""
         try:
             with self.storage.open_for_read(self.blob_path(key)) as f:
-                return serialize.read(f)
+                return serialize.read(f, key)
         except FileNotFoundError:
-            raise DatastoreError(f"blob {key} is missing from the datastore {self.url}") from None
+            raise DatastoreError(f"{_what(artifact, task)}blob {key} is missing from the "
+                                 f"datastore {self.url}") from None
         except serialize.DamagedBlob as e:
-            raise DatastoreError(f"blob {key} in the datastore {self.url} is damaged ({e})") from None
+            raise DatastoreError(
+                f"{_what(artifact, task)}blob {key} in the datastore {self.url} is damaged ({e}); "
+                "`nbflow fsck --repair` moves it aside, then a rerun or resume rewrites it"
+            ) from None
 
     def blob_exists(self, key: str) -> bool:
         return self.storage.exists(self.blob_path(key))

@@ -18,14 +18,43 @@ def new_run_id() -> str:
 
 def create_run(ds: Datastore, flow: str, record: dict) -> str:
     """Claim a fresh run id and write its record; two runs started at once never collide."""
+    check_flow_name(flow)
+    ds.check_shared()
     run_id = new_run_id()
     for _ in range(1000):
         record = dict(record, run_id=run_id, flow=flow)
-        if ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json",
-                                       _dumps(record)):
+        try:
+            created = ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json", _dumps(record))
+        except OSError:
+            _remove_empty_run_dir(ds, flow, run_id)   # never a run without a record
+            raise
+        if created:
+            _reserve_run_end(ds, flow, run_id)
             return run_id
         run_id = str(int(run_id) + 1 + random.randrange(1000))
     raise RuntimeError("could not allocate a run id")
+
+
+LAYOUT_NAMES = ("blobs",)   # top-level folders of the store that are not flows
+
+
+def check_flow_name(flow: str) -> None:
+    from ..errors import NotebookError
+
+    if flow in LAYOUT_NAMES or flow.startswith("."):
+        raise NotebookError(f"flow name '{flow}' is taken by the datastore's layout (its "
+                            f"top-level folder '{flow}' holds no runs, so `runs`, the client and "
+                            "`resume` would never see this flow's runs); name the flow otherwise "
+                            "in its %%flow cell")
+
+
+def _remove_empty_run_dir(ds: Datastore, flow: str, run_id: str) -> None:
+    if ds.storage.local:
+        for rel in (f"{flow}/{run_id}", flow):
+            try:
+                os.rmdir(ds.storage.full(rel))
+            except OSError:
+                return
 
 
 def _dumps(record: dict) -> bytes:
@@ -45,11 +74,52 @@ def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
 
 
 def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, message: str = "",
-                  failed_steps: list[str] | None = None) -> dict:
+                  failed_steps: list[str] | None = None, ended: list[str] | None = None) -> dict:
+    """`ended`: the pathspecs of tasks that were running when the run stopped, ended by it."""
     rec = {"successful": successful, "finished_at": time.time(), "message": message,
-           "failed_steps": failed_steps or []}
-    ds.put_json(f"{flow}/{run_id}/_end.json", rec)
+           "failed_steps": failed_steps or [], "ended": ended or []}
+    try:
+        ds.put_json(f"{flow}/{run_id}/_end.json", rec)
+    except OSError:
+        if not _write_reserved_end(ds, flow, run_id, rec):
+            raise
+    else:
+        ds.storage.delete_files([f"{flow}/{run_id}/{END_RESERVE}"] if ds.storage.local else [])
     return rec
+
+
+END_RESERVE = "_end.reserve"   # local stores: space set aside for _end.json when the run starts
+RESERVE_SIZE = 4096
+
+
+def _reserve_run_end(ds: Datastore, flow: str, run_id: str) -> None:
+    """So that a full disk still lets the run record how it ended (failed, not died)."""
+    if not ds.storage.local:
+        return
+    try:
+        with open(ds.storage.full(f"{flow}/{run_id}/{END_RESERVE}"), "wb") as f:
+            f.write(b" " * RESERVE_SIZE)
+    except OSError:
+        pass
+
+
+def _write_reserved_end(ds: Datastore, flow: str, run_id: str, rec: dict) -> bool:
+    """Write the end record into the reserved file and rename it: no new space needed."""
+    path = ds.storage.full(f"{flow}/{run_id}/{END_RESERVE}")
+    if not ds.storage.local or not os.path.exists(path):
+        return False
+    data = _dumps(rec)
+    if len(data) > RESERVE_SIZE:
+        rec = dict(rec, message=rec["message"][:RESERVE_SIZE // 2] + " ...")
+        data = _dumps(rec)
+    try:
+        with open(path, "r+b") as f:
+            f.write(data)
+            f.truncate(len(data))
+        os.replace(path, ds.storage.full(f"{flow}/{run_id}/_end.json"))
+    except OSError:
+        return False
+    return True
 
 
 def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
@@ -59,11 +129,13 @@ def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
     return ds.get_json(path)
 
 
-def write_task(ds: Datastore, record: dict) -> None:
-    """The task attempt's commit: written last, after its blobs."""
+def write_task(ds: Datastore, record: dict) -> bool:
+    """The task attempt's commit: written last, after its blobs, and exclusively: the
+    first writer of an attempt's record wins (the task's commit, or the scheduler's note
+    that it was killed); False when the record already existed and was left as it is."""
     prefix = ds.task_prefix(record["flow"], record["run_id"], record["step"],
                             str(record["task_id"]), record["attempt"])
-    ds.put_json(prefix + ".json", record)
+    return ds.storage.create_exclusive(prefix + ".json", _dumps(record))
 
 
 def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
@@ -105,13 +177,6 @@ def list_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> dict[str, in
     return out
 
 
-def write_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
-              stream: str, data: bytes) -> None:
-    if data:
-        suffix = "out" if stream == "stdout" else "err"
-        ds.storage.put_bytes(f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}", data)
-
-
 def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
              stream: str) -> bytes:
     return _read_log_at(ds, ds.task_prefix(flow, run_id, step, task_id, attempt), stream)
@@ -127,8 +192,17 @@ def read_record_log(ds: Datastore, record: dict, stream: str) -> bytes:
 def _read_log_at(ds: Datastore, prefix: str, stream: str) -> bytes:
     path = f"{prefix}.{'out' if stream == 'stdout' else 'err'}"
     if not ds.storage.exists(path):
-        return b""
+        return _deleted_origin_note(ds, prefix) if stream == "stderr" else b""
     return ds.storage.get_bytes(path)
+
+
+def _deleted_origin_note(ds: Datastore, prefix: str) -> bytes:
+    """A task reused by resume keeps its log in the origin run: say so once that run is gone."""
+    flow, run_id = prefix.split("/")[:2]
+    if ds.storage.exists(f"{flow}/{run_id}/_run.json"):
+        return b""
+    return (f"(this task's log was kept in run {flow}/{run_id}, which was deleted; "
+            "its artifacts are still here)\n").encode()
 
 
 def process_alive(pid: int | None) -> bool:
@@ -141,3 +215,15 @@ def process_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def run_status(run_record: dict, end_record: dict | None) -> str:
+    """'successful' or 'failed' once ended; 'died' when its process is gone (same host
+    only); else 'running'."""
+    if end_record is not None:
+        return "successful" if end_record.get("successful") else "failed"
+    import socket
+
+    if run_record.get("host") == socket.gethostname() and not process_alive(run_record.get("pid")):
+        return "died"
+    return "running"

@@ -115,14 +115,114 @@ class DamagedBlob(ValueError):
     """The blob's bytes are not what its header says (truncated, overwritten)."""
 
 
-def read(f: IO[bytes]) -> Any:
+def read(f: IO[bytes], key: str | None = None) -> Any:
+    """The object in a blob. With `key` (the blob's name) its bytes are checked first:
+    xxh3-128 over the same sections the writer hashed, so damage is never a value."""
     try:
-        sections = _read_sections(f)
+        sections = _read_sections(f, key)
     except DamagedBlob:
         raise
     except Exception as e:  # noqa: BLE001 - struct, json, zstd, EOF errors: all mean damaged
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
+    if key is not None:
+        got = content_key([memoryview(s) for s in sections])
+        if got != key:
+            raise DamagedBlob(f"its content hashes to {got}, not to its name")
     return pickle.loads(sections[0], buffers=sections[1:])
+
+
+def verify(f: IO[bytes], key: str) -> int:
+    """Check a whole blob against its name, streaming (memory stays bounded whatever
+    its size); returns the artifact's size. Raises DamagedBlob."""
+    import xxhash
+
+    try:
+        header = _read_header(f, key)
+        h = xxhash.xxh3_128()
+        h.update(struct.pack("<I", len(header["sections"])))
+        total = 0
+        for raw_len, codec in header["sections"]:
+            h.update(struct.pack("<Q", raw_len))
+            for chunk in _section_chunks(f, raw_len, codec):
+                h.update(chunk)
+            total += raw_len
+        trailing = f.read(1)
+    except DamagedBlob:
+        raise
+    except Exception as e:  # noqa: BLE001 - as in read()
+        raise DamagedBlob(f"{type(e).__name__}: {e}") from None
+    if trailing:
+        raise DamagedBlob("it has bytes after its last section")
+    if h.hexdigest() != key:
+        raise DamagedBlob(f"its content hashes to {h.hexdigest()}, not to its name")
+    return total
+
+
+def check_shape(f: IO[bytes], key: str, file_size: int) -> None:
+    """A cheap check of an existing blob before it is reused: its header names `key`
+    and its sections (walked frame by frame, nothing decompressed) end exactly at
+    `file_size`. Raises DamagedBlob."""
+    try:
+        header = _read_header(f, key)
+        pos = f.tell()
+        for raw_len, codec in header["sections"]:
+            if codec == "raw":
+                pos += raw_len
+            elif codec == "zstd":
+                done = 0
+                while done < raw_len:
+                    f.seek(pos)
+                    (clen,) = struct.unpack("<I", f.read(4))
+                    pos += 4 + clen
+                    done += CHUNK
+            else:
+                raise DamagedBlob(f"unknown codec {codec!r} in blob")
+    except DamagedBlob:
+        raise
+    except Exception as e:  # noqa: BLE001 - as in read()
+        raise DamagedBlob(f"{type(e).__name__}: {e}") from None
+    if pos != file_size:
+        raise DamagedBlob(f"it is {file_size} bytes long, its sections say {pos}")
+
+
+def _read_header(f: IO[bytes], key: str | None = None) -> dict:
+    if f.read(len(MAGIC)) != MAGIC:
+        raise DamagedBlob("not an nbflow blob (bad magic)")
+    (hlen,) = struct.unpack("<I", f.read(4))
+    header = json.loads(f.read(hlen))
+    if header.get("hash", HASH_NAME) != HASH_NAME:
+        raise DamagedBlob(f"unknown hash {header.get('hash')!r} in its header")
+    if key is not None and header.get("key", key) != key:
+        raise DamagedBlob(f"its header names another blob ({header.get('key')})")
+    return header
+
+
+def _section_chunks(f: IO[bytes], raw_len: int, codec: str):
+    """A section's raw bytes, CHUNK at a time."""
+    if codec == "raw":
+        left = raw_len
+        while left:
+            data = f.read(min(CHUNK, left))
+            if not data:
+                raise DamagedBlob("blob is truncated")
+            left -= len(data)
+            yield data
+    elif codec == "zstd":
+        import zstandard
+
+        dctx = zstandard.ZstdDecompressor()
+        done = 0
+        while done < raw_len:
+            (clen,) = struct.unpack("<I", f.read(4))
+            data = dctx.decompress(f.read(clen), max_output_size=CHUNK)
+            if not data:
+                raise DamagedBlob("a compressed frame is empty")
+            done += len(data)
+            yield data
+        if done != raw_len:
+            raise DamagedBlob("a compressed section is longer than its header says")
+    else:
+        raise DamagedBlob(f"unknown codec {codec!r} in blob")
 
 
 def _allocate(size: int):
@@ -137,11 +237,8 @@ def _allocate(size: int):
     return mmap.mmap(-1, size, flags=flags)
 
 
-def _read_sections(f: IO[bytes]) -> list:
-    if f.read(len(MAGIC)) != MAGIC:
-        raise DamagedBlob("not an nbflow blob (bad magic)")
-    (hlen,) = struct.unpack("<I", f.read(4))
-    header = json.loads(f.read(hlen))
+def _read_sections(f: IO[bytes], key: str | None = None) -> list:
+    header = _read_header(f, key)
     sections = []
     for raw_len, codec in header["sections"]:
         buf = _allocate(raw_len)

@@ -7,11 +7,95 @@ completes, so there the final name is written directly.
 """
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import IO
+
+from ..errors import DatastoreError
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    rel: str        # path relative to the store's root
+    size: int
+    mtime: float    # seconds since the epoch (an object's LastModified)
+
+
+class StoreWriteError(DatastoreError, OSError):
+    """A write to the store failed: disk full, read-only, not a folder, ... (an OSError
+    too, so code that handles OSError keeps working)."""
+
+
+REASONS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the store is on a read-only file system",
+    errno.EACCES: "permission denied (the store is read-only for you)",
+    errno.EPERM: "permission denied (the store is read-only for you)",
+    errno.ENOTDIR: "its path is not a folder",
+    errno.EEXIST: "its path is not a folder",
+}
+
+
+def write_error(url: str, path: str, e: Exception, nbytes: int | None = None,
+                what: str | None = None) -> StoreWriteError:
+    """One line saying what could not be written where, and why."""
+    if isinstance(e, StoreWriteError):
+        return e
+    code = getattr(e, "errno", None)
+    if isinstance(e, NotImplementedError):
+        reason = "this kind of store cannot be written (a read-only protocol)"
+    else:
+        reason = REASONS.get(code) or getattr(e, "strerror", None) or str(e) or type(e).__name__
+    full = code in (errno.ENOSPC, errno.EDQUOT)
+    need = f" ({nbytes} bytes needed)" if nbytes is not None and full else ""
+    hint = ("; free some space (`nbflow gc` collects blobs no run references), then run "
+            "again, or `nbflow resume` completes the run") if full else ""
+    err = StoreWriteError(f"{what + ': ' if what else ''}cannot write {path}{need} to the datastore "
+                          f"{url}: {reason}{hint}")
+    err.errno = code
+    return err
+
+
+def _filesystem(url: str):
+    """fsspec's filesystem for `url`; an unknown protocol or a missing implementation
+    is a DatastoreError saying what to do."""
+    import fsspec
+    from fsspec.registry import known_implementations as known
+    from fsspec.registry import registry
+
+    protocol = url.split("://", 1)[0]
+    if protocol not in known and protocol not in registry:
+        raise DatastoreError(f"datastore '{url}': unknown protocol '{protocol}://' (fsspec knows "
+                             "file://, s3://, gcs://, az://, ... or give a folder)")
+    try:
+        return fsspec.core.url_to_fs(url, **storage_options())
+    except ImportError:
+        package = known.get(protocol, {}).get("class", protocol).split(".")[0]
+        raise DatastoreError(f"datastore '{url}': the fsspec implementation of '{protocol}://' is "
+                             f"not installed; install it with: pip install {package}") from None
+    except (ValueError, TypeError, OSError) as e:
+        raise DatastoreError(f"datastore '{url}' cannot be opened: {e}") from None
+
+
+def storage_options() -> dict:
+    """NBFLOW_DATASTORE_OPTIONS: JSON of fsspec storage options (endpoint, credentials)."""
+    import json
+
+    raw = os.environ.get("NBFLOW_DATASTORE_OPTIONS")
+    if not raw:
+        return {}
+    try:
+        options = json.loads(raw)
+    except ValueError as e:
+        raise DatastoreError(f"NBFLOW_DATASTORE_OPTIONS is not JSON ({e})") from None
+    if not isinstance(options, dict):
+        raise DatastoreError("NBFLOW_DATASTORE_OPTIONS must be a JSON object of fsspec options")
+    return options
 
 
 def is_local(url: str) -> bool:
@@ -30,9 +114,7 @@ class Storage:
             self.fs = None
             self.root = os.path.abspath(url.removeprefix("file://"))
         else:
-            import fsspec
-
-            self.fs, root = fsspec.core.url_to_fs(url)
+            self.fs, root = _filesystem(url)
             self.root = root.rstrip("/")
         self._made_dirs: set[str] = set()
 
@@ -52,53 +134,79 @@ class Storage:
             self._made_dirs.add(parent)
 
     @contextmanager
-    def open_for_write(self, rel: str) -> Iterator[IO[bytes]]:
-        """A file that appears under `rel` only once it has been written whole."""
+    def open_for_write(self, rel: str, nbytes: int | None = None,
+                       what: str | None = None) -> Iterator[IO[bytes]]:
+        """A file that appears under `rel` only once it has been written whole. A failed
+        write is a StoreWriteError naming `what` (e.g. the artifact), the path and the
+        `nbytes` it needed."""
         full = self.full(rel)
-        self._ensure_parent(full)
-        if not self.local:
-            with self.fs.open(full, "wb") as f:
-                yield f
-            return
-        tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            with open(tmp, "wb") as f:
-                yield f
-            os.replace(tmp, full)
-        except BaseException:
+            self._ensure_parent(full)
+            if not self.local:
+                with self.fs.open(full, "wb") as f:
+                    yield f
+                return
+            tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+                with open(tmp, "wb") as f:
+                    yield f
+                os.replace(tmp, full)
+            except BaseException:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+                raise
+        except (OSError, NotImplementedError) as e:
+            raise write_error(self.url, full, e, nbytes, what) from None
 
     def put_bytes(self, rel: str, data: bytes) -> None:
-        with self.open_for_write(rel) as f:
+        with self.open_for_write(rel, len(data)) as f:
             f.write(data)
 
     def create_exclusive(self, rel: str, data: bytes) -> bool:
         """Write `rel` unless it exists; False if it did (atomic on a local disk)."""
         full = self.full(rel)
-        self._ensure_parent(full)
-        if self.local:
-            # written whole beside it, then hard-linked into place: link() is atomic and
-            # fails if the name exists, so a crash never leaves a half-written record
-            tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self._ensure_parent(full)
+            if self.local:
+                return self._create_exclusive_local(full, data)
+            if self.fs.exists(full):
+                return False
+            return self._create_exclusive_remote(full, data)
+        except (OSError, NotImplementedError) as e:
+            raise write_error(self.url, full, e, len(data)) from None
+
+    def _create_exclusive_remote(self, full: str, data: bytes) -> bool:
+        try:   # S3: a conditional write (If-None-Match), so two writers cannot both win
+            self.fs.pipe_file(full, data, mode="create")
+        except FileExistsError:
+            return False
+        except (TypeError, ValueError, NotImplementedError):
+            self.fs.pipe_file(full, data)   # no exclusive create here: the last writer wins
+        return True
+
+    def _create_exclusive_local(self, full: str, data: bytes) -> bool:
+        # written whole beside it, then hard-linked into place: link() is atomic and
+        # fails if the name exists, so a crash never leaves a half-written record
+        tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
             with open(tmp, "wb") as f:
                 f.write(data)
             try:
                 os.link(tmp, full)
             except FileExistsError:
                 return False
-            except OSError:  # a filesystem without hard links: plain exclusive create
-                return self._create_exclusive_plain(full, data)
-            finally:
-                os.unlink(tmp)
+            except OSError as e:
+                if e.errno in REASONS:
+                    raise
+                return self._create_exclusive_plain(full, data)  # no hard links here
             return True
-        if self.fs.exists(full):
-            return False
-        self.fs.pipe_file(full, data)
-        return True
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
     @staticmethod
     def _create_exclusive_plain(full: str, data: bytes) -> bool:
@@ -159,3 +267,93 @@ class Storage:
             shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
         else:
             self.fs.rm(full, recursive=True)
+
+    # -- the whole tree, for fsck, du, rm and gc ---------------------------------------
+    def walk(self, rel: str = "") -> Iterator[FileInfo]:
+        """Every file under `rel` with its size and modification time (files that
+        vanish while the walk goes, as a writer's temporary files do, are skipped)."""
+        full = self.full(rel)
+        if self.local:
+            yield from _walk_local(self.root, full)
+            return
+        self.fs.invalidate_cache()
+        try:
+            found = self.fs.find(full, detail=True)
+        except FileNotFoundError:
+            return
+        for path, info in found.items():
+            if info.get("type") == "directory":
+                continue
+            yield FileInfo(path[len(self.root) + 1:], int(info.get("size") or 0), _mtime(info))
+
+    def get_many(self, rels: list[str]) -> dict[str, bytes | Exception]:
+        """Several small files at once (concurrent requests on an object store)."""
+        if self.local or not rels:
+            out: dict[str, bytes | Exception] = {}
+            for rel in rels:
+                try:
+                    out[rel] = self.get_bytes(rel)
+                except OSError as e:
+                    out[rel] = e
+            return out
+        fulls = [self.full(r) for r in rels]
+        got = self.fs.cat(fulls, on_error="return")
+        return {rel: got.get(full, FileNotFoundError(full)) for rel, full in zip(rels, fulls)}
+
+    def move(self, src: str, dst: str) -> None:
+        """Rename a file within the store (a copy then a delete on object stores)."""
+        full_dst = self.full(dst)
+        self._ensure_parent(full_dst)
+        if self.local:
+            os.replace(self.full(src), full_dst)
+        else:
+            self.fs.mv(self.full(src), full_dst)
+
+    def delete_files(self, rels: list[str]) -> None:
+        """Delete files (batched on object stores: one request per thousand)."""
+        if not rels:
+            return
+        if self.local:
+            for rel in rels:
+                try:
+                    os.unlink(self.full(rel))
+                except FileNotFoundError:
+                    pass
+            return
+        self.fs.rm([self.full(r) for r in rels])
+
+    def remove_empty_dirs(self, rel: str) -> None:
+        """Folders left empty under `rel` (a local store; object stores have none)."""
+        if not self.local:
+            return
+        for dirpath, _dirs, _files in os.walk(self.full(rel), topdown=False):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
+def _walk_local(root: str, full: str) -> Iterator[FileInfo]:
+    for dirpath, _dirs, files in os.walk(full):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            yield FileInfo(os.path.relpath(path, root).replace(os.sep, "/"), st.st_size,
+                           st.st_mtime)
+
+
+def _mtime(info: dict) -> float:
+    for field in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(field)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return value.timestamp()
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            continue
+    return float("inf")   # age unknown: never old enough for gc

@@ -1,102 +1,297 @@
 """The Dask executor: each task attempt runs as `python -m nbflow.task` in its own
-process on a Dask worker, so a step stays isolated wherever it runs.
+process (and process group) on a Dask worker, so a step stays isolated wherever it runs.
 
-The cluster: NBFLOW_DASK_ADDRESS (a running scheduler, e.g. tcp://host:8786), else
-a LocalCluster started for the run (one single-threaded worker process per core).
-The datastore must be reachable from the workers (a shared folder, or s3:// ...).
-Output reaches the console when the task ends, not line by line (Dask returns
-results, it does not stream them). A task past its --timeout is killed on its
-worker; stopping a run lets tasks already running on workers finish."""
+The cluster (see dask_cluster.py): `--scheduler` / NBFLOW_DASK_SCHEDULER, else a
+LocalCluster with TLS started for the run. The datastore must be reachable from the
+workers (s3://..., or a shared folder).
+
+- Live output: the worker follows the task's output files and publishes new bytes
+  with their offsets on the run's Dask event topic; the client delivers each byte
+  once, whether it comes live or with the task's result.
+- Ending tasks: kill() asks every worker to kill the task's process group (a task
+  not started yet is refused when it starts), then cancels its future.
+- A lost worker: the attempt ends with `handle.fault` set; the scheduler retries it
+  (within --retry, once at least). A rerun Dask makes on its own is reported."""
 from __future__ import annotations
 
 import json
 import os
+import threading
+import uuid
 
+from ..keeper import LIFELINE_ENV
 from ..taskopts import KILL_GRACE
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 
+POLL = 0.1            # seconds between looks at a running task's output on its worker
+CHUNK = 1 << 20       # most bytes one output event carries
 
-def run_task_process(request_json: str, kill_after: float | None = None
-                     ) -> tuple[int, bytes, bytes, int]:
-    """On a worker: run one task attempt in a fresh interpreter.
+# -- on a worker ---------------------------------------------------------------------
+_RUNNING: dict[str, int] = {}    # token -> pid (= process group) of its task on this worker
+_ENDED: set[str] = set()         # tokens ended before they started here
+_LOCK = threading.Lock()
+
+
+def end_tasks(tokens: list[str]) -> list[int]:
+    """Run on every worker (Client.run): kill these tasks' process groups; remember the
+    tokens so that one not started yet never starts. Returns the pids killed here."""
+    killed = []
+    with _LOCK:
+        for token in tokens:
+            _ENDED.add(token)
+            pid = _RUNNING.get(token)
+            if pid:
+                kill_group(pid)
+                killed.append(pid)
+    return killed
+
+
+def _publisher(topic: str, token: str):
+    """Sends an event to the client subscribed to `topic` (or nothing, outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None, lambda msg: None
+    return worker.address, lambda msg: worker.log_event(topic, dict(msg, token=token))
+
+
+def _forward(files: dict, sent: dict, send) -> None:
+    for stream, f in files.items():
+        while True:
+            data = os.pread(f.fileno(), CHUNK, sent[stream])
+            if not data:
+                break
+            send({"kind": "output", "stream": stream, "offset": sent[stream], "data": data})
+            sent[stream] += len(data)
+
+
+def run_task_process(request_json: str, token: str = "", topic: str = "",
+                     kill_after: float | None = None) -> tuple[int, bytes, bytes, int | None, str]:
+    """On a worker: run one task attempt in a fresh interpreter; stream its output.
 
     Output goes to temporary files, not pipes, so a process the task left behind
-    cannot keep us waiting; past `kill_after` seconds the task's process group is killed."""
+    cannot keep us waiting. The task is ended with every process it started when it is
+    past `kill_after` seconds, when the run no longer wants it (cancelled, or its client
+    went away and the worker is closing), or when this worker process ends however (the
+    task's keeper holds a lifeline pipe whose only write end is here).
+    Returns (exit status, stdout, stderr, pid, worker address)."""
     import subprocess
     import sys
     import tempfile
+    import time
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    address, send = _publisher(topic, token)
+    life_r, life_w = os.pipe()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LIFELINE_ENV: str(life_r)})
+    env.update(json.loads(request_json).get("env") or {})
+    wanted = _wanted_check()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
-                                stdout=out, stderr=err, env=env, start_new_session=True)
-        proc.stdin.write(request_json.encode())
-        proc.stdin.close()
+        with _LOCK:
+            if token in _ENDED:
+                os.close(life_r)
+                os.close(life_w)
+                return -9, b"", b"", None, address
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"],
+                                        stdin=subprocess.PIPE, stdout=out, stderr=err, env=env,
+                                        pass_fds=[life_r], start_new_session=True)
+            finally:
+                os.close(life_r)
+            _RUNNING[token] = proc.pid
+        send({"kind": "start", "pid": proc.pid, "worker": address, "run": uuid.uuid4().hex})
         try:
-            proc.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
-            pass
-        kill_group(proc.pid)  # a timed-out task, or what a finished one left running
-        code = proc.wait()
+            proc.stdin.write(request_json.encode())
+            proc.stdin.close()
+            files, sent = {"stdout": out, "stderr": err}, {"stdout": 0, "stderr": 0}
+            deadline = time.time() + kill_after if kill_after else None
+            while proc.poll() is None and not (deadline and time.time() > deadline) \
+                    and wanted():
+                _forward(files, sent, send)
+                try:
+                    proc.wait(timeout=POLL)
+                except subprocess.TimeoutExpired:
+                    pass
+            kill_group(proc.pid)  # a timed-out task, or what a finished one left running
+            code = proc.wait()
+        finally:
+            os.close(life_w)
+            with _LOCK:
+                _RUNNING.pop(token, None)
         out.seek(0)
         err.seek(0)
-        return code, out.read(), err.read(), proc.pid
+        return code, out.read(), err.read(), proc.pid, address
 
 
+def _wanted_check():
+    """A function telling whether the Dask task running this code is still wanted."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return lambda: True
+
+    def wanted() -> bool:
+        if getattr(worker.status, "name", "running") not in ("running", "paused"):
+            return False   # the worker is closing (its scheduler went away)
+        ts = worker.state.tasks.get(key)
+        return ts is None or ts.state not in ("cancelled", "released", "forgotten")
+    return wanted
+
+
+# -- on the client ---------------------------------------------------------------------
 class DaskHandle(TaskHandle):
-    def __init__(self, future):
+    """One attempt on the cluster. Output arrives live and with the result: each byte is
+    delivered once, by offset. `fault`: why the attempt was lost, when it was not the task."""
+
+    def __init__(self, executor: DaskExecutor, token: str, on_output: OutputCallback):
         super().__init__()
-        self.future = future
+        self.executor, self.token, self.on_output = executor, token, on_output
+        self.future = None
+        self.worker: str | None = None
+        self.execution: str | None = None
+        self.sent = {"stdout": 0, "stderr": 0}
+        self.finished = False
+        self.fault: str | None = None
+        self.lock = threading.Lock()
 
     def kill(self, sig: int = 9) -> None:
-        self.future.cancel()
+        if not self.finished:
+            self.executor.end([self])
+
+    def on_event(self, msg: dict) -> None:
+        with self.lock:
+            if self.finished:
+                return
+            if msg["kind"] == "start":
+                if self.execution is not None:  # Dask reran it: its worker was lost
+                    note = (f"[nbflow] the Dask worker {self.worker} running this task was lost; "
+                            f"Dask reran it on {msg['worker']}\n").encode()
+                    self.on_output("stderr", note)
+                    self.sent = {"stdout": 0, "stderr": 0}
+                self.execution, self.worker, self.pid = msg["run"], msg["worker"], msg["pid"]
+            elif msg["kind"] == "output":
+                self._deliver(msg["stream"], msg["offset"], msg["data"])
+
+    def _deliver(self, stream: str, offset: int, data: bytes) -> None:
+        have = self.sent[stream]
+        if offset <= have < offset + len(data):
+            self.on_output(stream, data[have - offset:])
+            self.sent[stream] = offset + len(data)
+
+    def finish(self, out: bytes, err: bytes) -> None:
+        with self.lock:
+            self._deliver("stdout", 0, out)
+            self._deliver("stderr", 0, err)
+            self.finished = True
 
 
 class DaskExecutor(Executor):
     name = "dask"
 
     def __init__(self, address: str | None = None, n_workers: int | None = None):
-        self.address = address or os.environ.get("NBFLOW_DASK_ADDRESS")
+        from .dask_cluster import scheduler_address
+
+        self.address = scheduler_address(address)
         self.n_workers = n_workers or os.cpu_count() or 1
         self.client = None
         self.cluster = None
+        self.topic = f"nbflow-{uuid.uuid4().hex}"
+        self.handles: dict[str, DaskHandle] = {}
+        self._workers: dict[str, dict] | None = None
 
     def start(self) -> None:
         if self.client is not None:
             return
-        from distributed import Client, LocalCluster
+        from .dask_cluster import connect
 
-        if self.address:
-            self.client = Client(self.address)
-        else:
-            self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
-            self.client = Client(self.cluster)
+        self.client, self.cluster = connect(self.address, self.n_workers)
+        self.client.subscribe_topic(self.topic, self._on_event)
+
+    def check(self, graph) -> None:
+        """Refuse, before the run starts, a step that no worker could ever run."""
+        from .dask_cluster import check_fits
+
+        self.start()
+        self._workers = self._worker_resources()
+        for name, node in graph.nodes.items():
+            check_fits(name, node.spec.options.resources_dict(), self._workers)
+
+    def _worker_resources(self) -> dict:
+        from .dask_cluster import worker_resources
+
+        return worker_resources(self.client)
+
+    def _on_event(self, event) -> None:
+        _, msg = event
+        handle = self.handles.get(msg.get("token"))
+        if handle is not None:
+            handle.on_event(msg)
 
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+        from .dask_cluster import restrictions
+
         self.start()
         timeout = request.get("timeout")
         kill_after = timeout + KILL_GRACE if timeout else None
-        future = self.client.submit(run_task_process, json.dumps(request), kill_after, pure=False)
-        handle = DaskHandle(future)
-
-        def done(fut):
-            try:
-                code, out, err, pid = fut.result()
-            except BaseException as e:  # cancelled, or the worker died
-                code, out, err, pid = -9, b"", f"dask: {e!r}\n".encode(), None
-            handle.pid, handle.returncode = pid, code
-            for stream, data in (("stdout", out), ("stderr", err)):
-                if data:
-                    on_output(stream, data)
-                on_output(stream, b"")
-            on_exit(code)
-
-        future.add_done_callback(done)
+        token = "{flow}/{run_id}/{step}/{task_id}.{attempt}".format(**request) \
+            + f"-{uuid.uuid4().hex[:8]}"
+        handle = self.handles[token] = DaskHandle(self, token, on_output)
+        if os.environ.get("NBFLOW_DATASTORE_OPTIONS"):  # the workers need them too
+            request = dict(request, env={"NBFLOW_DATASTORE_OPTIONS":
+                                         os.environ["NBFLOW_DATASTORE_OPTIONS"]})
+        if self._workers is None:
+            self._workers = self._worker_resources()
+        handle.future = self.client.submit(
+            run_task_process, json.dumps(request), token, self.topic, kill_after,
+            key=f"nbflow-{token}", pure=False,
+            resources=restrictions(request.get("resources") or {}, self._workers) or None)
+        handle.future.add_done_callback(lambda fut: self._done(handle, fut, on_output, on_exit))
         return handle
+
+    def _done(self, handle: DaskHandle, fut, on_output: OutputCallback, on_exit: ExitCallback):
+        from distributed import KilledWorker
+
+        out, err = b"", b""
+        try:
+            code, out, err, pid, worker = fut.result()
+            handle.pid, handle.worker = pid or handle.pid, worker or handle.worker
+        except KilledWorker as e:
+            code = -9
+            handle.fault = (f"the Dask worker running the task was lost ({handle.worker or e}); "
+                            "the task did not finish")
+        except BaseException as e:  # cancelled (the run ended it), or Dask could not run it
+            code = -9
+            if not fut.cancelled():
+                err = f"[nbflow] dask: {e!r}\n".encode()
+        handle.finish(out, err)
+        if handle.fault:
+            on_output("stderr", f"[nbflow] {handle.fault}\n".encode())
+        self.handles.pop(handle.token, None)
+        handle.returncode = code
+        for stream in ("stdout", "stderr"):
+            on_output(stream, b"")
+        on_exit(code)
+
+    def end(self, handles: list[DaskHandle]) -> None:
+        """Kill these tasks on whichever worker runs them, then cancel their futures."""
+        tokens = [h.token for h in handles]
+        try:
+            self.client.run(end_tasks, tokens, on_error="ignore")
+        except Exception:  # noqa: BLE001 - a cluster going away: the futures still end below
+            pass
+        for h in handles:
+            if h.future is not None:
+                h.future.cancel()
 
     def close(self) -> None:
         if self.client is not None:
+            live = [h for h in self.handles.values() if not h.finished]
+            if live:
+                self.end(live)
             self.client.close()
             self.client = None
         if self.cluster is not None:

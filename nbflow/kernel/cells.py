@@ -65,4 +65,4 @@ def flow_from_cell(line: str, body: str, cell: int) -> FlowCellSpec:
     except ParameterError as e:
         e.cell = cell
         raise in_cell(e, cell) from None
-    return FlowCellSpec(header.name, body, cell, BODY_LINE)
+    return FlowCellSpec(header.name, body, cell, BODY_LINE, pypi=header.pypi, python=header.python)

@@ -15,7 +15,8 @@ from ..spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
-USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|export|params|inspect [ARGS]\n"
+USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|export|params|inspect"
+         "|card|fsck|du|rm|gc [ARGS]\n"
          "  (the same options as the `nbflow` command; the notebook defaults to this one)")
 NOTEBOOK_COMMANDS = ("show", "check", "export")
 PATHSPEC_COMMANDS = ("logs", "dump")
@@ -30,8 +31,11 @@ def dispatch(session: KernelSession, shell, line: str):
         print(USAGE)
         return None
     cmd, rest = argv[0], argv[1:]
+    from .card import cmd_card
+    from .compare import cmd_compare
+
     own = {"run": cmd_run, "resume": cmd_resume, "params": cmd_params, "inspect": cmd_inspect,
-           "show": cmd_show}
+           "card": cmd_card, "compare": cmd_compare, "show": cmd_show}
     try:
         if cmd in own:
             return own[cmd](session, shell, rest)
@@ -48,8 +52,11 @@ def run_cli(session: KernelSession, cmd: str, rest: list[str]) -> None:
         rest = [notebook_file(session, cmd)] + rest
     elif cmd in PATHSPEC_COMMANDS:
         rest = [_qualify(session, a) for a in rest]
-    elif cmd == "runs" and not [a for a in rest if not a.startswith("-")]:
+    elif cmd in ("runs", "du") and not [a for a in rest if not a.startswith("-")]:
         rest = [session.flow_name()] + rest
+    elif cmd == "diff" and len([a for a in rest if not a.startswith("-")]) == 2 \
+            and not any("/" in a for a in rest):   # two run ids of this notebook's flow
+        rest = [session.path or session.flow_name()] + rest
     code = cli.main([cmd, *rest])
     sys.stdout.flush()
     sys.stderr.flush()
@@ -142,7 +149,21 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
     # lent, not given: runner.execute closes only executors it made itself
     executor = session.executor() if borrow else None
     result = start(notebook, args, opts, live_display(), executor)
+    _store_notice(notebook, opts)
     return _run_object(notebook.flow_name, result)
+
+
+def _store_notice(notebook: NotebookSpec, opts) -> None:
+    """A line when the store has grown past NBFLOW_STORE_WARN (default 10 GiB)."""
+    from ..datastore.usage import store_notice
+    from ..runner import datastore_for
+
+    try:
+        notice = store_notice(datastore_for(notebook, opts.datastore))
+    except OSError:   # a store that cannot be listed now: no notice, not an error
+        return
+    if notice:
+        print(notice)
 
 
 def _notebook_to_run(session: KernelSession, path: str | None, cmd: str) -> NotebookSpec:

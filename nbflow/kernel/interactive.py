@@ -10,7 +10,7 @@ import sys
 
 from .. import graph as graphmod
 from ..datastore import records
-from ..errors import ParameterError, TaskFailed
+from ..errors import NbflowError, ParameterError, TaskFailed
 from ..params import find_parameters, resolve_values
 from ..runner import RunOptions, create_run_record, datastore_for, run_context
 from ..scheduler import PendingTask, Scheduler
@@ -23,18 +23,40 @@ RUNS_SEARCHED = 50   # how far back a parent's tasks are looked for in earlier r
 
 
 class CellOutput:
-    """A scheduler listener: task output into the running cell, stdout and stderr apart."""
+    """A scheduler listener: task output into the running cell, stdout and stderr apart,
+    and what the task displays as rich outputs, in order with its printed lines."""
 
-    def __init__(self, prefix: bool):
+    def __init__(self, prefix: bool, datastore=None):
         self.prefix = prefix   # several tasks at once (foreach splits): say whose line it is
+        self.datastore = datastore
 
     def __call__(self, ev: RunEvent) -> None:
-        if ev.kind == "task_output":
+        if ev.kind == "task_display":
+            show_display(self.datastore, ev.text)
+        elif ev.kind == "task_output":
             stream = sys.stderr if ev.stream == "stderr" else sys.stdout
             tag = f"[{ev.step}/{ev.task_id}] " if self.prefix else ""
             stream.write(f"{tag}{ev.text}\n")
         elif ev.kind == "task_retrying":
             sys.stderr.write(f"[{ev.step}/{ev.task_id}] retrying (attempt {ev.attempt + 1})\n")
+
+
+def show_display(ds, text: str) -> None:
+    """One bundle a task displayed (a marker line: cards/stream.py), shown in the cell."""
+    import json
+
+    from IPython.display import display
+
+    from ..datastore.cards import resolve
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        data, metadata = resolve(ds, json.loads(text))
+    except Exception as e:  # noqa: BLE001 - a broken output must not stop the step's cell
+        sys.stderr.write(f"(an output of the task could not be shown: {type(e).__name__}: {e})\n")
+        return
+    display(data, raw=True, metadata=metadata)
 
 
 def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None) -> SelfView:
@@ -51,8 +73,9 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     run = _interactive_run(session, known, ds, params, values, refs)
     tasks = plan_tasks(graph, spec.name, parent_tasks)
+    environments = _step_environment(session, run, known, spec.name)
     session.warm(known)
-    result, recs = _execute(session, run, graph, spec.name, refs, tasks)
+    result, recs = _execute(session, run, graph, spec.name, refs, tasks, environments)
     _after(session, run, known, graph, spec.name, refs, recs)
     if not result.successful:
         session.failed.add(spec.name)
@@ -204,13 +227,40 @@ def _index(rec: dict) -> int:
     return stack[-1]["index"] if stack else 0
 
 
-def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks):
+def _step_environment(session: KernelSession, run: InteractiveRun, known: NotebookSpec,
+                      step: str) -> dict:
+    """A `--pypi` step runs in its pinned environment (built on first use, then cached);
+    the cell says so the first time in this kernel session. Its lock joins the run record."""
+    from ..environment import pinned
+    from ..environment.requirements import step_env_spec
+
+    if step_env_spec(known, known.step(step)) is None:
+        return {}
+    said = session.__dict__.setdefault("environments_announced", set())
+    stored = records.read_run(run.datastore, run.flow, run.run_id).get("pinned_environments") or {}
+
+    def announce(name, entry, built_seconds):
+        if (name, entry["hash"]) not in said:
+            said.add((name, entry["hash"]))
+            print(f"({pinned.describe(name, entry, built_seconds)})")
+
+    try:
+        entries = pinned.prepare(known, run.datastore.url, stored, [step], announce)
+    except NbflowError as e:
+        raise in_cell(e) from None
+    records.update_run(run.datastore, run.flow, run.run_id,
+                       pinned_environments={**stored, **entries})
+    return pinned.launch_info(entries)
+
+
+def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks,
+             environments: dict | None = None):
     opts = RunOptions(is_interactive=True)
-    context = dict(run_context(opts, run.user), origin_run_id=None)
+    context = dict(run_context(opts, run.user), origin_run_id=None, card_stream=True)
     sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
-                      executor=session.executor(), listeners=[CellOutput(len(tasks) > 1)],
+                      executor=session.executor(), listeners=[CellOutput(len(tasks) > 1, run.datastore)],
                       context=context, first_task_id=run.next_task_id, follow=False,
-                      max_num_splits=session.max_num_splits)
+                      max_num_splits=session.max_num_splits, environments=environments)
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
     run.next_task_id = sched.next_task_id
     ran = [t for t in tasks if t.task_id]   # all of one step: plan_tasks made them

@@ -1,0 +1,1 @@
+"""One plain function per command: typed arguments in, data out, NbflowError raised."""

@@ -1,0 +1,232 @@
+"""`--executor dask` against real clusters on 127.0.0.1: the TLS LocalCluster nbflow starts,
+and a running cluster (started here, with its own throwaway credentials) named by
+--scheduler / NBFLOW_DASK_SCHEDULER: security, live output, stopping, lost workers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+
+pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A running 2-worker cluster speaking TLS, as a platform team would run one."""
+    from distributed import Client, LocalCluster
+    from distributed.security import Security
+
+    sec = Security.temporary()
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=None, security=sec,
+                      resources={"cpu": 2, "memory": 2000}) as c, Client(c, security=sec) as client:
+        c.env = cli_env(NBFLOW_DASK_SECURITY=json.dumps({
+            "require_encryption": True, "tls_ca_file": sec.tls_ca_file,
+            "tls_client_cert": sec.tls_client_cert, "tls_client_key": sec.tls_client_key}))
+        c.client = client
+        yield c
+
+
+def wait_for(path, proc=None, timeout=120):
+    end = time.time() + timeout
+    while not os.path.exists(path):
+        assert time.time() < end, f"{path} never appeared"
+        assert proc is None or proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(0.1)  # written whole
+    return open(path).read().split()
+
+
+def test_a_cluster_nbflow_starts_refuses_unauthenticated_clients():
+    """Another local user's client (another process, without the run's credentials) gets
+    no answer from the scheduler, over TLS or plain TCP."""
+    from nbflow.executors.dask import DaskExecutor
+
+    with DaskExecutor(n_workers=1) as ex:
+        address = ex.cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        assert ex.client.submit(os.getuid).result() == os.getuid()  # its owner is served
+        for attempt in (address, address.replace("tls://", "tcp://")):
+            intruder = subprocess.run(
+                [sys.executable, "-c", "import os, sys\nfrom distributed import Client\n"
+                 f"c = Client({attempt!r}, timeout=10)\nprint('ran as', c.submit(os.getuid).result())"],
+                capture_output=True, text=True, timeout=120)
+            assert intruder.returncode != 0 and "ran as" not in intruder.stdout
+
+
+STEPS = [
+    "%%flow WhereFlow",
+    "%%step start -> end\nimport os\nself.worker_pid = os.getppid()\nprint('on worker', os.getppid())",
+    "%%step end\npass",
+]
+
+
+def test_scheduler_option_and_variable_run_on_that_cluster(workdir, store, cluster):
+    nb = make_notebook(workdir / "where.ipynb", STEPS)
+    workers = set(cluster.client.run(os.getpid).values())
+    res = run_nbflow("run", nb, "--scheduler", cluster.scheduler_address, "--datastore-shared",
+                     cwd=workdir, env=cluster.env)
+    assert res.returncode == 0, res.stderr
+    assert store.artifacts("WhereFlow", run_id_of(res.stdout), "start")["worker_pid"] in workers
+
+    env = dict(cluster.env, NBFLOW_EXECUTOR="dask",
+               NBFLOW_DASK_SCHEDULER=cluster.scheduler_address)
+    res = run_nbflow("run", nb, "--datastore-shared", cwd=workdir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert store.artifacts("WhereFlow", run_id_of(res.stdout), "start")["worker_pid"] in workers
+
+
+def test_a_local_store_with_a_remote_scheduler_is_refused(workdir, cluster):
+    nb = make_notebook(workdir / "where.ipynb", STEPS)
+    res = run_nbflow("run", nb, "--scheduler", cluster.scheduler_address, cwd=workdir,
+                     env=cluster.env)
+    assert res.returncode == 2
+    assert "is a local folder" in res.stderr and "--datastore-shared" in res.stderr
+    res = run_nbflow("run", nb, "--executor", "local", "--scheduler", "tcp://127.0.0.1:1",
+                     cwd=workdir)
+    assert res.returncode == 2 and "--executor dask" in res.stderr
+
+
+def test_without_credentials_the_cluster_is_not_reached(workdir, cluster):
+    nb = make_notebook(workdir / "where.ipynb", STEPS)
+    res = run_nbflow("run", nb, "--scheduler", cluster.scheduler_address, "--datastore-shared",
+                     cwd=workdir, timeout=120)
+    assert res.returncode != 0
+    assert "cannot connect to the Dask scheduler" in res.stderr
+
+
+def test_output_is_live_while_the_task_runs(workdir, cluster):
+    """The task waits for a file that the test creates only once it has read the task's
+    first line: the run can only succeed if that line arrived before the task ended."""
+    go = workdir / "go"
+    nb = make_notebook(workdir / "live.ipynb", [
+        "%%flow LiveFlow",
+        "%%step start -> end\nimport os, time\nprint('waiting for go', flush=True)\n"
+        f"for _ in range(1200):\n    if os.path.exists({str(go)!r}):\n        break\n    time.sleep(0.1)\n"
+        "else:\n    raise RuntimeError('no go: the output was not live')\nprint('went')",
+        "%%step end\npass",
+    ])
+    proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--scheduler",
+                             cluster.scheduler_address, "--datastore-shared"], cwd=workdir,
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "waiting for go" in line:
+            go.touch()
+            break
+    rest, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "went" in rest and "no go" not in rest + err
+
+
+STOP_CELLS = [
+    "%%flow StopFlow",
+    "%%step start -> hold, boom\nself.xs = [0, 1]",
+    "%%step hold -> fan --foreach xs\npass",
+    "%%step fan -> gather\nimport os, subprocess, time\nchild = subprocess.Popen(['sleep', '300'])\n"
+    "tmp = os.path.join(DIR, f'pids{self.index}.tmp')\nopen(tmp, 'w').write(f'{os.getpid()} {child.pid}')\n"
+    "os.replace(tmp, os.path.join(DIR, f'pids{self.index}'))\ntime.sleep(300)",
+    "%%step gather -> join\npass",
+    "%%step boom -> join\nimport os, time\nwhile not all(os.path.exists(os.path.join(DIR, f'pids{i}')) for i in (0, 1)):\n"
+    "    time.sleep(0.1)\nif FAIL:\n    raise RuntimeError('boom')\ntime.sleep(300)",
+    "%%step join -> end\npass",
+    "%%step end\npass",
+]
+
+
+def _stop_notebook(workdir, fail: bool):
+    cells = list(STOP_CELLS)
+    cells[0] += f"\nDIR = {str(workdir)!r}\nFAIL = {fail}"
+    return make_notebook(workdir / "stop.ipynb", cells)
+
+
+def _assert_all_gone(pids):
+    end = time.time() + 30
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+              for p in pids):
+        assert time.time() < end, [p for p in pids if psutil.pid_exists(p)]
+        time.sleep(0.2)
+
+
+def test_a_failed_run_ends_its_tasks_on_the_workers(workdir, store, cluster):
+    nb = _stop_notebook(workdir, fail=True)
+    res = run_nbflow("run", nb, "--scheduler", cluster.scheduler_address, "--datastore-shared",
+                     cwd=workdir, env=cluster.env)
+    assert res.returncode == 1 and "boom" in res.stderr
+    pids = [int(p) for i in (0, 1) for p in (workdir / f"pids{i}").read_text().split()]
+    _assert_all_gone(pids)
+    end = store.run_end("StopFlow", run_id_of(res.stdout))
+    assert sorted(p.split("/")[2] for p in end["ended"]) == ["fan", "fan"]
+
+
+def test_ctrl_c_ends_the_tasks_on_the_workers(workdir, store, cluster):
+    nb = _stop_notebook(workdir, fail=False)
+    proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--scheduler",
+                             cluster.scheduler_address, "--datastore-shared"], cwd=workdir,
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    pids = [int(p) for i in (0, 1) for p in wait_for(workdir / f"pids{i}", proc)]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    _assert_all_gone(pids)
+    end = store.run_end("StopFlow", run_id_of(out))
+    assert "interrupted" in end["message"]
+    assert sorted(p.split("/")[2] for p in end["ended"]) == ["boom", "fan", "fan"]
+
+
+def test_resources_beyond_every_worker_are_refused(workdir, store, cluster):
+    nb = make_notebook(workdir / "res.ipynb", [
+        "%%flow ResFlow",
+        "%%step start -> big --resources cpu=2,memory=1000\nprint('fits')",
+        "%%step big -> end --resources memory=64000\npass",
+        "%%step end\npass",
+    ])
+    res = run_nbflow("run", nb, "--scheduler", cluster.scheduler_address, "--datastore-shared",
+                     cwd=workdir, env=cluster.env, timeout=120)
+    assert res.returncode == 2
+    assert "step 'big' asks for --resources memory=64000" in res.stderr
+    assert "fits" not in res.stdout  # refused before any task ran
+
+
+def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
+    """The worker running the task is killed mid-task: the run retries the task (a new
+    attempt, on a live worker; once by default) and finishes; the lost attempt is recorded."""
+    nb = make_notebook(workdir / "lost.ipynb", [
+        "%%flow LostFlow",
+        "%%step start -> end\nimport os, time\nif current.retry_count == 0:\n"
+        f"    tmp = os.path.join({str(workdir)!r}, 'worker.tmp')\n"
+        "    open(tmp, 'w').write(f'{os.getppid()} {os.getpid()}')\n"
+        f"    os.replace(tmp, os.path.join({str(workdir)!r}, 'worker'))\n    time.sleep(300)\n"
+        "self.survived = os.getppid()",
+        "%%step end\nprint('survived on', self.survived)",
+    ])
+    proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--executor", "dask"],
+                            cwd=workdir, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    worker, task = (int(p) for p in wait_for(workdir / "worker", proc))
+    os.kill(worker, signal.SIGKILL)
+    try:
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if psutil.pid_exists(task):  # the lost attempt's process, if nothing else ended it
+            os.killpg(task, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "worker running the task was lost" in err
+    run_id = run_id_of(out)
+    from nbflow.datastore import records
+
+    (last,) = store.tasks("LostFlow", run_id, "start")
+    assert last["successful"] and last["attempt"] == 1
+    lost = records.read_task(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
+    assert lost["exception"]["type"] == "WorkerLost" and not lost["successful"]
+    assert store.artifacts("LostFlow", run_id, "start")["survived"] != worker

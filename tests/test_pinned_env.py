@@ -1,0 +1,186 @@
+"""Steps pinned with --pypi run in environments built by uv from PyPI (issue 17).
+
+Real resolution against the package registry: `start` runs in the kernel's
+environment, `train` pins an older `six` than the one installed; each step stores
+`six.__version__`. Builds go to a cache folder of this module (NBFLOW_ENV_CACHE)."""
+from __future__ import annotations
+
+import importlib.metadata
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import StoreReader, cli_env, make_notebook, run_id_of, run_nbflow
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+INSTALLED = importlib.metadata.version("six")
+OLD, OLDER = "1.16.0", "1.15.0"
+
+
+def pin_flow(pin: str, fail_file: str | None = None) -> list[str]:
+    end = "import six\nself.v_end = six.__version__"
+    if fail_file:
+        end = f"import os\nif os.path.exists({fail_file!r}):\n    raise RuntimeError('asked to fail')\n" + end
+    return ["%%flow PinFlow",
+            "%%step start -> train\nimport six\nself.v_start = six.__version__",
+            f"%%step train -> end --pypi \"six=={pin}\"  # an older release\n"
+            "import six, sys\nself.v_train = six.__version__\nself.prefix = sys.prefix",
+            "%%step end\n" + end]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("envcache")
+
+
+def _env(cache, **extra) -> dict:
+    return cli_env(NBFLOW_ENV_CACHE=cache, **extra)
+
+
+def _run(nb, cache, *args, ok=True, **extra):
+    proc = run_nbflow("run", nb, *args, cwd=nb.parent, env=_env(cache, **extra))
+    if ok:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def test_pinned_step_runs_its_release_and_the_env_is_reused(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD))
+    t0 = time.perf_counter()
+    first = _run(nb, cache)
+    build_run = time.perf_counter() - t0
+    assert f"step 'train' runs in its pinned environment (--pypi six=={OLD}; " in first.stderr
+    assert "built in" in first.stderr
+    store = StoreReader(tmp_path / ".nbflow")
+    run_id = run_id_of(first.stdout)
+    assert store.artifacts("PinFlow", run_id, "start")["v_start"] == INSTALLED
+    train = store.artifacts("PinFlow", run_id, "train")
+    assert train["v_train"] == OLD and train["prefix"].startswith(str(cache))
+    assert store.artifacts("PinFlow", run_id, "end")["v_end"] == INSTALLED  # back in the kernel's
+
+    t0 = time.perf_counter()
+    second = _run(nb, cache)
+    reuse_run = time.perf_counter() - t0
+    assert "cached)" in second.stderr and "built in" not in second.stderr
+    assert store.artifacts("PinFlow", run_id_of(second.stdout), "train")["v_train"] == OLD
+    print(f"\nrun with a build: {build_run:.2f}s ({first.stderr.strip()}); "
+          f"run reusing it: {reuse_run:.2f}s")
+
+    # the lock is stored with the run and shown by `nbflow env`
+    from nbflow.datastore import records
+
+    rec = records.read_run(store.ds, "PinFlow", run_id)["pinned_environments"]["train"]
+    assert rec["requirements"] == [f"six=={OLD}"] and f"six=={OLD}" in rec["lock"].split()
+    shown = run_nbflow("env", f"PinFlow/{run_id}", cwd=tmp_path, env=_env(cache))
+    assert f"step train: --pypi six=={OLD}; python {'.'.join(map(str, sys.version_info[:3]))}" \
+        in shown.stdout
+    assert f"  six {OLD}" in shown.stdout
+
+    # offline (uv cannot be reached) with the environment cached: still runs
+    offline = _run(nb, cache, NBFLOW_UV="/bin/false", UV_OFFLINE="1")
+    assert store.artifacts("PinFlow", run_id_of(offline.stdout), "train")["v_train"] == OLD
+
+
+def test_resume_reuses_the_stored_lock(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD, fail_file=str(tmp_path / "fail")))
+    (tmp_path / "fail").write_text("")
+    failed = _run(nb, cache, ok=False)
+    assert failed.returncode == 1
+    (tmp_path / "fail").unlink()
+    # the resolution cache is gone and uv is unusable: only the run's stored lock can
+    # name the environment (still built in the cache)
+    shutil.rmtree(cache / "locks", ignore_errors=True)
+    proc = run_nbflow("resume", nb, "train", cwd=tmp_path,
+                      env=_env(cache, NBFLOW_UV="/bin/false"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    store = StoreReader(tmp_path / ".nbflow")
+    run_id = run_id_of(proc.stdout)
+    assert store.artifacts("PinFlow", run_id, "train")["v_train"] == OLD
+    assert store.artifacts("PinFlow", run_id, "end")["v_end"] == INSTALLED
+
+
+def test_env_diff_after_a_pin_change(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD))
+    before = run_id_of(_run(nb, cache).stdout)
+    make_notebook(nb, pin_flow(OLDER))
+    after = run_id_of(_run(nb, cache).stdout)
+    store = StoreReader(tmp_path / ".nbflow")
+    assert store.artifacts("PinFlow", after, "train")["v_train"] == OLDER
+    diff = run_nbflow("env", nb, before, "--diff", after, cwd=tmp_path, env=_env(cache))
+    assert diff.returncode == 0, diff.stderr
+    assert diff.stdout.splitlines() == [
+        f"environment PinFlow/{before} -> PinFlow/{after}", "step train:",
+        f"  --pypi six=={OLD} -> six=={OLDER}", f"  ~ six {OLD} -> {OLDER}"]
+
+
+def test_unresolvable_pin_fails_before_any_task(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow("99.0"))
+    proc = _run(nb, cache, ok=False)
+    assert proc.returncode == 1
+    assert "step 'train': --pypi six==99.0 cannot be resolved" in proc.stderr
+    assert "No solution found" in proc.stderr   # uv's own message
+    assert "Task is starting" not in proc.stdout
+    assert not (tmp_path / ".nbflow" / "PinFlow").exists()   # no run was created
+
+
+def test_concurrent_builds_of_one_environment(tmp_path, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("fresh_cache")
+    procs = []
+    for i in range(2):
+        d = tmp_path / f"nb{i}"
+        d.mkdir()
+        nb = make_notebook(d / "pin.ipynb", pin_flow(OLDER))
+        procs.append(subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb)], cwd=d,
+                                      env=_env(cache), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum("built in" in err for _, err in outs) == 1   # the other waited, then reused it
+    envs = [p for p in (cache / "envs").iterdir() if p.is_dir()]
+    assert len(envs) == 1
+    for i, (out, _) in enumerate(outs):
+        store = StoreReader(tmp_path / f"nb{i}" / ".nbflow")
+        assert store.artifacts("PinFlow", run_id_of(out), "train")["v_train"] == OLDER
+
+
+def test_interactive_cell_runs_in_its_environment_and_says_so_once(tmp_path, cache, monkeypatch):
+    from test_kernel_interactive import KernelDriver
+
+    monkeypatch.chdir(tmp_path)
+    with KernelDriver(tmp_path, tmp_path / "dev.ipynb", NBFLOW_ENV_CACHE=cache) as k:
+        k.run("%%flow PinKernelFlow")
+        k.run("%%step start -> train\nimport six\nself.v_start = six.__version__")
+        cell = f"%%step train -> end --pypi six=={OLDER}\nimport six\nself.v_train = six.__version__"
+        first = k.run(cell)
+        assert f"(step 'train' runs in its pinned environment (--pypi six=={OLDER}; " in first.stdout
+        assert k.run("print(self.v_train)").stdout.strip() == OLDER
+        again = k.run(cell)
+        assert "pinned environment" not in again.stdout
+        r = k.run("from nbflow import Flow\nenv = Flow('PinKernelFlow').latest_run.environment\n"
+                  "print(env['steps']['train']['packages']['six'], env['packages']['six'])")
+        assert r.stdout.split() == [OLDER, INSTALLED]
+
+
+def test_artifact_missing_its_module_names_both_environments(tmp_path, cache):
+    nb = make_notebook(tmp_path / "cross.ipynb", [
+        "%%flow CrossFlow",
+        "%%step start -> train\nfrom packaging.version import Version\nself.v = Version('1.0')",
+        f"%%step train -> end --pypi six=={OLD}\nimport six\nself.six = six.__version__\nprint(self.v)",
+        "%%step end\nprint(self.six)"])
+    proc = _run(nb, cache, ok=False)
+    assert proc.returncode == 1
+    assert ("artifact 'v' needs module 'packaging', which is not installed here. It was written "
+            "in the kernel's environment and is read in a pinned environment "
+            f"(--pypi six=={OLD}; python {'.'.join(map(str, sys.version_info[:3]))})") in proc.stderr
+
+
+def test_artifacts_written_in_a_pinned_env_are_labelled(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD))
+    run_id = run_id_of(_run(nb, cache).stdout)
+    store = StoreReader(tmp_path / ".nbflow")
+    [train] = store.tasks("PinFlow", run_id, "train")
+    assert train["artifacts"]["v_train"]["env"]["pypi"] == [f"six=={OLD}"]
+    assert "env" not in train["artifacts"]["v_start"]      # passed on from the kernel's env
