@@ -18,7 +18,8 @@ import os
 import sys
 from typing import Any
 
-MPL_BACKEND = "module://nbflow.cards.mpl_backend"
+from . import MPL_BACKEND
+
 DEFAULT_LIMIT = 50 << 20
 IPY_MODULE = "IPython.core.display_functions"
 IPY_REEXPORTS = ("IPython.core.display", "IPython.display", "IPython")
