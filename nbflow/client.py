@@ -32,6 +32,7 @@ from .pathspec import (  # re-exported: `from nbflow.client import NotFound` wor
     _read_json,
     parse_pathspec,
 )
+from .tagging import RunTags
 
 # -- datastore and namespace ----------------------------------------------------------
 
@@ -190,7 +191,7 @@ class Flow(_Object):
         return next((r for r in self.runs() if r.successful), None)
 
 
-class Run(_Object):
+class Run(RunTags, _Object):
     _KIND, _DEPTH = "run", 2
 
     def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True):
@@ -226,7 +227,8 @@ class Run(_Object):
 
     @property
     def user_tags(self) -> frozenset:
-        return frozenset(self._record.get("tags") or [])
+        """The run's tags, as changed since the run by add_tag/remove_tag/replace_tag."""
+        return self._current_user_tags()
 
     @property
     def system_tags(self) -> frozenset:
@@ -346,6 +348,10 @@ class Run(_Object):
                 if records.list_tasks(self._ds, self.flow_name, self.id, s)]
 
     def steps(self, *tags: str) -> Iterator[Step]:
+        """The run's steps; with tags, only if the run has them all (steps carry the run's
+        tags, as in Metaflow)."""
+        if not all(t in self.tags for t in tags):
+            return
         for name in self._step_names():
             yield Step(f"{self.pathspec}/{name}", _datastore=self._ds, _run=self)
 
@@ -397,7 +403,10 @@ class Step(_Object):
         return self._tasks
 
     def tasks(self, *tags: str) -> Iterator[Task]:
-        """The step's tasks; a foreach step's in foreach order."""
+        """The step's tasks, a foreach step's in foreach order; with tags, only if the run
+        has them all."""
+        if not all(t in self.tags for t in tags):
+            return iter(())
         return iter(self._all_tasks())
 
     def __iter__(self) -> Iterator[Task]:
