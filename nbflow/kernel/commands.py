@@ -91,11 +91,13 @@ def this_notebook(session: KernelSession, given: str, cmd: str,
 
 
 def cmd_show(session: KernelSession, shell, rest: list[str]):
+    """%nbflow show [NOTEBOOK]: the graph drawn, coloured by the interactive run."""
     from ..commands.notebook_cmds import show
+    from .widgets.graph import show_graph
 
     args, _ = parse("show", _with_notebook(rest))
     report, text = show(this_notebook(session, args.notebook, "show"))
-    print(text)
+    show_graph(session, report.graph, text)
     if not report.ok:
         print("\n" + report.errors_text(), file=sys.stderr)
 
