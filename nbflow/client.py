@@ -144,6 +144,9 @@ class Flow(_Object):
             raise NamespaceMismatch(f"flow '{self.id}' has no runs in namespace '{ns}'; "
                                     "namespace(None) sees the runs of every namespace")
 
+    tags = property(lambda self: frozenset(), doc="a flow has no tags (its runs do), as in "
+                    "Metaflow")
+
     def _in_namespace(self) -> bool:
         return next(self.runs(), None) is not None
 
