@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .datastore import Datastore, default_datastore_url, records
+from .environment import crossing
 from .errors import ClientError
 from .failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
@@ -319,7 +320,7 @@ class Run(RunTags, _Object):
     @property
     def parameters(self) -> dict:
         """Parameter values by artifact name (each loaded when this is read)."""
-        return {name: self._ds.get_object(ref["key"], artifact=name, task=self.pathspec)
+        return {name: crossing.load(self._ds, name, ref, self.pathspec)
                 for name, ref in (self._record.get("params") or {}).items()}
 
     @property
@@ -580,7 +581,7 @@ class DataArtifact(_Object):
 
     @property
     def data(self) -> Any:
-        return self._ds.get_object(self._ref["key"], artifact=self.id, task=self.task.pathspec)
+        return crossing.load(self._ds, self.id, self._ref, self.task.pathspec)
 
     @property
     def sha(self) -> str:
@@ -617,8 +618,8 @@ class TaskData:
             if name not in refs:
                 raise MissingArtifact(_nearby(name, sorted(refs), "artifact",
                                               f"task {self._task.pathspec}"), artifact=name)
-            self._values[name] = self._task._ds.get_object(refs[name]["key"], artifact=name,
-                                                           task=self._task.pathspec)
+            self._values[name] = crossing.load(self._task._ds, name, refs[name],
+                                               self._task.pathspec)
         return self._values[name]
 
     def __contains__(self, name: str) -> bool:
