@@ -70,7 +70,8 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
         "%load_ext nbflow", FLOW, PLOT_STEP, QUIET_END,
         "from nbflow import Flow\ntask = Flow('PlotsFlow').latest_run['start'].task\ntask.card",
         "%nbflow card {task.pathspec} -o card.html",
-        "%nbflow run"])
+        "%nbflow run",
+        "from nbflow.cards import Markdown as M\ncurrent.card.append(M('in a scratch cell'))"])
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     nb = nbformat.read(str(path), as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
@@ -107,6 +108,9 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
     run = client.Flow("PlotsFlow").latest_run
     assert "interactive" not in run.system_tags
     assert [list(b) for b in run["start"].task.card] == KINDS
+    # outside a step, current.card.append shows the component at once
+    [shown] = nb.cells[7].outputs
+    assert shown.data["text/markdown"] == "in a scratch cell"
 
 
 def test_headless_run_keeps_the_card_and_nbflow_card_writes_html(workdir):
