@@ -127,7 +127,7 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
 
 
 def _blobs_lost(ds: Datastore, tasks: list[dict]) -> bool:
-    from .datastore.walk import references
+    from ..datastore.walk import references
 
     keys = set().union(*(references(t.get("artifacts") or {}) for t in tasks)) if tasks else set()
     return not all(ds.blob_exists(k) for k in keys)
