@@ -277,7 +277,9 @@ class TaskRecord:
 
 @dataclass(frozen=True)
 class RunEvent:
-    """What a run tells its listeners (the console printer, the kernel's widgets)."""
+    """What a run tells its listeners (the console printer, the kernel's widgets).
+    task_display: `text` is one displayed bundle as JSON (cards/stream.py); task_finished:
+    info["card"] says how many outputs the task's card holds."""
 
     kind: str                        # an EventKind
     run_id: str

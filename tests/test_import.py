@@ -287,10 +287,10 @@ def test_errors_raise_one_validation_error_listing_all():
 
 def test_flow_decorators_and_extra_main_code_are_reported():
     imported = import_flow(textwrap.dedent('''
-        from metaflow import FlowSpec, step, project, conda_base
+        from metaflow import FlowSpec, step, project, trigger
 
         @project(name="demo")
-        @conda_base(python="3.11")
+        @trigger(event="data_ready")
         class DemoFlow(FlowSpec):
             @step
             def start(self):
@@ -306,8 +306,8 @@ def test_flow_decorators_and_extra_main_code_are_reported():
     '''), "demo.py")
     flow_cell = imported.cells[1][1]
     assert flow_cell == ("%%flow DemoFlow --project demo\n# nbflow import: "
-                         "@conda_base(python='3.11') on the flow has no nbflow form; not applied")
+                         "@trigger(event='data_ready') on the flow has no nbflow form; not applied")
     assert imported.warnings == [
-        "demo.py: @conda_base(python='3.11') on the flow has no nbflow form; not applied",
+        "demo.py: @trigger(event='data_ready') on the flow has no nbflow form; not applied",
         ("demo.py, line 15: the `if __name__ == \"__main__\":` block is dropped, and it held more "
          "than DemoFlow()")]

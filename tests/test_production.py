@@ -9,9 +9,9 @@ import sys
 
 import pytest
 from conftest import make_notebook, run_id_of, run_nbflow
-from nbflow.notebook.parse import parse_cells
 
 from nbflow.errors import NotebookError
+from nbflow.notebook.parse import parse_cells
 
 PROD = [
     '%%flow ProdFlow --schedule "0 10 * * ? *" --project demo_proj',

@@ -15,11 +15,12 @@ from . import (
     inspect_commands,
     run_commands,
     store_commands,
+    tag_commands,
 )
 from .run_commands import options_from_args  # noqa: F401  (the kernel's %nbflow run uses it)
 
 MODULES = (run_commands, inspect_commands, convert_commands, env_commands, card_commands,
-           compare_commands, store_commands)
+           compare_commands, store_commands, tag_commands)
 TAKES_FLOW_PARAMETERS = ("run", "resume")   # their unknown --options are flow parameters
 
 

@@ -19,7 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from ..datastore import Datastore, default_datastore_url, records
+from ..environment import crossing
 from ..errors import ClientError
+from ..records import TaskRecord
 from ..task.failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
     _NAME,
@@ -33,6 +35,7 @@ from .pathspec import (  # re-exported: `from nbflow.client import NotFound` wor
     _read_json,
     parse_pathspec,
 )
+from .tagging import RunTags
 
 # -- datastore and namespace ----------------------------------------------------------
 # The module-level choices (set_datastore, namespace) are a default ClientContext; the
@@ -172,6 +175,9 @@ class Flow(_Object):
             raise NamespaceMismatch(f"flow '{self.id}' has no runs in namespace '{ns}'; "
                                     "namespace(None) sees the runs of every namespace")
 
+    tags = property(lambda self: frozenset(), doc="a flow has no tags (its runs do), as in "
+                    "Metaflow")
+
     def _in_namespace(self) -> bool:
         return next(self.runs(), None) is not None
 
@@ -219,7 +225,7 @@ class Flow(_Object):
         return next((r for r in self.runs() if r.successful), None)
 
 
-class Run(_Object):
+class Run(RunTags, _Object):
     _KIND, _DEPTH = "run", 2
 
     def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True,
@@ -256,7 +262,8 @@ class Run(_Object):
 
     @property
     def user_tags(self) -> frozenset:
-        return frozenset(self._record.get("tags") or [])
+        """The run's tags, as changed since the run by add_tag/remove_tag/replace_tag."""
+        return self._current_user_tags()
 
     @property
     def system_tags(self) -> frozenset:
@@ -344,7 +351,7 @@ class Run(_Object):
     @property
     def parameters(self) -> dict:
         """Parameter values by artifact name (each loaded when this is read)."""
-        return {name: self._ds.get_object(ref["key"], artifact=name, task=self.pathspec)
+        return {name: crossing.load(self._ds, name, ref, self.pathspec)
                 for name, ref in (self._record.get("params") or {}).items()}
 
     @property
@@ -376,6 +383,10 @@ class Run(_Object):
                 if records.list_tasks(self._ds, self.flow_name, self.id, s)]
 
     def steps(self, *tags: str) -> Iterator[Step]:
+        """The run's steps; with tags, only if the run has them all (steps carry the run's
+        tags, as in Metaflow)."""
+        if not all(t in self.tags for t in tags):
+            return
         for name in self._step_names():
             yield Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
@@ -427,7 +438,10 @@ class Step(_Object):
         return self._tasks
 
     def tasks(self, *tags: str) -> Iterator[Task]:
-        """The step's tasks; a foreach step's in foreach order."""
+        """The step's tasks, a foreach step's in foreach order; with tags, only if the run
+        has them all."""
+        if not all(t in self.tags for t in tags):
+            return iter(())
         return iter(self._all_tasks())
 
     def __iter__(self) -> Iterator[Task]:
@@ -485,11 +499,11 @@ class Task(_Object):
         if not 0 <= self.attempt <= latest:
             raise NotFound(f"task {self.pathspec} has attempts 0 to {latest}, not {attempt}")
         rel = self._ds.task_prefix(flow, run_id, step, task_id, self.attempt) + ".json"
-        self._record = _read_json(self._ds, rel, f"task {self.pathspec}")
+        self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
         self._data: TaskData | None = None
 
     def _order(self) -> tuple:
-        return tuple(f.get("index", 0) for f in self._record.get("foreach_stack") or [])
+        return tuple(f.index for f in self._record.foreach_stack)
 
     @property
     def run(self) -> Run:
@@ -502,8 +516,7 @@ class Task(_Object):
     @property
     def index(self) -> int | None:
         """Position in the innermost foreach (None outside a foreach)."""
-        stack = self._record.get("foreach_stack") or []
-        return stack[-1]["index"] if stack else None
+        return self._record.index
 
     @property
     def current_attempt(self) -> int:
@@ -511,7 +524,7 @@ class Task(_Object):
 
     @property
     def successful(self) -> bool:
-        return bool(self._record.get("successful"))
+        return self._record.successful
 
     @property
     def finished(self) -> bool:
@@ -519,21 +532,21 @@ class Task(_Object):
 
     @property
     def created_at(self) -> datetime | None:
-        return _dt(self._record.get("started_at"))
+        return _dt(self._record.started_at)
 
     @property
     def finished_at(self) -> datetime | None:
-        return _dt(self._record.get("finished_at"))
+        return _dt(self._record.finished_at)
 
     @property
     def origin_pathspec(self) -> str | None:
         """The task of an earlier run that `resume` reused for this one."""
-        return self._record.get("origin")
+        return self._record.origin
 
     @property
     def exception(self) -> StepException | None:
         """A failed task's error: `type`, `message`, `traceback` (as --catch stores it)."""
-        return StepException.from_dict(self._record.get("exception"))
+        return StepException.from_dict(self._record.exception)
 
     def _log(self, stream: str) -> str:
         return records.read_record_log(self._ds, self._record, stream).decode("utf-8", "replace")
@@ -557,7 +570,7 @@ class Task(_Object):
 
     # -- artifacts ---------------------------------------------------------------
     def _refs(self) -> dict:
-        return self._record.get("artifacts") or {}
+        return self._record.artifacts
 
     def __iter__(self) -> Iterator[DataArtifact]:
         for name in sorted(self._refs()):
@@ -598,7 +611,7 @@ class DataArtifact(_Object):
 
     @property
     def data(self) -> Any:
-        return self._ds.get_object(self._ref["key"], artifact=self.id, task=self.task.pathspec)
+        return crossing.load(self._ds, self.id, self._ref, self.task.pathspec)
 
     @property
     def sha(self) -> str:
@@ -635,8 +648,8 @@ class TaskData:
             if name not in refs:
                 raise MissingArtifact(_nearby(name, sorted(refs), "artifact",
                                               f"task {self._task.pathspec}"), artifact=name)
-            self._values[name] = self._task._ds.get_object(refs[name]["key"], artifact=name,
-                                                           task=self._task.pathspec)
+            self._values[name] = crossing.load(self._task._ds, name, refs[name],
+                                               self._task.pathspec)
         return self._values[name]
 
     def __contains__(self, name: str) -> bool:
@@ -698,3 +711,12 @@ __all__ = [
     "set_datastore",
     "store_at",
 ]
+
+
+def _task_record(ds: Datastore, rel: str, what: str) -> TaskRecord:
+    rec = _read_json(ds, rel, what)
+    try:
+        return TaskRecord.from_json(rec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a task record "
+                            f"holds ({type(e).__name__}: {e})") from None

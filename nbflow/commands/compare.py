@@ -16,6 +16,7 @@ class CompareTable:
     rows: tuple[dict, ...]       # column -> value (NaN where a run lacks it)
     datastore: str               # the store the runs were read from
     warnings: tuple[str, ...] = ()   # e.g. an artifact no run has ("did you mean")
+    artifacts: tuple[str, ...] = ()  # the requested artifact columns
 
 
 def compare(target: str, artifacts: Sequence[str] = (), *, step: str = "end",
@@ -31,4 +32,4 @@ def compare(target: str, artifacts: Sequence[str] = (), *, step: str = "end",
         rows, columns = compare_rows(flow, artifacts, step, last, tags, status or None,
                                      load_limit=load_limit, context=ctx)
     return CompareTable(flow, tuple(columns), tuple(rows), ds.url,
-                        tuple(str(w.message) for w in caught))
+                        tuple(str(w.message) for w in caught), tuple(a.strip() for a in artifacts))

@@ -63,3 +63,8 @@ def _run_row(r: RunRow) -> tuple:
     tags = list(r.tags) + ([f"(resumed from {r.origin_run_id})"] if r.origin_run_id else [])
     return (r.run_id, r.status, r.started,
             duration(r.duration) if r.duration is not None else "-", " ".join(tags))
+
+
+def tag_text(report) -> str:
+    return (f"{report.pathspec}\nuser tags:   {', '.join(report.user_tags) or '(none)'}\n"
+            f"system tags: {', '.join(report.system_tags)}")

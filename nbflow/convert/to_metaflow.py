@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from ..errors import ValidationErrors
 from ..graph import FlowGraph, build
 from ..notebook.spec import NotebookSpec, StepSpec
-from . import cards, checks, decorators, imports, source
+from . import cards, checks, decorators, imports, pypi, source
 
 EXPORT_MARK = "# Exported by nbflow from "
 RUN_HINT = "# Run it with Metaflow: python <this file> run"
@@ -109,7 +109,8 @@ class _Renderer:
                 + sorted(self.hoisted | self.decorators_used))
 
     def _class_lines(self) -> list[str]:
-        lines = self._flow_decorators() + [f"class {self.nb.flow_name}(FlowSpec):"]
+        base = self._flow_decorators() + self._pypi_base()
+        lines = [f"class {self.nb.flow_name}(FlowSpec):"]
         code = self.nb.module_code
         for p in self.params:
             text = "\n".join(code.split("\n")[p.first - 1:p.last])
@@ -118,7 +119,22 @@ class _Renderer:
             if len(lines) > 1:
                 lines.append("")
             lines.extend(self._step_lines(spec))
-        return lines
+        return base + lines
+
+    def _pypi_base(self) -> list[str]:
+        fc = self.nb.flow_cell
+        if fc is None or not (fc.pypi or fc.python):
+            return []
+        deco, problems = pypi.decorator("pypi_base", fc.pypi, fc.python)
+        self._pypi_used("pypi_base", problems, f"cell {fc.cell}")
+        return [deco]
+
+    def _pypi_used(self, name: str, problems: list[str], where: str) -> None:
+        if not self.decorators_used & {"pypi", "pypi_base"}:
+            self.warnings.append("the flow pins packages: run it with "
+                                 "`python flow.py --environment=pypi run` (Metaflow's @pypi)")
+        self.decorators_used.add(name)
+        self.warnings += [f"{where}: {p}; left out" for p in problems]
 
     def _flow_decorators(self) -> list[str]:
         """`%%flow --project/--schedule` as Metaflow's @project and @schedule."""
@@ -135,6 +151,11 @@ class _Renderer:
 
     def _step_lines(self, spec: StepSpec) -> list[str]:
         decos, notes = decorators.to_decorators(spec.options)
+        if spec.options.pypi is not None or spec.options.pypi_disabled:
+            deco, problems = pypi.decorator("pypi", spec.options.pypi or (),
+                                            disabled=spec.options.pypi_disabled)
+            self._pypi_used("pypi", problems, f"cell {spec.cell}, step '{spec.name}'")
+            decos.append(deco)
         tree = self.step_trees[spec.name]
         card = cards.rewrite_step(_rename_nbflow_imports(spec.body, tree), tree, self.plt_names)
         body = card.body

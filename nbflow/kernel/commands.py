@@ -15,7 +15,7 @@ from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
 USAGE = ("usage: %nbflow run|show|check|resume|logs|dump|runs|compare|diff|env|export|import|"
-         "params|inspect|card|fsck|du|rm|gc [ARGS]\n  (the same options as the `nbflow` "
+         "params|inspect|card|tag|fsck|du|rm|gc [ARGS]\n  (the same options as the `nbflow` "
          "command; the notebook defaults to this one)")
 
 
@@ -91,11 +91,13 @@ def this_notebook(session: KernelSession, given: str, cmd: str,
 
 
 def cmd_show(session: KernelSession, shell, rest: list[str]):
+    """%nbflow show [NOTEBOOK]: the graph drawn, coloured by the interactive run."""
     from ..commands.notebook_cmds import show
+    from .widgets.graph import show_graph
 
     args, _ = parse("show", _with_notebook(rest))
     report, text = show(this_notebook(session, args.notebook, "show"))
-    print(text)
+    show_graph(session, report.graph, text)
     if not report.ok:
         print("\n" + report.errors_text(), file=sys.stderr)
 
@@ -218,6 +220,16 @@ def _kernel_store(session: KernelSession) -> str:
     if session.run is not None:
         return session.run.datastore.url
     return notebook_store(session.known_spec(session.saved_notebook())).url
+
+
+def cmd_tag(session: KernelSession, shell, rest: list[str]):
+    from ..commands.tag import tag
+    from ..commands.text import tag_text
+
+    args, _ = parse("tag", rest)
+    pathspec = args.pathspec if "/" in args.pathspec else f"{session.flow_name()}/{args.pathspec}"
+    datastore = args.datastore or _kernel_store(session)
+    print(tag_text(tag(args.action, pathspec, args.tags, datastore=datastore)))
 
 
 def cmd_run(session: KernelSession, shell, rest: list[str]):
@@ -345,5 +357,5 @@ from .compare import cmd_compare  # noqa: E402
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "check": cmd_check,
             "export": cmd_export, "import": cmd_import, "logs": cmd_logs, "dump": cmd_dump,
             "runs": cmd_runs, "params": cmd_params, "inspect": cmd_inspect, "card": cmd_card,
-            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env,
+            "compare": cmd_compare, "diff": cmd_diff, "env": cmd_env, "tag": cmd_tag,
             **{c: functools.partial(cmd_store, cmd=c) for c in ("fsck", "du", "rm", "gc")}}

@@ -194,7 +194,8 @@ def _parameters_by_running(module_code: str, module_ns: dict | None,
 # options of `nbflow run`/`resume` themselves: a parameter with one of these names could
 # never be given on the command line (tests/test_run_core.py keeps this list in step)
 RESERVED_OPTIONS = ("max-workers", "max-num-splits", "tag", "executor", "datastore", "namespace",
-                    "no-fork", "quiet", "help", "origin-run-id", "with")
+                    "no-fork", "quiet", "help", "origin-run-id", "with", "scheduler",
+                    "datastore-shared")
 
 
 def _check_unique(found: list[ParamDef]) -> None:

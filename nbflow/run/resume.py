@@ -116,9 +116,21 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
     _check_structure(graph, old_graph, invalid, where)
     plan = ResumePlan(origin_id, origin._record, rerun)
     for s in graph.topological():
-        if s not in invalid:
-            plan.reused += _successful_tasks(ds, graph.name, origin_id, s)
+        if s in invalid:
+            continue
+        tasks = _successful_tasks(ds, graph.name, origin_id, s)
+        if _blobs_lost(ds, tasks):   # moved aside by `fsck --repair`: run it again
+            invalid |= {s} | graph.descendants(s)
+            continue
+        plan.reused += tasks
     return plan
+
+
+def _blobs_lost(ds: Datastore, tasks: list[dict]) -> bool:
+    from ..datastore.walk import references
+
+    keys = set().union(*(references(t.get("artifacts") or {}) for t in tasks)) if tasks else set()
+    return not all(ds.blob_exists(k) for k in keys)
 
 
 def _failed_steps(origin) -> list[str]:

@@ -281,7 +281,8 @@ class Scheduler:
         self.emit(RunEvent(EventKind.TASK_FINISHED, self.run_id, t.step, t.task_id, r.handle.pid,
                            t.attempt, successful=ok, text=None if ok else error.get("message"),
                            info={"duration": time.time() - r.started, "exit_code": code,
-                                 "index": _index(t.foreach_stack), "ended": ended}))
+                                 "index": _index(t.foreach_stack), "ended": ended,
+                                 "card": (rec.card or {}).get("count", 0)}))
         if ok:
             if not self.stopping and self.follow:
                 self._on_success(rec)

@@ -15,6 +15,7 @@ import traceback
 from ..cards import capture
 from ..datastore import Datastore, records
 from ..datastore.cards import write_card
+from ..environment import crossing
 from ..errors import ArtifactError, DatastoreError, NbflowError
 from ..notebook import code as codemod
 from ..notebook.params import IncludeFile, JSONType, Parameter
@@ -42,6 +43,7 @@ def run_task(req: TaskRequest) -> int:
     os.environ["NBFLOW_DATASTORE"] = req.datastore  # the client in a step reads this run's store
     started = time.time()
     outcome: dict = {"exception": None}
+    crossing.set_current(req.environment)
     if req.catch_fallback:
         return _catch_fallback(ds, req, outcome, started)
     me: TaskSelf | None = None

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..datastore import Datastore, serialize, type_name
+from ..environment import crossing
 from ..errors import ArtifactError, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
@@ -34,8 +35,7 @@ class _Lazy:
 
     def _load(self, name: str):
         ref = self._refs[name]
-        value = self._ds.get_object(ref["key"], artifact=name,
-                                     task=getattr(self, "_pathspec", None))
+        value = crossing.load(self._ds, name, ref, getattr(self, "_pathspec", None))
         self._values[name] = value
         return value
 
@@ -258,6 +258,8 @@ class TaskSelf(_Lazy):
                 continue
             ds.put_encoded(encoded, artifact=name)
             out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
+            if crossing.current():   # written in a pinned environment: say which
+                out[name]["env"] = crossing.current()
         return out
 
     def _unchanged_since_load(self, name: str, old: dict, encoded: serialize.Encoded) -> bool:
