@@ -57,6 +57,15 @@ def run_id_of(output: str) -> str:
     return m.group(1)
 
 
+def read_task_json(ds, flow: str, run_id: str, step: str, task_id: str,
+                   attempt: int | None = None) -> dict | None:
+    """A task attempt's record as the JSON stored (the latest attempt by default)."""
+    from nbflow.datastore import records
+
+    rec = records.read_task(ds, flow, run_id, step, str(task_id), attempt)
+    return None if rec is None else rec.to_json()
+
+
 class StoreReader:
     """Reads runs straight from the datastore files (no client API)."""
 
@@ -68,9 +77,10 @@ class StoreReader:
     def tasks(self, flow: str, run_id: str, step: str) -> list[dict]:
         from nbflow.datastore import records
 
-        out = []
+        out = []   # the records' JSON as stored
         for task_id, attempt in records.list_tasks(self.ds, flow, run_id, step).items():
-            out.append(records.read_task(self.ds, flow, run_id, step, task_id, attempt))
+            out.append(self.ds.get_json(self.ds.task_prefix(flow, run_id, step, task_id, attempt)
+                                        + ".json"))
         out.sort(key=lambda r: ((r.get("foreach_stack") or [{}])[-1].get("index", 0) or 0,
                                 int(r["task_id"])))
         return out

@@ -126,10 +126,10 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
     return plan
 
 
-def _blobs_lost(ds: Datastore, tasks: list[dict]) -> bool:
+def _blobs_lost(ds: Datastore, tasks: list[TaskRecord]) -> bool:
     from ..datastore.walk import references
 
-    keys = set().union(*(references(t.get("artifacts") or {}) for t in tasks)) if tasks else set()
+    keys = set().union(*(references(t.artifacts) for t in tasks)) if tasks else set()
     return not all(ds.blob_exists(k) for k in keys)
 
 
