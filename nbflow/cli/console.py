@@ -22,6 +22,8 @@ class ConsolePrinter:
             (stream or self.out).flush()
 
     def __call__(self, ev: RunEvent) -> None:
+        if ev.kind == EventKind.RUN_STARTED:
+            self.flow, self.store = ev.info.get("flow"), ev.info.get("datastore")
         prefix = f"[{ev.run_id}/{ev.step}/{ev.task_id} (pid {ev.pid if ev.pid is not None else '?'})]"
         if ev.kind == EventKind.RUN_STARTED:
             self._line(f"Workflow starting (run-id {ev.run_id}):")
@@ -47,3 +49,16 @@ class ConsolePrinter:
                 self._line("Done!")
             else:
                 self._line(f"Workflow failed: {ev.text}", self.err)
+            if not self.quiet and getattr(self, "store", None):
+                self._line(stored_line(self.flow, ev.run_id, self.store))
+
+
+def stored_line(flow: str, run_id: str, store: str) -> str:
+    """Where the run is and how to read it: `Run stored in notebooks/.nbflow: ...`."""
+    import os
+
+    where = store
+    if "://" not in store:
+        rel = os.path.relpath(store)
+        where = rel if not rel.startswith("..") else store
+    return f"Run stored in {where}: Flow('{flow}')['{run_id}']"

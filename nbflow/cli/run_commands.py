@@ -124,3 +124,19 @@ def cmd_check(args, extra) -> int:
         return 1
     print(report.summary())
     return 0
+
+
+def help_with_parameters(parser, argv: list[str]) -> int:
+    """`nbflow run NOTEBOOK --help`: the run options, then the notebook's own parameters
+    (as Metaflow's `run --help` lists a flow's)."""
+    from ..commands.notebook_cmds import parameters_text
+    from ..notebook.parse import read_notebook
+
+    sub = next(a for a in parser._actions if a.choices and argv[0] in a.choices).choices[argv[0]]
+    sub.print_help()
+    notebook = next((a for a in argv[1:] if a.endswith(".ipynb")), None)
+    if notebook:
+        text = parameters_text(read_notebook(notebook))
+        print(text.replace("Parameters:", f"parameters of {notebook}:") if text
+              else f"\n{notebook} has no parameters")
+    return 0

@@ -53,14 +53,51 @@ class ClientContext:
 
     datastore: Datastore
     ns: Any = FOLLOW
+    searchable: bool = False   # a store found by default: a flow not there is looked for below
+    searched: str = ""         # the folder whose sub-folders were searched, in vain
+
+    def where(self) -> str:
+        """The stores looked in, for a "not found" message."""
+        below = f" (nor in the .nbflow/ folders below {self.searched})" if self.searched else ""
+        return f"datastore {self.datastore.url}{below}"
 
     @property
     def namespace(self) -> str | None:
         return get_namespace() if self.ns is FOLLOW else self.ns
 
+    def for_flow(self, flow: str) -> ClientContext:
+        """This context, or, when the flow is not in its store and the store was not chosen
+        by the user, one on the store below the working directory that holds the flow
+        (`nbflow run notebooks/x.ipynb` stores in notebooks/.nbflow), with a notice."""
+        if not self.searchable:
+            return self
+        from ..datastore import stores_below
+
+        if self.datastore.storage.exists(flow):
+            return ClientContext(self.datastore, self.ns)   # looked once: children do not
+        found = stores_below(flow)
+        if not found:
+            import os
+
+            return ClientContext(self.datastore, self.ns, searched=os.getcwd())
+        import sys
+
+        print(f"nbflow: flow '{flow}' is not in {self.datastore.url}; reading it from "
+              f"{found[0]}", file=sys.stderr)
+        return ClientContext(store_at(found[0]), self.ns)
+
 
 def default_context(datastore: Datastore | None = None) -> ClientContext:
-    return ClientContext(datastore or get_datastore())
+    if datastore is not None:
+        return ClientContext(datastore)
+    return ClientContext(get_datastore(), searchable=default_store_is_searched())
+
+
+def default_store_is_searched() -> bool:
+    """True when nobody chose the store (no set_datastore, no NBFLOW_DATASTORE)."""
+    import os
+
+    return _datastore_url is None and not os.environ.get("NBFLOW_DATASTORE")
 
 
 def set_datastore(url: str | None) -> str:
@@ -111,7 +148,7 @@ class _Object:
     def _init_path(self, pathspec: str, ds: Datastore | None,
                    ctx: ClientContext | None) -> list[str]:
         parts = parse_pathspec(pathspec, self._DEPTH)
-        self._ctx = ctx or default_context(ds)
+        self._ctx = (ctx or default_context(ds)).for_flow(parts[0])
         self._ds = self._ctx.datastore
         self.pathspec = "/".join(parts)
         self.id = parts[-1]
@@ -169,7 +206,7 @@ class Flow(_Object):
             return
         flows = [f for f in records.list_flows(self._ds) if _NAME.match(f)]
         if self.id not in flows:
-            raise NotFound(_nearby(self.id, flows, "flow", f"datastore {self._ds.url}"))
+            raise NotFound(_nearby(self.id, flows, "flow", self._ctx.where()))
         ns = self._ctx.namespace
         if ns is not None and not self._in_namespace():
             raise NamespaceMismatch(f"flow '{self.id}' has no runs in namespace '{ns}'; "
@@ -237,7 +274,7 @@ class Run(RunTags, _Object):
             ids = records.list_runs(self._ds, flow)
             flows = [] if ids else records.list_flows(self._ds)
             if not ids and flow not in flows:
-                raise NotFound(_nearby(flow, flows, "flow", f"datastore {self._ds.url}"))
+                raise NotFound(_nearby(flow, flows, "flow", self._ctx.where()))
             raise NotFound(_nearby(run_id, ids, "run", f"flow '{flow}'"))
         self._record = _read_json(self._ds, rel, f"run {self.pathspec}")
         self._end: dict | None = None

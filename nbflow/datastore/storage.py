@@ -257,17 +257,6 @@ class Storage:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
-    def delete(self, rel: str) -> None:
-        full = self.full(rel)
-        if not self.exists(rel):
-            return
-        if self.local:
-            import shutil
-
-            shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
-        else:
-            self.fs.rm(full, recursive=True)
-
     # -- the whole tree, for fsck, du, rm and gc ---------------------------------------
     def walk(self, rel: str = "") -> Iterator[FileInfo]:
         """Every file under `rel` with its size and modification time (files that

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from .. import graph as graphmod
 from ..datastore import records
-from ..errors import NbflowError, ParameterError, TaskFailed
-from ..notebook.params import find_parameters, resolve_values
+from ..errors import NbflowError, NotebookError, ParameterError, TaskFailed
+from ..notebook.params import notebook_parameters, resolve_values
 from ..notebook.spec import NotebookSpec, StepSpec
 from ..records import EventKind, RunEvent, TaskRecord
 from ..run.planner import tasks_of_step
@@ -64,6 +64,7 @@ def show_display(ds, text: str) -> None:
 
 def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None) -> SelfView:
     """Run `spec` (already checked) now; returns the view bound to `self` in the kernel."""
+    check_against_known(session, spec, saved)
     session.register_step(spec)
     known = session.known_spec(saved)
     ds = datastore_for(known, None)
@@ -91,6 +92,28 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     note = "" if len(recs) == 1 else f" (task 1 of {len(recs)}; the others: " \
         + ", ".join(r.pathspec for r in recs[1:4]) + (" ..." if len(recs) > 4 else "") + ")"
     return SelfView(ds, recs[0], note)
+
+
+def check_against_known(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None):
+    """What the cells the kernel knows (this session's and the saved notebook's) can tell
+    before a task starts: a target that looks like a typo of a known step, and a step name
+    another cell of the saved notebook defines. A target not written yet is only noted."""
+    from ..names import did_you_mean
+
+    cells = [s.cell for s in (saved.steps if saved is not None else ()) if s.name == spec.name]
+    if len(cells) > 1:
+        raise cell_error(NotebookError, f"step '{spec.name}' is defined twice: in cell "
+                         f"{cells[0]} and in cell {cells[1]}; rename one",
+                         cell=spec.cell, step=spec.name)
+    known = {s.name for s in session.known_spec(saved).steps} - {spec.name}
+    for target in spec.targets:
+        if target in known:
+            continue
+        close = did_you_mean(target, known)
+        if close:
+            raise cell_error(NotebookError, f"target '{target}' is not a step; did you mean "
+                             f"'{close}'?", cell=spec.cell, step=spec.name)
+        print(f"(target '{target}' is not a step yet: write a '%%step {target} ...' cell)")
 
 
 def _parents(spec: NotebookSpec, step: str) -> list[str]:
@@ -188,12 +211,12 @@ def _task_records(ds, flow: str, run_id: str, step: str, task_ids,
 
 
 def flow_parameters(known: NotebookSpec) -> list:
-    """The flow cell's parameters; a flow cell that does not parse is reported at its cell."""
+    """The flow cell's parameters, read as `nbflow run` reads them (`__file__` = the
+    notebook); a flow cell that does not parse is reported at its cell."""
     try:
-        return find_parameters(known.module_code)
-    except SyntaxError as e:
-        cell = known.flow_cell.cell if known.flow_cell else None
-        raise cell_error(ParameterError, f"the flow cell does not parse: {e}", cell=cell) from None
+        return notebook_parameters(known)
+    except ParameterError as e:
+        raise in_cell(e) from None
 
 
 def _param_values(session: KernelSession, known: NotebookSpec):

@@ -12,13 +12,9 @@ from typing import Any
 
 from ..datastore import Datastore, serialize, type_name
 from ..environment import crossing
-from ..errors import ArtifactError, ReadOnlyArtifact
+from ..errors import ArtifactError, MissingArtifact, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
-
-
-class MissingArtifact(ArtifactError, AttributeError):
-    """Reading an artifact that does not exist (an AttributeError, so hasattr works)."""
 
 
 def _missing(name: str, step: str, available: Iterable[str], where: str = "",
