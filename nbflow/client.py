@@ -21,13 +21,13 @@ from .datastore import Datastore, default_datastore_url, records
 from .errors import ClientError
 from .failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
-    _NAME,
     DamagedRecord,
     MissingArtifact,
     NamespaceMismatch,
     NotFound,
     PathspecError,
     _dt,
+    _name,
     _nearby,
     _read_json,
     parse_pathspec,
@@ -111,7 +111,7 @@ class Flows:
 
     def __iter__(self) -> Iterator[Flow]:
         for name in records.list_flows(self._ds):
-            if not _NAME.match(name):
+            if not _name(name):
                 continue
             flow = Flow(name, _datastore=self._ds, _check=False)
             if flow._in_namespace():
@@ -135,7 +135,7 @@ class Flow(_Object):
         self._init_path(pathspec, _datastore)
         if not _check:
             return
-        flows = [f for f in records.list_flows(self._ds) if _NAME.match(f)]
+        flows = [f for f in records.list_flows(self._ds) if _name(f)]
         if self.id not in flows:
             raise NotFound(_nearby(self.id, flows, "flow", f"datastore {self._ds.url}"))
         ns = get_namespace()

@@ -73,22 +73,36 @@ class FlowGraph:
         return self.notebook.flow_name
 
     def topological(self) -> list[str]:
-        """Steps in an order where parents come first (notebook order breaks ties)."""
+        """Steps in an order where parents come first (notebook order breaks ties).
+        Iterative (a depth-first walk up the parents with its own stack): no recursion
+        limit on the length of a chain."""
         order, seen = [], set()
-
-        def visit(n: str, path: set):
-            if n in seen or n not in self.nodes or n in path:
-                return
-            path.add(n)
-            for p in self.nodes[n].parents:
-                visit(p, path)
-            path.discard(n)
-            seen.add(n)
-            order.append(n)
-
-        for n in self.nodes:
-            visit(n, set())
+        for root in self.nodes:
+            if root in seen:
+                continue
+            path, stack = {root}, [(root, iter(self.nodes[root].parents))]
+            while stack:
+                n, parents = stack[-1]
+                for p in parents:
+                    if p not in seen and p in self.nodes and p not in path:
+                        path.add(p)
+                        stack.append((p, iter(self.nodes[p].parents)))
+                        break
+                else:
+                    stack.pop()
+                    path.discard(n)
+                    seen.add(n)
+                    order.append(n)
         return order
+
+    def ancestors(self, name: str) -> set[str]:
+        out, todo = set(), [name]
+        while todo:
+            for p in self.nodes[todo.pop()].parents:
+                if p in self.nodes and p not in out:
+                    out.add(p)
+                    todo.append(p)
+        return out
 
     def descendants(self, name: str) -> set[str]:
         out, todo = set(), [name]
@@ -244,38 +258,43 @@ def check_dead_ends(graph: FlowGraph, errors: list) -> None:
 
 
 def check_cycles(graph: FlowGraph, errors: list) -> None:
-    state: dict[str, int] = {}
+    cycle = _find_cycle(graph)
+    if cycle:
+        start = cycle.index(cycle[-1])
+        loop = " -> ".join(cycle[start:])
+        errors.append(_err(graph[cycle[-1]], f"the steps form a cycle: {loop}", structural=True))
 
-    def visit(n: str, path: list[str]) -> list[str] | None:
-        state[n] = 1
-        for t in graph[n].targets:
-            if state.get(t) == 1:
-                return path + [n, t]
-            if t not in state:
-                found = visit(t, path + [n])
-                if found:
-                    return found
-        state[n] = 2
-        return None
 
-    for n in graph.nodes:
-        if n not in state:
-            cycle = visit(n, [])
-            if cycle:
-                start = cycle.index(cycle[-1])
-                loop = " -> ".join(cycle[start:])
-                errors.append(_err(graph[cycle[-1]], f"the steps form a cycle: {loop}",
-                                   structural=True))
-                return
+def _find_cycle(graph: FlowGraph) -> list[str] | None:
+    """A path ending where it entered a cycle, or None (iterative depth-first walk)."""
+    state: dict[str, int] = {}   # 1: on the current path, 2: done
+    for root in graph.nodes:
+        if root in state:
+            continue
+        state[root], path, stack = 1, [root], [iter(graph[root].targets)]
+        while stack:
+            for t in stack[-1]:
+                if state.get(t) == 1:
+                    return path + [t]
+                if t not in state and t in graph.nodes:
+                    state[t] = 1
+                    path.append(t)
+                    stack.append(iter(graph[t].targets))
+                    break
+            else:
+                stack.pop()
+                state[path.pop()] = 2
+    return None
 
 
 def check_reachable(graph: FlowGraph, errors: list) -> None:
     from_start = {"start"} | graph.descendants("start")
+    to_end = {"end"} | graph.ancestors("end") if "end" in graph.nodes else set()
     for node in graph:
         if node.name not in from_start:
             errors.append(_err(node, f"step '{node.name}' cannot be reached from 'start'",
                                structural=True))
-        elif node.name != "end" and "end" not in graph.descendants(node.name):
+        elif node.name not in to_end:
             errors.append(_err(node, f"step '{node.name}' never reaches 'end'", structural=True))
 
 
@@ -294,7 +313,8 @@ def check_split_join(graph: FlowGraph, errors: list) -> None:
             return
         if not _infer_foreach_joins(graph, *problem):
             node, _parent, count = problem
-            open_splits = [f[0] for f in graph[_parent].split_stack][-count:]
+            open_splits = ([f[0] for f in graph[_parent].split_stack][-count:]
+                           or [f[0] for f in graph[node].split_stack][-count:] or [_parent])
             errors.append(_err(graph[open_splits[-1]],
                                f"the foreach split at step '{open_splits[-1]}' is never joined "
                                f"before '{node}'; add a join step that reads `inputs` "

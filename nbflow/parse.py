@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import NbflowError, NotebookError
+from .names import is_name, normalize, shorten
 from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 
-IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
 STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources",
                 "--pypi", "--pypi-disabled")
@@ -71,21 +71,21 @@ def _parse_step_header(rest: str, cell: int | None) -> Header:
     m = re.search(r"(^|\s)--", rest)
     head, opts = (rest[:m.start()], rest[m.start():]) if m else (rest, "")
     if "->" in head:
-        name, targets_text = (p.strip() for p in head.split("->", 1))
+        name, targets_text = (normalize(p.strip()) for p in head.split("->", 1))
         targets = tuple(t.strip() for t in targets_text.split(","))
         if not targets_text.strip():
             raise NotebookError(f"'->' is followed by no target; {usage}", cell=cell, step=name or None)
     else:
-        name, targets = head.strip(), ()
+        name, targets = normalize(head.strip()), ()
     if not name:
         raise NotebookError(f"the step has no name; {usage}", cell=cell)
-    if not IDENT.match(name):
-        raise NotebookError(f"'{name}' is not a valid step name (a Python identifier); {usage}",
-                            cell=cell)
+    if not is_name(name, keywords_allowed=True):   # a keyword: refused by the graph's checks
+        raise NotebookError(f"'{shorten(name)}' is not a valid step name (a Python identifier); "
+                            f"{usage}", cell=cell)
     for t in targets:
-        if not IDENT.match(t):
-            raise NotebookError(f"'{t}' is not a valid target step name; {usage}", cell=cell,
-                                step=name)
+        if not is_name(t, keywords_allowed=True):
+            raise NotebookError(f"'{shorten(t)}' is not a valid target step name; {usage}",
+                                cell=cell, step=name)
     dupes = sorted({t for t in targets if targets.count(t) > 1})
     if dupes:
         raise NotebookError(f"target '{dupes[0]}' is listed twice", cell=cell, step=name)
@@ -161,9 +161,10 @@ def _parse_flow_header(rest: str, cell: int | None) -> Header:
     """`%%flow [Name] [--pypi REQ...] [--python VERSION] [--schedule S] [--project P]`."""
     m = re.search(r"(^|\s)--", rest)
     name, opts = (rest[:m.start()].strip(), rest[m.start():]) if m else (rest.strip(), "")
-    if name and not IDENT.match(name):
-        raise NotebookError(f"'%%flow {name}': the flow name must be a Python identifier "
-                            "(e.g. %%flow MyFlow)", cell=cell)
+    name = normalize(name)
+    if name and not is_name(name):
+        raise NotebookError(f"'%%flow {shorten(name)}': the flow name must be a Python identifier "
+                            "and not a keyword (e.g. %%flow MyFlow)", cell=cell)
     values = _collect(_tokens(opts, cell, None), FLOW_OPTIONS, cell, None)
     kw = _pypi_values(values, cell, None)
     return Header("flow", name or None, pypi=kw.get("pypi", ()), python=kw.get("python"),
@@ -203,9 +204,10 @@ def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) 
 def _option_values(values: dict[str, str], cell, step, kw: dict) -> StepOptions:
     for opt in ("--foreach", "--catch"):
         if opt in values:
-            if not IDENT.match(values[opt]):
+            values[opt] = normalize(values[opt])
+            if not is_name(values[opt]):
                 raise NotebookError(f"option '{opt}' needs an artifact name (a Python identifier), "
-                                    f"got '{values[opt]}'", cell=cell, step=step)
+                                    f"got '{shorten(values[opt])}'", cell=cell, step=step)
             kw[opt[2:]] = values[opt]
     if "--foreach" in values and "--catch" in values:  # Metaflow refuses @catch there too
         raise NotebookError("'--catch' cannot be used on a '--foreach' step (its splits need the "

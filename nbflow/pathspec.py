@@ -12,6 +12,7 @@ from datetime import datetime
 
 from .datastore import Datastore
 from .errors import ClientError
+from .names import shorten
 
 # -- errors -------------------------------------------------------------------------
 
@@ -41,36 +42,43 @@ class MissingArtifact(ClientError, AttributeError):
 
 # -- pathspecs ------------------------------------------------------------------------
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ID = re.compile(r"^[A-Za-z0-9_-]+$")
-_KINDS = (("flow", _NAME), ("run", _ID), ("step", _NAME), ("task", _ID), ("artifact", _NAME))
+_ID = re.compile(r"^[A-Za-z0-9_-]+$").match
+
+
+def _name(part: str) -> bool:
+    return part.isidentifier()   # Python's rule: FlöwÄ and stép are names
+
+
+_KINDS = (("flow", _name), ("run", _ID), ("step", _name), ("task", _ID), ("artifact", _name))
 
 
 def parse_pathspec(pathspec: str, depth: int | None = None) -> list[str]:
     """'Flow/run/step/task' -> its parts, each checked (no '..', no '/', no empty part)."""
     if not isinstance(pathspec, str) or not pathspec.strip():
         raise PathspecError(f"a pathspec must be a non-empty string like Flow/run_id/step/task_id, "
-                            f"got {pathspec!r}")
+                            f"got {shorten(repr(pathspec))}")
+    shown = shorten(pathspec)
     parts = pathspec.strip().rstrip("/").split("/")
     if depth is not None and len(parts) != depth:
         shape = "/".join(k for k, _ in _KINDS[:depth]).replace("run", "run_id").replace(
             "task", "task_id")
-        raise PathspecError(f"malformed pathspec '{pathspec}': expected {shape}")
+        raise PathspecError(f"malformed pathspec '{shown}': expected {shape}")
     if len(parts) > len(_KINDS):
-        raise PathspecError(f"malformed pathspec '{pathspec}': at most Flow/run_id/step/task_id/"
+        raise PathspecError(f"malformed pathspec '{shown}': at most Flow/run_id/step/task_id/"
                             "artifact")
-    for part, (kind, pattern) in zip(parts, _KINDS):
-        if not pattern.match(part):
-            raise PathspecError(f"malformed pathspec '{pathspec}': '{part}' is not a valid {kind} "
-                                "name (letters, digits, '_' and '-' only)")
+    for part, (kind, valid) in zip(parts, _KINDS):
+        if not valid(part):
+            rule = "a Python identifier" if valid is _name else "letters, digits, '_' and '-' only"
+            raise PathspecError(f"malformed pathspec '{shown}': '{shorten(part, 40)}' is not a "
+                                f"valid {kind} name ({rule})")
     return parts
 
 
 def _nearby(name: str, options: list[str], kind: str, where: str) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
+    close = difflib.get_close_matches(name, options, n=1) if len(name) <= 200 else []
     hint = f" (did you mean '{close[0]}'?)" if close else ""
     shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "") if options else "none"
-    return f"no {kind} '{name}' in {where}{hint}; {kind}s there: {shown}"
+    return f"no {kind} '{shorten(name)}' in {where}{hint}; {kind}s there: {shown}"
 
 
 def _read_json(ds: Datastore, rel: str, what: str) -> dict:
