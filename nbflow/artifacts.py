@@ -12,7 +12,7 @@ from typing import Any
 
 from .datastore import Datastore, serialize, type_name
 from .environment import crossing
-from .errors import ArtifactError, NbflowError, ReadOnlyArtifact
+from .errors import ArtifactError, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
@@ -35,16 +35,7 @@ class _Lazy:
 
     def _load(self, name: str):
         ref = self._refs[name]
-        task = getattr(self, "_pathspec", None)
-        try:
-            value = self._ds.get_object(ref["key"], artifact=name, task=task)
-        except NbflowError:
-            raise
-        except Exception as e:  # noqa: BLE001 - unpickling runs code that may raise anything
-            error = crossing.unpickle_error(name, ref, task, e)
-            if error is None:
-                raise
-            raise error from e
+        value = crossing.load(self._ds, name, ref, getattr(self, "_pathspec", None))
         self._values[name] = value
         return value
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 
 PLUGINS = ("nbflow.cli_client", "nbflow.cli_convert", "nbflow.cli_env", "nbflow.cli_card",
+           "nbflow.cli_tag",
            "nbflow.cli_compare", "nbflow.cli_store")
 
 

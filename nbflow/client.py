@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from .datastore import Datastore, default_datastore_url, records
+from .environment import crossing
 from .errors import ClientError
 from .failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
@@ -32,6 +33,7 @@ from .pathspec import (  # re-exported: `from nbflow.client import NotFound` wor
     _read_json,
     parse_pathspec,
 )
+from .tagging import RunTags
 
 # -- datastore and namespace ----------------------------------------------------------
 
@@ -143,6 +145,9 @@ class Flow(_Object):
             raise NamespaceMismatch(f"flow '{self.id}' has no runs in namespace '{ns}'; "
                                     "namespace(None) sees the runs of every namespace")
 
+    tags = property(lambda self: frozenset(), doc="a flow has no tags (its runs do), as in "
+                    "Metaflow")
+
     def _in_namespace(self) -> bool:
         return next(self.runs(), None) is not None
 
@@ -190,7 +195,7 @@ class Flow(_Object):
         return next((r for r in self.runs() if r.successful), None)
 
 
-class Run(_Object):
+class Run(RunTags, _Object):
     _KIND, _DEPTH = "run", 2
 
     def __init__(self, pathspec: str, *, _datastore: Datastore | None = None, _check: bool = True):
@@ -226,7 +231,8 @@ class Run(_Object):
 
     @property
     def user_tags(self) -> frozenset:
-        return frozenset(self._record.get("tags") or [])
+        """The run's tags, as changed since the run by add_tag/remove_tag/replace_tag."""
+        return self._current_user_tags()
 
     @property
     def system_tags(self) -> frozenset:
@@ -314,7 +320,7 @@ class Run(_Object):
     @property
     def parameters(self) -> dict:
         """Parameter values by artifact name (each loaded when this is read)."""
-        return {name: self._ds.get_object(ref["key"], artifact=name, task=self.pathspec)
+        return {name: crossing.load(self._ds, name, ref, self.pathspec)
                 for name, ref in (self._record.get("params") or {}).items()}
 
     @property
@@ -346,6 +352,10 @@ class Run(_Object):
                 if records.list_tasks(self._ds, self.flow_name, self.id, s)]
 
     def steps(self, *tags: str) -> Iterator[Step]:
+        """The run's steps; with tags, only if the run has them all (steps carry the run's
+        tags, as in Metaflow)."""
+        if not all(t in self.tags for t in tags):
+            return
         for name in self._step_names():
             yield Step(f"{self.pathspec}/{name}", _datastore=self._ds, _run=self)
 
@@ -397,7 +407,10 @@ class Step(_Object):
         return self._tasks
 
     def tasks(self, *tags: str) -> Iterator[Task]:
-        """The step's tasks; a foreach step's in foreach order."""
+        """The step's tasks, a foreach step's in foreach order; with tags, only if the run
+        has them all."""
+        if not all(t in self.tags for t in tags):
+            return iter(())
         return iter(self._all_tasks())
 
     def __iter__(self) -> Iterator[Task]:
@@ -568,7 +581,7 @@ class DataArtifact(_Object):
 
     @property
     def data(self) -> Any:
-        return self._ds.get_object(self._ref["key"], artifact=self.id, task=self.task.pathspec)
+        return crossing.load(self._ds, self.id, self._ref, self.task.pathspec)
 
     @property
     def sha(self) -> str:
@@ -605,8 +618,8 @@ class TaskData:
             if name not in refs:
                 raise MissingArtifact(_nearby(name, sorted(refs), "artifact",
                                               f"task {self._task.pathspec}"), artifact=name)
-            self._values[name] = self._task._ds.get_object(refs[name]["key"], artifact=name,
-                                                           task=self._task.pathspec)
+            self._values[name] = crossing.load(self._task._ds, name, refs[name],
+                                               self._task.pathspec)
         return self._values[name]
 
     def __contains__(self, name: str) -> bool:

@@ -293,7 +293,8 @@ class Scheduler:
                            t.attempt, successful=ok,
                            text=None if ok else (rec.get("exception") or {}).get("message"),
                            info={"duration": time.time() - r.started, "exit_code": code,
-                                 "index": _index(t.foreach_stack), "ended": ended}))
+                                 "index": _index(t.foreach_stack), "ended": ended,
+                                 "card": (rec.get("card") or {}).get("count", 0)}))
         if ok:
             if not self.stopping and self.follow:
                 self._on_success(rec)

@@ -124,8 +124,9 @@ def _tuple_or_none(value) -> tuple | None:
 class RunEvent:
     """What the scheduler tells its listeners (CLI printer, kernel widgets).
 
-    kinds: run_started, task_started, task_output, task_finished, task_retrying,
-           run_finished."""
+    kinds: run_started, task_started, task_output, task_display (text: one displayed
+           bundle as JSON, cards/stream.py), task_finished (info["card"]: how many
+           outputs the task's card holds), task_retrying, run_finished."""
 
     kind: str
     run_id: str

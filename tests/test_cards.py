@@ -69,7 +69,9 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
     path = make_notebook(workdir / "plots.ipynb", [
         "%load_ext nbflow", FLOW, PLOT_STEP, QUIET_END,
         "from nbflow import Flow\ntask = Flow('PlotsFlow').latest_run['start'].task\ntask.card",
-        "%nbflow card {task.pathspec} -o card.html"])
+        "%nbflow card {task.pathspec} -o card.html",
+        "%nbflow run",
+        "from nbflow.cards import Markdown as M\ncurrent.card.append(M('in a scratch cell'))"])
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     nb = nbformat.read(str(path), as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
@@ -97,6 +99,18 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
              if o.output_type == "display_data"]
     assert shown == ["image/png", "text/html", "text/markdown"]
     assert "<h1>Weekly report</h1>" in (workdir / "card.html").read_text()
+    # a whole run keeps the outputs quietly: none shows in the cell, all are in the store
+    kinds = {m for o in nb.cells[6].outputs for m in o.get("data", {})}
+    assert not kinds & {"image/png", "text/markdown"}, kinds
+    from nbflow import client
+
+    client.set_datastore(str(workdir / ".nbflow"))
+    run = client.Flow("PlotsFlow").latest_run
+    assert "interactive" not in run.system_tags
+    assert [list(b) for b in run["start"].task.card] == KINDS
+    # outside a step, current.card.append shows the component at once
+    [shown] = nb.cells[7].outputs
+    assert shown.data["text/markdown"] == "in a scratch cell"
 
 
 def test_headless_run_keeps_the_card_and_nbflow_card_writes_html(workdir):

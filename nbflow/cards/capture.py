@@ -18,7 +18,8 @@ import os
 import sys
 from typing import Any
 
-MPL_BACKEND = "module://nbflow.cards.mpl_backend"
+from . import MPL_BACKEND
+
 DEFAULT_LIMIT = 50 << 20
 IPY_MODULE = "IPython.core.display_functions"
 IPY_REEXPORTS = ("IPython.core.display", "IPython.display", "IPython")
@@ -79,6 +80,11 @@ class Card:
 
     # -- the runtime's side --------------------------------------------------------------
     def add(self, data: dict, metadata: dict) -> None:
+        if self._ds is None and _in_kernel():   # not in a task: a scratch cell shows it
+            from IPython.display import display as ipython_display
+
+            ipython_display(data, raw=True, metadata=metadata)
+            return
         if self._cut:
             return
         size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
@@ -122,6 +128,11 @@ def _stored_form(ds, data: dict, metadata: dict) -> dict:
 
 
 card = Card()
+
+
+def _in_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None
 
 
 # -- display() -------------------------------------------------------------------------

@@ -45,3 +45,19 @@ def unpickle_error(name: str, ref: dict, task: str | None, error: BaseException)
         f"artifact '{name}'{source} {what}. It was written in {describe(writer)} and is read "
         f"in {describe(_current)}; pin the same package in both steps (--pypi), or pass it on "
         "in a form both can read", artifact=name)
+
+
+def load(ds, name: str, ref: dict, task: str | None = None):
+    """`ds.get_object` for artifact `name`, an unpickling failure across environments
+    turned into unpickle_error's message (store errors pass through)."""
+    from ..errors import NbflowError
+
+    try:
+        return ds.get_object(ref["key"], artifact=name, task=task)
+    except NbflowError:
+        raise
+    except Exception as e:  # noqa: BLE001 - unpickling runs code that may raise anything
+        error = unpickle_error(name, ref, task, e)
+        if error is None:
+            raise
+        raise error from e

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+from ..cards import MPL_BACKEND
 from ..keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
@@ -27,6 +28,7 @@ def task_env(environment: dict | None = None) -> dict:
     runtime folder first (its interpreter has only the pinned packages)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env["MPLBACKEND"] = MPL_BACKEND   # not the kernel's inline backend: tasks have no front end
     if environment:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [environment["pythonpath"],
                                                           env.get("PYTHONPATH")]))

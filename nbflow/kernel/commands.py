@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from .. import cli
-from ..errors import NbflowError, ParameterError, UsageError
+from ..errors import NbflowError, ParameterError, UsageError, ValidationErrors
 from ..spec import NotebookSpec
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
@@ -35,7 +35,7 @@ def dispatch(session: KernelSession, shell, line: str):
     from .compare import cmd_compare
 
     own = {"run": cmd_run, "resume": cmd_resume, "params": cmd_params, "inspect": cmd_inspect,
-           "card": cmd_card, "compare": cmd_compare}
+           "card": cmd_card, "compare": cmd_compare, "show": cmd_show}
     try:
         if cmd in own:
             return own[cmd](session, shell, rest)
@@ -181,6 +181,25 @@ def _run_object(flow: str, result):
         return Run(f"{flow}/{result.run_id}")
     except Exception:  # noqa: BLE001 - another store or namespace than the client's default
         return result
+
+
+def cmd_show(session: KernelSession, shell, rest: list[str]) -> None:
+    """%nbflow show [NOTEBOOK]: the graph drawn, coloured by the interactive run."""
+    from ..graph import FlowGraph, validate
+    from ..show import render_graph
+    from .widgets.graph import show_graph
+
+    if len(rest) > 1 or (rest and not _names_notebook(rest)):
+        raise UsageError("%nbflow show takes at most one notebook (my_flow.ipynb)")
+    from ..parse import read_notebook
+
+    path = rest[0] if rest else session.path
+    cells = _kernel_cells(session, path, "show", "using")
+    graph = FlowGraph(read_notebook(path) if cells is None else cells)
+    errors = validate(graph)
+    show_graph(session, graph, render_graph(graph))
+    if errors:
+        print("\n" + ValidationErrors(errors).render(), file=sys.stderr)
 
 
 def cmd_params(session: KernelSession, shell, rest: list[str]):

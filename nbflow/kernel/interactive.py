@@ -258,7 +258,8 @@ def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs
     opts = RunOptions(is_interactive=True)
     context = dict(run_context(opts, run.user), origin_run_id=None, card_stream=True)
     sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
-                      executor=session.executor(), listeners=[CellOutput(len(tasks) > 1, run.datastore)],
+                      executor=session.executor(),
+                      listeners=[CellOutput(len(tasks) > 1, run.datastore)],
                       context=context, first_task_id=run.next_task_id, follow=False,
                       max_num_splits=session.max_num_splits, environments=environments)
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
