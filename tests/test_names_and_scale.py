@@ -6,7 +6,8 @@ import pytest
 from conftest import make_notebook, run_id_of, run_nbflow
 
 from nbflow import client
-from nbflow.names import is_name, shorten
+from nbflow.errors import NbflowError
+from nbflow.names import is_identifier
 
 
 def chain(n: int) -> list[str]:
@@ -71,7 +72,7 @@ def test_long_inputs_are_cut_in_messages(workdir):
     nb = make_notebook(workdir / "long.ipynb", [f"%%step start -> {long_name}-x", "%%step end"])
     res = run_nbflow("check", nb, cwd=workdir)
     assert res.returncode != 0
-    assert "characters)" in res.stdout + res.stderr
+    assert "more characters)" in res.stdout + res.stderr
     assert len(res.stdout + res.stderr) < 2000
     for pathspec in ["F/" + "1" * 100_000 + "/start/1", "F/" + "1" * 100_000 + "/s/1/x/y",
                      "F" * 100_000 + "/1", "F/1/" + "-" * 100_000]:
@@ -80,9 +81,8 @@ def test_long_inputs_are_cut_in_messages(workdir):
         assert len(res.stdout + res.stderr) < 2000, res.stderr[:500]
 
 
-def test_name_helpers():
-    assert is_name("FlöwÄ") and is_name("stép") and not is_name("class") and not is_name("1x")
-    assert is_name("class", keywords_allowed=True)
-    assert shorten("abc") == "abc"
-    cut = shorten("x" * 100_000)
-    assert len(cut) < 100 and "99950 characters" in cut
+def test_any_error_cuts_a_long_input():
+    assert is_identifier("FlöwÄ") and is_identifier("stép") and not is_identifier("class")
+    err = NbflowError("bad value " + "x" * 100_000 + " here", step="s" * 1000)
+    assert len(err.render()) < 400 and err.render().endswith(" here")
+    assert "more characters)" in err.message

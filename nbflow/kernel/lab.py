@@ -12,7 +12,7 @@ import os
 import shlex
 
 from ..errors import TaskFailed, UsageError
-from ..parse import cell_kind, parse_header, read_notebook, split_cell
+from ..notebook.parse import cell_kind, parse_header, read_notebook, split_cell
 from .cellerror import cell_error
 from .session import KernelSession
 

@@ -8,9 +8,9 @@ import html
 
 import ipywidgets as w
 
+from ...client.summary import describe, human_size, short_repr
 from ...datastore import Datastore, records
 from ...errors import UsageError
-from ...summary import describe, human_size, short_repr
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
 
