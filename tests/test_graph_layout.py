@@ -7,12 +7,12 @@ import re
 
 import pytest
 from conftest import NOTEBOOKS
-from nbflow.notebook.parse import read_notebook
 from test_dag_shapes import SHAPES
 
 from nbflow.graph import FlowGraph, validate
 from nbflow.graph.layout import layout
 from nbflow.graph.svg import StepView, flow_svg
+from nbflow.notebook.parse import read_notebook
 
 NOTEBOOK_FILES = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if read_notebook(p).steps)
 
