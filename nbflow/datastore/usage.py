@@ -87,7 +87,7 @@ def store_notice(ds) -> str | None:
     store is listed (sizes only, no record read)."""
     import os
 
-    from ..summary import human_size
+    from ..client.summary import human_size
 
     limit = warn_threshold(os.environ.get("NBFLOW_STORE_WARN"))
     if limit is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
-from ..proctree import kill_tree
+from ..task.proctree import kill_tree
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
 ExitCallback = Callable[[int], None]            # exit status (negative: killed by signal)

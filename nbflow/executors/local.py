@@ -17,7 +17,7 @@ import threading
 import time
 
 from ..cards import MPL_BACKEND
-from ..keeper import LIFELINE_ENV
+from ..task.keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open

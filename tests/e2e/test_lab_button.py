@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -202,6 +203,24 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     # the notebook is unchanged: no cell added, its file holds the same cells
     assert panel.locator(".jp-Cell").count() == count_before
     assert cells_of(path) == cells_before
+
+    # a click on a drawn step: the artifact browser at that step, in the panel; an
+    # artifact of one of its tasks loaded into a kernel variable
+    run_id = re.search(r"ShapeFlow/(\d+)", entry.locator(".nbflow-run-heading").inner_text())[1]
+    entry.locator("g.nbflow-node[data-step='each']").click()
+    browser = runs.locator(".nbflow-run-entry").first
+    browser.locator(".nbflow-run-heading", has_text=f"Inspect ShapeFlow/{run_id}/each").wait_for(
+        timeout=WAIT_MS)
+    tasks = browser.locator(".widget-select select").nth(3)
+    wait_until(page, lambda: tasks.locator("option").count() == 3, "the foreach's 3 tasks")
+    tasks.select_option(index=0)
+    artifact = browser.locator(".widget-dropdown select").first
+    wait_until(page, lambda: artifact.locator("option", has_text="sq").count() == 1, "artifacts")
+    artifact.select_option("sq")
+    browser.locator("button", has_text="load into variable").click()
+    browser.locator(".widget-html", has_text="into sq").wait_for(timeout=WAIT_MS)
+    assert f"ShapeFlow/{run_id}/each/" in browser.inner_text()
+    shot(page, "artifact_browser.png")
 
     # one step cell run by hand: its badge says so
     panel.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()

@@ -8,9 +8,9 @@ import html
 
 import ipywidgets as w
 
+from ...client.summary import describe, human_size, short_repr
 from ...datastore import Datastore, records
 from ...errors import UsageError
-from ...summary import describe, human_size, short_repr
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
 
@@ -35,7 +35,8 @@ class ArtifactBrowser:
             sel.observe(lambda ch, f=nxt: f(), names="value")
         self.artifact.observe(lambda ch: self._suggest_name(), names="value")
         self.widget = w.VBox([
-            w.HBox([self.flows, self.runs, self.steps, self.tasks]), self.graph, self.table,
+            w.HBox([self.flows, self.runs, self.steps, self.tasks],
+                   layout=w.Layout(flex_flow="row wrap")), self.graph, self.table,
             w.HBox([self.artifact, self.variable, self.load]), self.message, self.preview])
         self.flows.options = records.list_flows(ds)
 

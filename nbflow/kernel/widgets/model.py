@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ...datastore import Datastore, records
 from ...graph import FlowGraph, validate
-from ...spec import NotebookSpec, RunEvent
+from ...notebook.spec import NotebookSpec, RunEvent
 
 
 @dataclass
