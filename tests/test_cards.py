@@ -27,6 +27,7 @@ ax.plot([1, 2, 3], [3, 1, 2])
 plt.show()
 print("between")
 display(pd.DataFrame({"animal": ["cat", "dog"], "legs": [4, 4]}))
+print("unended", end="")
 display(Markdown("# Weekly report\\nall **good**"))
 print("after")
 self.x = 1"""
@@ -68,7 +69,9 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
     path = make_notebook(workdir / "plots.ipynb", [
         "%load_ext nbflow", FLOW, PLOT_STEP, QUIET_END,
         "from nbflow import Flow\ntask = Flow('PlotsFlow').latest_run['start'].task\ntask.card",
-        "%nbflow card {task.pathspec} -o card.html"])
+        "%nbflow card {task.pathspec} -o card.html",
+        "%nbflow run",
+        "from nbflow.cards import Markdown as M\ncurrent.card.append(M('in a scratch cell'))"])
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     nb = nbformat.read(str(path), as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
@@ -81,8 +84,8 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
         else:
             assert o.output_type == "display_data"
             seen.append(next(m for m in o.data if m != "text/plain"))
-    assert seen == ["before the plot", "image/png", "between", "text/html", "text/markdown",
-                    "after"]
+    assert seen == ["before the plot", "image/png", "between", "text/html", "unended",
+                    "text/markdown", "after"]
     png = next(o for o in outputs if "image/png" in o.get("data", {}))
     assert base64.b64decode(png.data["image/png"]).startswith(b"\x89PNG")
     html = next(o for o in outputs if "text/html" in o.get("data", {}))
@@ -96,6 +99,18 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
              if o.output_type == "display_data"]
     assert shown == ["image/png", "text/html", "text/markdown"]
     assert "<h1>Weekly report</h1>" in (workdir / "card.html").read_text()
+    # a whole run keeps the outputs quietly: none shows in the cell, all are in the store
+    kinds = {m for o in nb.cells[6].outputs for m in o.get("data", {})}
+    assert not kinds & {"image/png", "text/markdown"}, kinds
+    from nbflow import client
+
+    client.set_datastore(str(workdir / ".nbflow"))
+    run = client.Flow("PlotsFlow").latest_run
+    assert "interactive" not in run.system_tags
+    assert [list(b) for b in run["start"].task.card] == KINDS
+    # outside a step, current.card.append shows the component at once
+    [shown] = nb.cells[7].outputs
+    assert shown.data["text/markdown"] == "in a scratch cell"
 
 
 def test_headless_run_keeps_the_card_and_nbflow_card_writes_html(workdir):
@@ -109,7 +124,7 @@ def test_headless_run_keeps_the_card_and_nbflow_card_writes_html(workdir):
     assert "legs" in card[1]["text/html"]
     assert card[0]["text/plain"].startswith("<Figure size")
     # printed text stays the task's stdout, without the outputs
-    assert task.stdout == "before the plot\nbetween\nafter\n"
+    assert task.stdout == "before the plot\nbetween\nunendedafter\n"
 
     end = task_of(workdir, "PlotsFlow", run_id, "end")
     assert list(end.card) == []
@@ -175,6 +190,12 @@ def test_report_components_blobs_and_broken_reprs(workdir):
     assert card_file.stat().st_size < 200_000
     refs = [r for b in json.loads(card_file.read_text())["bundles"] for r in b["refs"].values()]
     assert len(refs) == 2 and refs[0]["key"] == refs[1]["key"]
+    # the task record names the blob, so the store's walk (fsck, du, gc) keeps it
+    from nbflow.datastore import Datastore
+    from nbflow.datastore.walk import walk_store
+
+    referenced = walk_store(Datastore(str(workdir / ".nbflow"))).referenced()
+    assert f"ReportFlow/{run_id}" in referenced[refs[0]["key"]]
 
 
 def test_unkeepable_bundle_and_card_limit(workdir):
@@ -205,3 +226,18 @@ def test_task_startup_imports_neither_ipython_nor_matplotlib():
             "('IPython', 'matplotlib', 'pandas', 'ipywidgets')]\n"
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, env=cli_env())
+
+
+def test_resume_reuses_a_task_with_its_card(workdir):
+    make_notebook(workdir / "again.ipynb", [
+        "%%step start -> end\nfrom nbflow.cards import Markdown\n"
+        "current.card.append(Markdown('kept across resume'))",
+        "%%step end\nimport os\nassert os.path.exists('ok'), 'not yet'"])
+    origin, _ = headless(workdir, "again.ipynb", ok=False)
+    (workdir / "ok").write_text("")
+    proc = run_nbflow("resume", "again.ipynb", cwd=workdir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    resumed = run_id_of(proc.stdout)
+    assert resumed != origin
+    card = task_of(workdir, "AgainFlow", resumed, "start").card
+    assert [b["text/markdown"] for b in card] == ["kept across resume"]

@@ -17,9 +17,10 @@ import nbformat
 import pytest
 from conftest import StoreReader, make_notebook, run_id_of, run_nbflow
 from nbclient import NotebookClient
+from test_client import fresh_client_state  # noqa: F401 - autouse: a clean client per test
 
 from nbflow import client, compare
-from nbflow.comparison import Big
+from nbflow.client.compare import Big
 from nbflow.datastore import records
 
 pytestmark = pytest.mark.timeout(300)
@@ -36,13 +37,6 @@ CELLS = [
 ]
 EDITED = TRAIN.replace("self.accuracy = 1 - abs(self.alpha - 0.3)",
                        "self.accuracy = 1 - abs(self.alpha - 0.25)\nself.note = 'v2'")
-
-
-@pytest.fixture(autouse=True)
-def fresh_client_state():
-    client._namespace, client._datastore_url = False, None
-    yield
-    client._namespace, client._datastore_url = False, None
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +222,8 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
             "print('order', [r['run_id'] for r in t.rows])\n"
             "print('chart', t.chart_column.value, t.chart.value.count('<circle'))\n"
             "t.cells[t.rows[-1]['run_id']][0].click()\n"
-            "print('browser', t.browser.flows.value, t.browser.runs.value)")])
+            "print('browser', t.browser.flows.value, t.browser.runs.value)"),
+        nbformat.v4.new_code_cell(f"%nbflow diff {ids[0]} {ids[1]}")])
     NotebookClient(nb, timeout=240, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(work)}}).execute()
     outputs = nb.cells[1].outputs
@@ -243,10 +238,13 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
     assert f"order {by_accuracy}" in printed            # highest first
     assert "chart accuracy 4" in printed
     assert f"browser TrainFlow {by_accuracy[-1]}" in printed
+    printed = "".join(o.get("text", "") for o in nb.cells[3].outputs)
+    assert f"diff TrainFlow/{ids[0]} -> TrainFlow/{ids[1]}" in printed
+    assert "alpha: 0.1 -> 0.2" in printed
 
 
 def test_diff_names_changed_packages_when_both_runs_record_an_environment(in_store, tmp_path):
-    from nbflow.cli_compare import render_diff
+    from nbflow.cli.compare_commands import render_diff
     from nbflow.environment import capture
 
     work, ids, _ = in_store
@@ -263,3 +261,18 @@ def test_diff_names_changed_packages_when_both_runs_record_an_environment(in_sto
     assert d.environment["packages"]["changed"]["pandas"][1] == "0.1.0"
     text = render_diff(d)
     assert "environment:\n  packages:\n    + newpkg 1.0\n" in text
+
+
+def test_diff_matches_foreach_tasks_by_position(workdir):
+    nb = make_notebook(workdir / "fan.ipynb", [
+        "%%flow FanFlow\nk = Parameter('k', default=1)",
+        "%%step start -> part --foreach items\nself.items = [1, 2, 3]",
+        "%%step part -> join\nself.out = self.input * (self.k if self.input == 2 else 1)",
+        "%%step join -> end\nself.outs = [i.out for i in inputs]",
+        "%%step end"])
+    a, b = _run(workdir, nb), _run(workdir, nb, "--k", "5")
+    res = run_nbflow("diff", nb, a, b, cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    assert "  part[1]: 1 changed, 1 unchanged\n    ~ out: 2 -> 10" in res.stdout
+    assert "  end: 1 changed, 0 unchanged\n    ~ outs: [1, 2, 3] -> [1, 10, 3]" in res.stdout
+    assert "  unchanged: start, part[0], part[2]\n" in res.stdout

@@ -28,7 +28,7 @@ import cloudpickle
 import pytest
 from conftest import NOTEBOOKS, cli_env, make_notebook, run_id_of, run_nbflow
 
-from nbflow.parse import read_notebook
+from nbflow.notebook.parse import read_notebook
 
 pytest.importorskip("metaflow")
 

@@ -13,7 +13,7 @@ from conftest import StoreReader, run_id_of, run_nbflow
 from nbflow.convert import export_notebook, import_flow
 from nbflow.errors import ValidationErrors
 from nbflow.graph import build
-from nbflow.parse import parse_cells
+from nbflow.notebook.parse import parse_cells
 
 TUTORIAL = '''
 """A foreach with decorators, in the style of Metaflow's tutorials."""
@@ -287,9 +287,10 @@ def test_errors_raise_one_validation_error_listing_all():
 
 def test_flow_decorators_and_extra_main_code_are_reported():
     imported = import_flow(textwrap.dedent('''
-        from metaflow import FlowSpec, step, project
+        from metaflow import FlowSpec, step, project, trigger
 
         @project(name="demo")
+        @trigger(event="data_ready")
         class DemoFlow(FlowSpec):
             @step
             def start(self):
@@ -304,9 +305,9 @@ def test_flow_decorators_and_extra_main_code_are_reported():
             DemoFlow()
     '''), "demo.py")
     flow_cell = imported.cells[1][1]
-    assert flow_cell == ("%%flow DemoFlow\n# nbflow import: @project(name='demo') on the flow has "
-                         "no nbflow form; not applied")
+    assert flow_cell == ("%%flow DemoFlow --project demo\n# nbflow import: "
+                         "@trigger(event='data_ready') on the flow has no nbflow form; not applied")
     assert imported.warnings == [
-        "demo.py: @project(name='demo') on the flow has no nbflow form; not applied",
-        ("demo.py, line 14: the `if __name__ == \"__main__\":` block is dropped, and it held more "
+        "demo.py: @trigger(event='data_ready') on the flow has no nbflow form; not applied",
+        ("demo.py, line 15: the `if __name__ == \"__main__\":` block is dropped, and it held more "
          "than DemoFlow()")]

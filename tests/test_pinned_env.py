@@ -162,3 +162,68 @@ def test_interactive_cell_runs_in_its_environment_and_says_so_once(tmp_path, cac
         r = k.run("from nbflow import Flow\nenv = Flow('PinKernelFlow').latest_run.environment\n"
                   "print(env['steps']['train']['packages']['six'], env['packages']['six'])")
         assert r.stdout.split() == [OLDER, INSTALLED]
+
+
+def test_artifact_missing_its_module_names_both_environments(tmp_path, cache):
+    nb = make_notebook(tmp_path / "cross.ipynb", [
+        "%%flow CrossFlow",
+        "%%step start -> train\nfrom packaging.version import Version\nself.v = Version('1.0')",
+        f"%%step train -> end --pypi six=={OLD}\nimport six\nself.six = six.__version__\nprint(self.v)",
+        "%%step end\nprint(self.six)"])
+    proc = _run(nb, cache, ok=False)
+    assert proc.returncode == 1
+    assert ("artifact 'v' needs module 'packaging', which is not installed here. It was written "
+            "in the kernel's environment and is read in a pinned environment "
+            f"(--pypi six=={OLD}; python {'.'.join(map(str, sys.version_info[:3]))})") in proc.stderr
+
+
+def test_artifacts_written_in_a_pinned_env_are_labelled(tmp_path, cache):
+    nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD))
+    run_id = run_id_of(_run(nb, cache).stdout)
+    store = StoreReader(tmp_path / ".nbflow")
+    [train] = store.tasks("PinFlow", run_id, "train")
+    assert train["artifacts"]["v_train"]["env"]["pypi"] == [f"six=={OLD}"]
+    assert "env" not in train["artifacts"]["v_start"]      # passed on from the kernel's env
+
+
+def test_flow_python_version_runs_steps_in_that_python(tmp_path, cache):
+    from nbflow.environment.build import find_python
+
+    other = "3.10" if sys.version_info[:2] != (3, 10) else "3.11"
+    if find_python(other) == other:
+        pytest.skip(f"no Python {other} installed here (uv would download one)")
+    nb = make_notebook(tmp_path / "py.ipynb", [
+        f"%%flow PyFlow --python {other}",
+        "%%step start -> end --pypi-disabled\nimport sys\nself.a = sys.version_info[:2]",
+        "%%step end\nimport sys\nself.b = sys.version_info[:2]"])
+    run_id = run_id_of(_run(nb, cache).stdout)
+    store = StoreReader(tmp_path / ".nbflow")
+    assert store.artifacts("PyFlow", run_id, "start")["a"] == sys.version_info[:2]
+    assert store.artifacts("PyFlow", run_id, "end")["b"] == tuple(map(int, other.split(".")))
+    shown = run_nbflow("env", f"PyFlow/{run_id}", cwd=tmp_path, env=_env(cache))
+    assert f"step end: --pypi (none); python {other}." in shown.stdout
+
+
+def test_client_reading_a_pinned_artifact_names_both_environments(tmp_path, cache):
+    import importlib.util
+
+    if importlib.util.find_spec("tabulate"):   # it must exist only in the pinned environment
+        pytest.skip("tabulate is installed in the test environment")
+    nb = make_notebook(tmp_path / "t.ipynb", [
+        "%%flow TabFlow",
+        "%%step start -> end --pypi tabulate==0.9.0\nimport tabulate\n"
+        "self.fmt = tabulate.Line('-', '-', '-', '-')",
+        "%%step end\npass"])
+    run_id = run_id_of(_run(nb, cache).stdout)
+    from nbflow import Run
+    from nbflow.datastore import Datastore
+    from nbflow.errors import ArtifactError
+
+    run = Run(f"TabFlow/{run_id}", _datastore=Datastore(str(tmp_path / ".nbflow")), _check=False)
+    with pytest.raises(ArtifactError) as e:
+        _ = run["start"].task.data.fmt
+    assert str(e.value) == (
+        f"artifact 'fmt' of TabFlow/{run_id}/start/1 needs module 'tabulate', which is not "
+        "installed here. It was written in a pinned environment (--pypi tabulate==0.9.0; python "
+        f"{'.'.join(map(str, sys.version_info[:3]))}) and is read in the kernel's environment; "
+        "pin the same package in both steps (--pypi), or pass it on in a form both can read")

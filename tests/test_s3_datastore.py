@@ -65,3 +65,23 @@ def test_run_stores_artifacts_and_logs_in_s3(workdir, s3_endpoint):
     logs = [p for p in fs.find(f"flows/store/S3Flow/{run_id}/square") if p.endswith(".out")]
     assert len(logs) == 3
     assert any(b"square of 2" in fs.cat_file(p) for p in logs)
+
+
+def test_cards_are_kept_in_s3(workdir, s3_endpoint):
+    """A task's card (and its large image, a blob) goes to the run's S3 store, and
+    `nbflow card` reads it back from there."""
+    nb = make_notebook(workdir / "s3card.ipynb", [
+        "%%step start -> end\nimport os\nfrom nbflow.cards import Image, Markdown\n"
+        "display(Markdown('# From S3'))\n"
+        "current.card.append(Image(b'\\x89PNG\\r\\n\\x1a\\n' + os.urandom(200_000)))",
+        "%%step end\npass",
+    ])
+    env = s3_env(s3_endpoint)
+    res = run_nbflow("run", nb, "--datastore", "s3://flows/cards", cwd=workdir, env=env)
+    assert res.returncode == 0, res.stderr
+    run_id = run_id_of(res.stdout)
+    res = run_nbflow("card", f"S3cardFlow/{run_id}/start/1", "--datastore", "s3://flows/cards",
+                     cwd=workdir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert "<h1>From S3</h1>" in res.stdout and 'src="data:image/png;base64,' in res.stdout
+    assert not (workdir / ".nbflow").exists()

@@ -120,3 +120,54 @@ def test_verify_streams_and_reports_size(tmp_path):
         assert serialize.verify(f, encoded.key) == encoded.size
     with pytest.raises(serialize.DamagedBlob, match="bad magic"):
         serialize.verify(io.BytesIO(b"garbage!" * 4), encoded.key)
+
+
+# -- property: whatever the bytes, the reader returns the value or raises DamagedBlob ----------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+SAMPLE = serialize.encode({"a": [1, 2.5, "x"], "arr": np.arange(50_000)})   # raw + zstd
+
+
+def _blob_bytes(encoded) -> bytes:
+    buf = io.BytesIO()
+    serialize.write(buf, encoded)
+    return buf.getvalue()
+
+
+GOOD = _blob_bytes(SAMPLE)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_are_damage_never_anything_else(data):
+    for blob in (data, serialize.MAGIC + data, GOOD[:12] + data):
+        with pytest.raises(serialize.DamagedBlob):
+            serialize.read(io.BytesIO(blob), SAMPLE.key)
+        with pytest.raises(serialize.DamagedBlob):
+            serialize.verify(io.BytesIO(blob), SAMPLE.key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(1, 255)), min_size=1,
+                max_size=4), st.integers(0, len(GOOD) - 1))
+def test_flipped_or_truncated_blobs_are_damage_never_another_value(flips, cut):
+    """A changed byte is DamagedBlob, or (a header byte JSON reads the same, such as a
+    space turned into a tab) exactly the stored value: never a different one."""
+    data = bytearray(GOOD)
+    for at, xor in flips:
+        data[at] ^= xor
+    for blob in (bytes(data), GOOD[:cut]):
+        try:
+            value = serialize.read(io.BytesIO(blob), SAMPLE.key)
+        except serialize.DamagedBlob:
+            pass
+        else:
+            assert value["a"] == [1, 2.5, "x"] and value["arr"].tolist() == list(range(50_000))
+        try:
+            assert serialize.verify(io.BytesIO(blob), SAMPLE.key) == SAMPLE.size
+        except serialize.DamagedBlob:
+            pass
+    with pytest.raises(serialize.DamagedBlob):
+        serialize.read(io.BytesIO(GOOD[:cut]), SAMPLE.key)

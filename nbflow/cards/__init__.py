@@ -7,6 +7,7 @@ The components are imported on first use: a task that displays nothing never loa
 from __future__ import annotations
 
 __all__ = ["Artifact", "Image", "Markdown", "Table", "VegaChart"]
+MPL_BACKEND = "module://nbflow.cards.mpl_backend"   # matplotlib's backend in every task
 
 
 def __getattr__(name: str):

@@ -18,7 +18,8 @@ import os
 import sys
 from typing import Any
 
-MPL_BACKEND = "module://nbflow.cards.mpl_backend"
+from . import MPL_BACKEND
+
 DEFAULT_LIMIT = 50 << 20
 IPY_MODULE = "IPython.core.display_functions"
 IPY_REEXPORTS = ("IPython.core.display", "IPython.display", "IPython")
@@ -47,10 +48,10 @@ class Card:
         self._cut: str | None = None
         self._ds = None
         self._stream = False
-        self._limit = DEFAULT_LIMIT
+        self._limit: int | None = None     # read from the environment at the first output
 
-    def _bind(self, ds, stream: bool, limit: int) -> None:
-        self._ds, self._stream, self._limit = ds, stream, limit
+    def _bind(self, ds, stream: bool) -> None:
+        self._ds, self._stream = ds, stream
 
     # -- what a step calls ---------------------------------------------------------
     def append(self, component: Any) -> None:
@@ -79,9 +80,16 @@ class Card:
 
     # -- the runtime's side --------------------------------------------------------------
     def add(self, data: dict, metadata: dict) -> None:
+        if self._ds is None and _in_kernel():   # not in a task: a scratch cell shows it
+            from IPython.display import display as ipython_display
+
+            ipython_display(data, raw=True, metadata=metadata)
+            return
         if self._cut:
             return
         size = sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in data.values())
+        if self._limit is None:
+            self._limit = card_limit()
         if self._size + size > self._limit:
             self._cut = (f"(card cut here: this output of {size:,} bytes would take the card "
                          f"past its limit of {self._limit:,} bytes; NBFLOW_CARD_LIMIT raises it)")
@@ -122,6 +130,11 @@ def _stored_form(ds, data: dict, metadata: dict) -> dict:
 card = Card()
 
 
+def _in_kernel() -> bool:
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None
+
+
 # -- display() -------------------------------------------------------------------------
 def display(*objs, include=None, exclude=None, metadata=None, raw=False, **_ignored) -> None:
     """IPython's `display`, keeping what it shows in the task's card."""
@@ -151,9 +164,10 @@ def show_figures() -> None:
 def install(ds, stream: bool = False) -> Card:
     """Before the step runs: `display` as a builtin, IPython's display patched when it
     loads, matplotlib's backend set. Returns `current.card`, bound to the store."""
-    card._bind(ds, stream, card_limit())
+    card._bind(ds, stream)
     builtins.display = display
-    os.environ["MPLBACKEND"] = MPL_BACKEND
+    if os.environ.get("MPLBACKEND") != MPL_BACKEND:
+        os.environ["MPLBACKEND"] = MPL_BACKEND
     if IPY_MODULE in sys.modules:
         _patch_ipython(sys.modules[IPY_MODULE])
     elif not any(isinstance(f, _IPythonFinder) for f in sys.meta_path):

@@ -4,6 +4,8 @@
     --timeout S                      @timeout(seconds=S)
     --catch VAR                      @catch(var="VAR")
     --resources cpu=N,memory=MB,...  @resources(cpu=N, memory=MB, gpu=N)
+    --pypi REQ... / --pypi-disabled  @pypi(packages={...}) / @pypi(disabled=True)  (pypi.py;
+                                     @conda on import, as pip pins)
 
 Metaflow reads minutes between retries and timeout seconds as whole numbers
 (`int(...)`), so export rounds them up and says so.
@@ -14,8 +16,9 @@ import ast
 import math
 from dataclasses import dataclass, field
 
-from ..parse import RESOURCE_KEYS
-from ..spec import StepOptions
+from ..notebook.parse import RESOURCE_KEYS
+from ..notebook.spec import StepOptions
+from . import pypi
 
 # Metaflow's limit: @retry(times=N) with N + 2 > MAX_ATTEMPTS (6) is refused.
 MAX_RETRY_TIMES = 4
@@ -78,9 +81,19 @@ def from_decorators(decorators: list[ast.expr], source: str) -> StepDecorators:
             pass   # a notebook keeps what every step displays: the card needs no option
         elif name == "parallel":
             out.errors.append(f"{text}: @parallel steps have no notebook form")
+        elif name in ("pypi", "conda"):
+            try:
+                options, python = pypi.options_from(name, literal_kwargs(deco), out.notes, text)
+            except ValueError as e:
+                out.errors.append(f"{text}: {e}")
+                continue
+            out.options += options
+            if python:
+                out.notes.append(f"{text}: python={python!r} on a step has no nbflow form (the "
+                                 "flow cell's --python applies to every step); not applied")
         elif name in KNOWN:
             try:
-                kwargs = _literal_kwargs(deco)
+                kwargs = literal_kwargs(deco)
                 out.options += _READERS[name](kwargs, out.notes, text)
             except ValueError as e:
                 out.errors.append(f"{text}: {e}")
@@ -98,7 +111,7 @@ def deco_name(deco: ast.expr) -> str | None:
     return None
 
 
-def _literal_kwargs(deco: ast.expr) -> dict:
+def literal_kwargs(deco: ast.expr) -> dict:
     if not isinstance(deco, ast.Call):
         return {}
     if deco.args:

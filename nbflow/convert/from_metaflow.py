@@ -16,8 +16,8 @@ import ast
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, ValidationErrors
-from ..params import param_variable
-from . import cards, metaflow_imports, source
+from ..notebook.params import param_variable
+from . import cards, decorators, metaflow_imports, pypi, source
 from .decorators import deco_name
 from .metaflow_steps import NOTE, StepCell, is_docstring, read_step
 from .to_metaflow import EXPORT_MARK, RUN_HINT
@@ -46,16 +46,42 @@ def import_flow(text: str, filename: str = "flow.py") -> Imported:
         raise ValidationErrors([NbflowError(f"{filename}: {m}") for m in errors])
     reader = _ClassReader(text, cls, errors)
     steps = reader.steps()
+    flow_options, option_notes = _flow_options(cls, errors)
     flow_code, notes = _flow_cell_code(text, tree, cls, reader, errors)
+    notes += option_notes
     warnings = [f"{filename}, {n}" if n.startswith("line ") else f"{filename}: {n}" for n in notes]
+    header = " ".join([f"%%flow {cls.name}", *flow_options, *_production_options(cls, errors)])
     if errors:
         raise ValidationErrors([NbflowError(f"{filename}, {m}") for m in errors])
     cells = _doc_cell(tree, cls) + [("code", "%load_ext nbflow")]
-    cells.append(("code", f"%%flow {cls.name}" + (f"\n{flow_code}" if flow_code else "")))
+    cells.append(("code", header + (f"\n{flow_code}" if flow_code else "")))
     for step in steps:
         cells.append(("code", step.source()))
         warnings += [f"{filename}, line {step.line}, step '{step.name}': {n}" for n in step.notes]
     return Imported(cls.name, cells, warnings)
+
+
+def _flow_options(cls: ast.ClassDef, errors: list[str]) -> tuple[list[str], list[str]]:
+    """`@pypi_base` / `@conda_base` on the class -> `%%flow` options (`--pypi`, `--python`)."""
+    options: list[str] = []
+    notes: list[str] = []
+    for deco in cls.decorator_list:
+        name = deco_name(deco)
+        if name not in pypi.FLOW_DECORATORS:
+            continue
+        text = "@" + ast.unparse(deco)
+        try:
+            kwargs = decorators.literal_kwargs(deco)
+            opts, python = pypi.options_from(name, kwargs, notes, text)
+        except ValueError as e:
+            errors.append(f"line {deco.lineno}: {text}: {e}")
+            continue
+        if "--pypi-disabled" in opts:
+            errors.append(f"line {deco.lineno}: {text}: disabled=True on the flow has no nbflow "
+                          "form; remove it")
+            continue
+        options += opts + ([f"--python {python}"] if python else [])
+    return options, [f"line {cls.lineno}: {n}" for n in notes]
 
 
 def _is_flowspec(base: ast.expr) -> bool:
@@ -162,7 +188,8 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef, reader: _Cla
         span = (first, stmt.end_lineno)
         if stmt is cls:
             notes = [f"{NOTE}@{ast.unparse(d)} on the flow has no nbflow form; "
-                     "not applied" for d in cls.decorator_list]
+                     "not applied" for d in cls.decorator_list
+                     if deco_name(d) not in PRODUCTION_DECORATORS + pypi.FLOW_DECORATORS]
             warnings += [n[len(NOTE):] for n in notes]
             replace[first] = "\n".join(notes + [reader.param_text()])
         elif i == 0 and is_docstring(stmt):
@@ -179,6 +206,30 @@ def _flow_cell_code(text: str, tree: ast.Module, cls: ast.ClassDef, reader: _Cla
     code = source.cut_lines(text, spans, replace)
     lines = [ln for ln in code.split("\n") if not ln.startswith(EXPORT_MARK) and ln != RUN_HINT]
     return source.squeeze_blank_lines(source.trim_blank_lines("\n".join(lines))), warnings
+
+
+PRODUCTION_DECORATORS = ("project", "schedule")
+
+
+def _production_options(cls: ast.ClassDef, errors: list[str]) -> list[str]:
+    """@project(name=...) and @schedule(...) on the class -> `%%flow` options."""
+    from ..notebook.production import from_decorator
+
+    out = []
+    for deco in cls.decorator_list:
+        name = deco_name(deco)
+        if name not in PRODUCTION_DECORATORS:
+            continue
+        try:
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in getattr(deco, "keywords", [])}
+        except ValueError:
+            kwargs = {"": None}
+        option, problem = from_decorator(name, kwargs)
+        if problem:
+            errors.append(f"line {deco.lineno}: @{ast.unparse(deco)}: {problem}")
+        else:
+            out.append(option)
+    return out
 
 
 def _is_main_guard(stmt: ast.stmt) -> bool:

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from ..errors import ValidationErrors
 from ..graph import FlowGraph, build
-from ..spec import NotebookSpec, StepSpec
-from . import cards, checks, decorators, imports, source
+from ..notebook.spec import NotebookSpec, StepSpec
+from . import cards, checks, decorators, imports, pypi, source
 
 EXPORT_MARK = "# Exported by nbflow from "
 RUN_HINT = "# Run it with Metaflow: python <this file> run"
@@ -109,6 +109,7 @@ class _Renderer:
                 + sorted(self.hoisted | self.decorators_used))
 
     def _class_lines(self) -> list[str]:
+        base = self._flow_decorators() + self._pypi_base()
         lines = [f"class {self.nb.flow_name}(FlowSpec):"]
         code = self.nb.module_code
         for p in self.params:
@@ -118,10 +119,43 @@ class _Renderer:
             if len(lines) > 1:
                 lines.append("")
             lines.extend(self._step_lines(spec))
-        return lines
+        return base + lines
+
+    def _pypi_base(self) -> list[str]:
+        fc = self.nb.flow_cell
+        if fc is None or not (fc.pypi or fc.python):
+            return []
+        deco, problems = pypi.decorator("pypi_base", fc.pypi, fc.python)
+        self._pypi_used("pypi_base", problems, f"cell {fc.cell}")
+        return [deco]
+
+    def _pypi_used(self, name: str, problems: list[str], where: str) -> None:
+        if not self.decorators_used & {"pypi", "pypi_base"}:
+            self.warnings.append("the flow pins packages: run it with "
+                                 "`python flow.py --environment=pypi run` (Metaflow's @pypi)")
+        self.decorators_used.add(name)
+        self.warnings += [f"{where}: {p}; left out" for p in problems]
+
+    def _flow_decorators(self) -> list[str]:
+        """`%%flow --project/--schedule` as Metaflow's @project and @schedule."""
+        from ..notebook.production import schedule_decorator
+
+        fc = self.nb.flow_cell
+        out = []
+        if fc is not None and fc.project:
+            out.append(f'@project(name="{fc.project}")')
+        if fc is not None and fc.schedule:
+            out.append(schedule_decorator(fc.schedule))
+        self.decorators_used |= {d[1:].split("(", 1)[0] for d in out}
+        return out
 
     def _step_lines(self, spec: StepSpec) -> list[str]:
         decos, notes = decorators.to_decorators(spec.options)
+        if spec.options.pypi is not None or spec.options.pypi_disabled:
+            deco, problems = pypi.decorator("pypi", spec.options.pypi or (),
+                                            disabled=spec.options.pypi_disabled)
+            self._pypi_used("pypi", problems, f"cell {spec.cell}, step '{spec.name}'")
+            decos.append(deco)
         tree = self.step_trees[spec.name]
         card = cards.rewrite_step(_rename_nbflow_imports(spec.body, tree), tree, self.plt_names)
         body = card.body

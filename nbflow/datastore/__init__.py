@@ -102,6 +102,11 @@ class Datastore:
                     serialize.check_shape(f, key, size)
         except (serialize.DamagedBlob, FileNotFoundError):
             return False
+        if self.storage.local:   # reused: freshened, so `gc` sees it as young
+            try:
+                os.utime(self.storage.full(path))
+            except OSError:
+                pass
         return True
 
     def put_object(self, obj: Any) -> dict:

@@ -2,7 +2,8 @@
 
 The file is JSON: {"format": 1, "bundles": [{"data", "metadata", "refs"}, ...]}. A form
 larger than INLINE_MAX is a content-addressed blob (binary forms as their bytes) and
-`refs[mime]` = {"key", "size", "binary"}; the task record's "card" names the file.
+`refs[mime]` = {"key", "size", "binary"}; the task record's "card" names the file
+and those blobs (so fsck, du and gc count them).
 A task that displayed nothing has no card file and no "card" in its record."""
 from __future__ import annotations
 
@@ -36,7 +37,12 @@ def write_card(ds: Datastore, prefix: str, bundles: list[dict]) -> dict | None:
         return None
     rel = f"{prefix}.card"
     ds.storage.put_bytes(rel, json.dumps({"format": FORMAT, "bundles": bundles}).encode())
-    return {"path": rel, "count": len(bundles)}
+    # the blobs are named in the record too, so the store's walk (fsck, du, gc) sees them
+    keys = {r["key"]: r["size"] for b in bundles for r in (b.get("refs") or {}).values()}
+    info = {"path": rel, "count": len(bundles)}
+    if keys:
+        info["blobs"] = [{"key": k, "size": n} for k, n in keys.items()]
+    return info
 
 
 def read_card(ds: Datastore, record: dict) -> list[tuple[dict, dict]]:
@@ -56,12 +62,3 @@ def resolve(ds: Datastore, stored: dict) -> tuple[dict, dict]:
         data[mime] = base64.b64encode(payload).decode("ascii") if ref.get("binary") \
             else payload.decode("utf-8")
     return data, dict(stored.get("metadata") or {})
-
-
-def blob_keys(record: dict, ds: Datastore) -> list[str]:
-    """Blobs a task's card refers to (for store housekeeping)."""
-    info = record.get("card")
-    if not info or not ds.storage.exists(info["path"]):
-        return []
-    doc = json.loads(ds.storage.get_bytes(info["path"]))
-    return [r["key"] for b in doc.get("bundles", []) for r in (b.get("refs") or {}).values()]

@@ -103,6 +103,8 @@ def _check_run(run: RunEntry) -> list[Finding]:
     if run.error:
         out.append(Finding(DAMAGED_RECORD, f"{run.pathspec}/_run.json", run.error,
                            [run.pathspec]))
+    for path, error in run.card_errors.items():
+        out.append(Finding(DAMAGED_RECORD, path, error, [run.pathspec]))
     for task in run.tasks:
         if task.error:
             out.append(Finding(DAMAGED_RECORD, task.file.rel, f"task record {task.error}",

@@ -129,11 +129,13 @@ def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
     return ds.get_json(path)
 
 
-def write_task(ds: Datastore, record: dict) -> None:
-    """The task attempt's commit: written last, after its blobs."""
+def write_task(ds: Datastore, record: dict) -> bool:
+    """The task attempt's commit: written last, after its blobs, and exclusively: the
+    first writer of an attempt's record wins (the task's commit, or the scheduler's note
+    that it was killed); False when the record already existed and was left as it is."""
     prefix = ds.task_prefix(record["flow"], record["run_id"], record["step"],
                             str(record["task_id"]), record["attempt"])
-    ds.put_json(prefix + ".json", record)
+    return ds.storage.create_exclusive(prefix + ".json", _dumps(record))
 
 
 def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
@@ -175,13 +177,6 @@ def list_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> dict[str, in
     return out
 
 
-def write_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
-              stream: str, data: bytes) -> None:
-    if data:
-        suffix = "out" if stream == "stdout" else "err"
-        ds.storage.put_bytes(f"{ds.task_prefix(flow, run_id, step, task_id, attempt)}.{suffix}", data)
-
-
 def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, attempt: int,
              stream: str) -> bytes:
     return _read_log_at(ds, ds.task_prefix(flow, run_id, step, task_id, attempt), stream)
@@ -197,8 +192,17 @@ def read_record_log(ds: Datastore, record: dict, stream: str) -> bytes:
 def _read_log_at(ds: Datastore, prefix: str, stream: str) -> bytes:
     path = f"{prefix}.{'out' if stream == 'stdout' else 'err'}"
     if not ds.storage.exists(path):
-        return b""
+        return _deleted_origin_note(ds, prefix) if stream == "stderr" else b""
     return ds.storage.get_bytes(path)
+
+
+def _deleted_origin_note(ds: Datastore, prefix: str) -> bytes:
+    """A task reused by resume keeps its log in the origin run: say so once that run is gone."""
+    flow, run_id = prefix.split("/")[:2]
+    if ds.storage.exists(f"{flow}/{run_id}/_run.json"):
+        return b""
+    return (f"(this task's log was kept in run {flow}/{run_id}, which was deleted; "
+            "its artifacts are still here)\n").encode()
 
 
 def process_alive(pid: int | None) -> bool:

@@ -190,6 +190,8 @@ def _read_header(f: IO[bytes], key: str | None = None) -> dict:
         raise DamagedBlob("not an nbflow blob (bad magic)")
     (hlen,) = struct.unpack("<I", f.read(4))
     header = json.loads(f.read(hlen))
+    if not isinstance(header, dict) or set(header) - {"hash", "key", "sections"}:
+        raise DamagedBlob("its header is not an nbflow blob header")
     if header.get("hash", HASH_NAME) != HASH_NAME:
         raise DamagedBlob(f"unknown hash {header.get('hash')!r} in its header")
     if key is not None and header.get("key", key) != key:
@@ -237,10 +239,27 @@ def _allocate(size: int):
     return mmap.mmap(-1, size, flags=flags)
 
 
+def _bytes_left(f: IO[bytes]) -> int | None:
+    """Bytes from here to the end of the file (None when it cannot seek)."""
+    try:
+        here = f.tell()
+        end = f.seek(0, 2)
+        f.seek(here)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return None if end is None else end - here
+
+
 def _read_sections(f: IO[bytes], key: str | None = None) -> list:
     header = _read_header(f, key)
+    left = _bytes_left(f)
     sections = []
     for raw_len, codec in header["sections"]:
+        if left is not None:   # a damaged header must not make us allocate a huge buffer
+            most = left if codec == "raw" else (left // 13 + 1) * CHUNK
+            if not 0 <= raw_len <= most:
+                raise DamagedBlob(f"a section claims {raw_len} bytes, the blob has {left} left")
+            left -= raw_len if codec == "raw" else 0
         buf = _allocate(raw_len)
         view = memoryview(buf)
         if codec == "raw":

@@ -173,10 +173,18 @@ class Storage:
                 return self._create_exclusive_local(full, data)
             if self.fs.exists(full):
                 return False
-            self.fs.pipe_file(full, data)
-            return True
+            return self._create_exclusive_remote(full, data)
         except (OSError, NotImplementedError) as e:
             raise write_error(self.url, full, e, len(data)) from None
+
+    def _create_exclusive_remote(self, full: str, data: bytes) -> bool:
+        try:   # S3: a conditional write (If-None-Match), so two writers cannot both win
+            self.fs.pipe_file(full, data, mode="create")
+        except FileExistsError:
+            return False
+        except (TypeError, ValueError, NotImplementedError):
+            self.fs.pipe_file(full, data)   # no exclusive create here: the last writer wins
+        return True
 
     def _create_exclusive_local(self, full: str, data: bytes) -> bool:
         # written whole beside it, then hard-linked into place: link() is atomic and

@@ -16,7 +16,7 @@ from . import Datastore
 from .storage import FileInfo
 
 BLOB_KEY = re.compile(r"^[0-9a-f]{32}$")
-TASK_FILE = re.compile(r"^(?P<task>.+)\.(?P<attempt>\d+)\.(?P<kind>json|out|err)$")
+TASK_FILE = re.compile(r"^(?P<task>.+)\.(?P<attempt>\d+)\.(?P<kind>json|out|err|card)$")
 
 
 @dataclass
@@ -36,6 +36,9 @@ class RunEntry:
     run_id: str
     files: list[FileInfo] = field(default_factory=list)   # every file of the run
     tasks: list[TaskEntry] = field(default_factory=list)  # every attempt's record
+    cards: list[FileInfo] = field(default_factory=list)   # cards name blobs too
+    card_keys: set[str] = field(default_factory=set)
+    card_errors: dict[str, str] = field(default_factory=dict)   # path -> why unreadable
     record: dict | None = None
     end: dict | None = None
     error: str | None = None          # why the run cannot be read (damaged, missing)
@@ -47,7 +50,7 @@ class RunEntry:
     @property
     def keys(self) -> set[str]:
         """Every blob the run references: its tasks' artifacts and its parameters."""
-        out = references(self.record or {})
+        out = references(self.record or {}) | self.card_keys
         for t in self.tasks:
             out |= t.keys
         return out
@@ -132,6 +135,8 @@ def _classify(walk: StoreWalk, info: FileInfo) -> None:
     m = TASK_FILE.match(parts[3]) if len(parts) == 4 else None
     if m and m["kind"] == "json":
         run.tasks.append(TaskEntry(parts[2], m["task"], int(m["attempt"]), info))
+    elif m and m["kind"] == "card":
+        run.cards.append(info)
 
 
 def read_run_records(ds: Datastore, runs: list[RunEntry]) -> None:
@@ -140,7 +145,7 @@ def read_run_records(ds: Datastore, runs: list[RunEntry]) -> None:
     for run in runs:
         names = {f.rel.rsplit("/", 1)[-1] for f in run.files if f.rel.count("/") == 2}
         wanted += [f"{run.pathspec}/{n}" for n in ("_run.json", "_end.json") if n in names]
-        wanted += [t.file.rel for t in run.tasks]
+        wanted += [t.file.rel for t in run.tasks] + [c.rel for c in run.cards]
     got = ds.storage.get_many(wanted)
     for run in runs:
         run.record, error = _parse(got.get(f"{run.pathspec}/_run.json"))
@@ -155,6 +160,11 @@ def read_run_records(ds: Datastore, runs: list[RunEntry]) -> None:
             task.record, task.error = _parse(got.get(task.file.rel))
             if task.record is not None:
                 task.keys = references(task.record)
+        for card in run.cards:
+            doc, error = _parse(got.get(card.rel))
+            if doc is None:
+                run.card_errors[card.rel] = f"card {error}"
+            run.card_keys |= references(doc or {})
 
 
 def _parse(data: bytes | Exception | None) -> tuple[dict | None, str | None]:

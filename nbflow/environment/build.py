@@ -66,7 +66,30 @@ def _run_uv(args: list[str], stdin: str | None = None) -> subprocess.CompletedPr
 
 
 def _python_request(spec: EnvSpec) -> str:
-    return spec.python or sys.executable
+    """The interpreter for `--python X.Y`: one installed here if there is one (on PATH,
+    or under pyenv, whose shims uv cannot use), else the version (uv may download it)."""
+    return find_python(spec.python) if spec.python else sys.executable
+
+
+def find_python(version: str) -> str:
+    here = ".".join(map(str, sys.version_info[:3]))
+    if here == version or here.startswith(version + "."):
+        return sys.executable
+    candidates = [shutil.which(f"python{version}")]
+    root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
+    versions = os.path.join(root, "versions")
+    if os.path.isdir(versions):
+        names = [v for v in os.listdir(versions) if v == version or v.startswith(version + ".")]
+        names.sort(key=lambda v: [int(p) if p.isdigit() else 0 for p in v.split(".")], reverse=True)
+        candidates += [os.path.join(versions, v, "bin", "python") for v in names]
+    for path in filter(None, candidates):
+        try:
+            ok = subprocess.run([path, "-c", "import sys"], capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if ok.returncode == 0:
+            return path
+    return version
 
 
 def resolution_input(spec: EnvSpec, datastore_url: str = "") -> list[str]:
@@ -116,7 +139,8 @@ def ensure(lock: str, python: str | None, step: str) -> dict:
     if not os.path.exists(marker):
         with _locked(env_dir + ".lock"):
             if not os.path.exists(marker):   # another process may have built it meanwhile
-                built = _build(env_dir, lock, python or sys.executable, step)
+                built = _build(env_dir, lock, find_python(python) if python else sys.executable,
+                               step)
     with open(marker) as f:
         ready = json.load(f)
     return {"hash": digest, "python": _interpreter(env_dir), "dir": env_dir,
@@ -186,3 +210,13 @@ def runtime_path() -> str:
         os.symlink(pkg, tmp)
         os.replace(tmp, link)
     return folder
+
+
+def check_resolves(requirement: str, python: str | None = None) -> str | None:
+    """None if `requirement` resolves on the package index, else the resolver's message."""
+    proc = _run_uv(["pip", "compile", "-", "--python", python or sys.executable, "--no-header",
+                    "--no-annotate", "--quiet"], stdin=requirement + "\n")
+    if proc.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "it cannot be resolved"

@@ -37,7 +37,8 @@ def launch_info(entries: dict[str, dict] | None) -> dict[str, dict]:
     if not entries:
         return {}
     runtime = build.runtime_path()
-    return {step: {"python": build.interpreter(e["hash"]), "pythonpath": runtime, "hash": e["hash"]}
+    return {step: {"python": build.interpreter(e["hash"]), "pythonpath": runtime, "hash": e["hash"],
+                   "requirements": e["requirements"]}
             for step, e in entries.items()}
 
 

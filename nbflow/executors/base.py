@@ -1,9 +1,10 @@
 """What an executor gives the scheduler: launch a task, hear its output and its end."""
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Callable
+
+from ..task.proctree import kill_tree
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
 ExitCallback = Callable[[int], None]            # exit status (negative: killed by signal)
@@ -15,6 +16,7 @@ class TaskHandle:
     def __init__(self):
         self.pid: int | None = None
         self.returncode: int | None = None
+        self.lost = ""   # why the executor lost the task (not the task's doing), if it did
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.pid is None or self.returncode is not None:
@@ -23,17 +25,10 @@ class TaskHandle:
 
 
 def kill_group(pid: int | None, sig: int = signal.SIGKILL) -> None:
-    """End a task and every process it started (tasks lead their own process group);
-    also what a finished task left behind, since its group outlives it."""
-    if not pid:
-        return
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+    """End a task and every process it started: its process group (tasks lead their own)
+    and, read from /proc first, every descendant, even one in a session of its own."""
+    if pid:
+        kill_tree(pid, sig)
 
 
 class Executor:

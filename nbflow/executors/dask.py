@@ -19,7 +19,8 @@ import os
 import threading
 import uuid
 
-from ..taskopts import KILL_GRACE
+from ..task.keeper import LIFELINE_ENV
+from ..task.options import KILL_GRACE
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 
 POLL = 0.1            # seconds between looks at a running task's output on its worker
@@ -71,7 +72,10 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
     """On a worker: run one task attempt in a fresh interpreter; stream its output.
 
     Output goes to temporary files, not pipes, so a process the task left behind
-    cannot keep us waiting; past `kill_after` seconds the task's process group is killed.
+    cannot keep us waiting. The task is ended with every process it started when it is
+    past `kill_after` seconds, when the run no longer wants it (cancelled, or its client
+    went away and the worker is closing), or when this worker process ends however (the
+    task's keeper holds a lifeline pipe whose only write end is here).
     Returns (exit status, stdout, stderr, pid, worker address)."""
     import subprocess
     import sys
@@ -79,14 +83,22 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
     import time
 
     address, send = _publisher(topic, token)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    life_r, life_w = os.pipe()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LIFELINE_ENV: str(life_r)})
     env.update(json.loads(request_json).get("env") or {})
+    wanted = _wanted_check()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         with _LOCK:
             if token in _ENDED:
+                os.close(life_r)
+                os.close(life_w)
                 return -9, b"", b"", None, address
-            proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"], stdin=subprocess.PIPE,
-                                    stdout=out, stderr=err, env=env, start_new_session=True)
+            try:
+                proc = subprocess.Popen([sys.executable, "-m", "nbflow.task"],
+                                        stdin=subprocess.PIPE, stdout=out, stderr=err, env=env,
+                                        pass_fds=[life_r], start_new_session=True)
+            finally:
+                os.close(life_r)
             _RUNNING[token] = proc.pid
         send({"kind": "start", "pid": proc.pid, "worker": address, "run": uuid.uuid4().hex})
         try:
@@ -94,7 +106,8 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
             proc.stdin.close()
             files, sent = {"stdout": out, "stderr": err}, {"stdout": 0, "stderr": 0}
             deadline = time.time() + kill_after if kill_after else None
-            while proc.poll() is None and not (deadline and time.time() > deadline):
+            while proc.poll() is None and not (deadline and time.time() > deadline) \
+                    and wanted():
                 _forward(files, sent, send)
                 try:
                     proc.wait(timeout=POLL)
@@ -103,11 +116,30 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
             kill_group(proc.pid)  # a timed-out task, or what a finished one left running
             code = proc.wait()
         finally:
+            os.close(life_w)
             with _LOCK:
                 _RUNNING.pop(token, None)
         out.seek(0)
         err.seek(0)
         return code, out.read(), err.read(), proc.pid, address
+
+
+def _wanted_check():
+    """A function telling whether the Dask task running this code is still wanted."""
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker, key = get_worker(), thread_state.key
+    except (ImportError, ValueError, AttributeError):
+        return lambda: True
+
+    def wanted() -> bool:
+        if getattr(worker.status, "name", "running") not in ("running", "paused"):
+            return False   # the worker is closing (its scheduler went away)
+        ts = worker.state.tasks.get(key)
+        return ts is None or ts.state not in ("cancelled", "released", "forgotten")
+    return wanted
 
 
 # -- on the client ---------------------------------------------------------------------

@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 
+from ..cards import MPL_BACKEND
+from ..task.keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
@@ -26,6 +28,7 @@ def task_env(environment: dict | None = None) -> dict:
     runtime folder first (its interpreter has only the pinned packages)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    env["MPLBACKEND"] = MPL_BACKEND   # not the kernel's inline backend: tasks have no front end
     if environment:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [environment["pythonpath"],
                                                           env.get("PYTHONPATH")]))
@@ -87,17 +90,28 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class SpawnExecutor(Executor):
+    """Each task a new interpreter. They hold the read end of one lifeline pipe whose write
+    end only this process holds: when it ends, however, their keepers end them."""
+
     name = "spawn"
+
+    def __init__(self):
+        self._lifeline: tuple[int, int] | None = None
 
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         handle = TaskHandle()
+        if self._lifeline is None:
+            self._lifeline = os.pipe()
+        life_r = self._lifeline[0]
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
         environment = request.get("environment")   # a --pypi step: its own interpreter
         python = environment["python"] if environment else sys.executable
         proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
-                                stderr=err_w, env=task_env(environment), start_new_session=True)
+                                stderr=err_w, env=dict(task_env(environment),
+                                                       **{LIFELINE_ENV: str(life_r)}),
+                                pass_fds=[life_r], start_new_session=True)
         for fd in (out_w, err_w, in_r):
             os.close(fd)
         handle.pid = proc.pid
@@ -105,6 +119,13 @@ class SpawnExecutor(Executor):
         watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
               json.dumps(request).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
         return handle
+
+    def close(self) -> None:
+        """Cut the lifeline: a task still running is ended by its keeper."""
+        if self._lifeline is not None:
+            for fd in self._lifeline:
+                os.close(fd)
+            self._lifeline = None
 
 
 def _exit_notifier(proc: subprocess.Popen) -> int:
@@ -149,6 +170,7 @@ class LocalExecutor(Executor):
         self._next_id = 0
         self._pending: dict[int, tuple] = {}
         self._reader: threading.Thread | None = None
+        self._broken = False   # the zygote hung up (it died): start another before launching
 
     def start(self) -> None:
         if not self.fork or self._sock is not None:
@@ -164,7 +186,7 @@ class LocalExecutor(Executor):
                 start_new_session=True)  # a kernel's interrupt (SIGINT to its group) spares it
         theirs.close()
         self._sock = ours
-        self._reader = threading.Thread(target=self._read_replies, daemon=True,
+        self._reader = threading.Thread(target=self._read_replies, args=(ours,), daemon=True,
                                         name="nbflow-zygote-replies")
         self._reader.start()
 
@@ -202,19 +224,28 @@ class LocalExecutor(Executor):
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         if not self.fork or request.get("environment"):   # a --pypi step: spawned in its env
             return self._spawn.launch(request, on_output, on_exit)
-        if self._sock is None:
-            self.start()
+        if self._sock is None or self._broken:
+            self._restart()  # the zygote died (killed): a new one serves the next tasks
         handle = TaskHandle()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
         wake_r, wake_w = os.pipe()
         started = threading.Event()
-        with self._lock:
-            self._next_id += 1
-            tid = self._next_id
-            self._pending[tid] = (handle, wake_w, started)
-            socket.send_fds(self._sock, [json.dumps({"id": tid}).encode()], [in_r, out_w, err_w])
+        for tries in (1, 2):
+            with self._lock:
+                self._next_id += 1
+                tid = self._next_id
+                self._pending[tid] = (handle, wake_w, started)
+                try:
+                    socket.send_fds(self._sock, [json.dumps({"id": tid}).encode()],
+                                    [in_r, out_w, err_w])
+                    break
+                except OSError:  # the zygote just died
+                    self._pending.pop(tid, None)
+                    if tries == 2:
+                        raise
+            self._restart()
         for fd in (in_r, out_w, err_w):
             os.close(fd)
         started.wait()
@@ -222,14 +253,15 @@ class LocalExecutor(Executor):
               json.dumps(request).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
         return handle
 
-    def _read_replies(self) -> None:
+    def _read_replies(self, sock: socket.socket) -> None:
         while True:
             try:
-                data = self._sock.recv(4096)
+                data = sock.recv(4096)
             except OSError:
                 data = b""
             if not data:
                 self._fail_all()
+                self._broken = True   # after: a new zygote's tasks are not failed here
                 return
             msg = json.loads(data)
             with self._lock:
@@ -247,11 +279,18 @@ class LocalExecutor(Executor):
                 os.write(wake_w, b"x")
                 os.close(wake_w)
 
+    def _restart(self) -> None:
+        self.close()
+        self._spawn = SpawnExecutor()
+        self._broken = False
+        self.start()
+
     def _fail_all(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
         for handle, wake_w, started in pending.values():
             handle.exit_code = -9
+            handle.lost = "the zygote process that started it ended, and its tasks with it"
             started.set()
             try:
                 os.write(wake_w, b"x")
@@ -261,6 +300,7 @@ class LocalExecutor(Executor):
 
     def close(self) -> None:
         """Hang up: the zygote ends its leftover tasks and exits by itself."""
+        self._spawn.close()
         if self._sock is not None:
             try:
                 self._sock.shutdown(socket.SHUT_RDWR)

@@ -9,6 +9,7 @@ Protocol over a SOCK_SEQPACKET unix socket:
 """
 from __future__ import annotations
 
+import ctypes  # noqa: F401  (each task's keeper calls prctl through it)
 import importlib
 import json
 import os
@@ -20,11 +21,14 @@ import sys
 import cloudpickle  # noqa: F401  (tasks pickle their artifacts with it)
 import xxhash  # noqa: F401  (and hash them with it)
 
-import nbflow.task  # noqa: F401  (the whole point: imported once, before forking)
+import nbflow.task.keeper
+import nbflow.task.runtime  # noqa: F401  (the whole point: imported once, before forking)
+from nbflow.task.proctree import kill_tree
 
 
-def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> None:
+def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygote: int) -> None:
     os.setsid()
+    os.environ[nbflow.task.keeper.PARENT_ENV] = str(zygote)  # the task ends if the zygote dies
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     sock.close()
@@ -38,7 +42,7 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int]) -> No
     sys.stderr.reconfigure(line_buffering=True)
     code = 1
     try:
-        nbflow.task.main()
+        nbflow.task.runtime.main()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:
@@ -69,6 +73,7 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
     sel.register(sock, selectors.EVENT_READ, "sock")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
     running = True
+    zygote = os.getpid()
     while running or children:
         for key, _ in sel.select():
             if key.data == "wake":
@@ -83,10 +88,7 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
                 running = False
                 sel.unregister(sock)
                 for pid in children:  # the scheduler is gone: end its tasks
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                    kill_tree(pid)
                 continue
             request = json.loads(msg)
             if "preload" in request:
@@ -97,7 +99,7 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _child(fds, sock, (wake_r, wake_w))
+                _child(fds, sock, (wake_r, wake_w), zygote)
             for fd in fds:
                 os.close(fd)
             children[pid] = tid

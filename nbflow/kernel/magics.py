@@ -5,8 +5,8 @@ import re
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from ..current import current
-from ..params import IncludeFile, JSONType, Parameter
+from ..notebook.params import IncludeFile, JSONType, Parameter
+from ..task.current import current
 from .cells import cell_number, flow_from_cell, step_from_cell
 from .session import KernelSession
 

@@ -403,6 +403,180 @@ RESUME_END_STEP = CoreTest("resume_end_step", [
 ], _check_resume_end, resume=True, graphs=("branch", "small_foreach"))
 
 
+# -- merge_artifacts_include: include= merges only what is named ----------------------
+INCLUDE_JOIN = '''
+from nbflow.errors import ArtifactError
+self.manual_merge_required = current.task_id
+try:
+    self.merge_artifacts(inputs, include=["manual_merge_required", "foobar"])
+except ArtifactError as e:
+    assert "foobar" in str(e), str(e)
+else:
+    raise AssertionError("include= of a missing artifact was accepted")
+assert not hasattr(self, "non_modified_passdown")
+self.merge_artifacts(inputs, include=["non_modified_passdown"])
+assert_equals("a", self.non_modified_passdown)
+assert_equals(current.task_id, self.manual_merge_required)
+assert not hasattr(self, "ignore_me") and not hasattr(self, "modified_to_same_value")
+'''
+
+
+def _check_merge_include(run, graph):
+    assert_everywhere(run, "non_modified_passdown", "a")
+    assert "ignore_me" not in run["end"].task
+
+
+MERGE_INCLUDE = CoreTest("merge_artifacts_include", [
+    MERGE_ARTIFACTS.bodies[0], MERGE_ARTIFACTS.bodies[1],
+    Body(0, ("join",), INCLUDE_JOIN, required=True),
+    Body(0, ("end",), "assert_equals('a', self.non_modified_passdown)\n"
+                      "assert hasattr(self, 'manual_merge_required')"),
+    MERGE_ARTIFACTS.bodies[4],
+], _check_merge_include, graphs=("branch", "foreach"))
+
+
+# -- basic_include: IncludeFile text, encodings, binary, from the environment ----------
+INCLUDES = '''
+myfile_txt = IncludeFile("myfile_txt", default="./reg.txt")
+myfile_utf8 = IncludeFile("myfile_utf8", default="./utf8.txt", encoding="utf8")
+myfile_binary = IncludeFile("myfile_binary", default="./utf8.txt", is_text=False)
+myfile_overriden = IncludeFile("myfile_overriden", default="./reg.txt")
+absent_file = IncludeFile("absent_file", required=False)
+'''
+INCLUDE_BODY = '''
+assert_equals("Regular Text File", self.myfile_txt)
+assert_equals("UTF Text File \\u5e74", self.myfile_utf8)
+assert_equals("UTF Text File \\u5e74".encode("utf8"), self.myfile_binary)
+assert_equals("Override Text File", self.myfile_overriden)
+assert_equals(None, self.absent_file)
+try:
+    self.myfile_txt = 5
+except AttributeError:
+    pass
+else:
+    raise AssertionError("an IncludeFile was assigned")
+'''
+
+
+def _check_include(run, graph):
+    assert_everywhere(run, "myfile_txt", "Regular Text File")
+    assert_everywhere(run, "myfile_binary", "UTF Text File \u5e74".encode())
+    assert run["end"].task.data.myfile_overriden == "Override Text File"
+
+
+BASIC_INCLUDE = CoreTest("basic_include", [Body(0, ("all",), INCLUDE_BODY)], _check_include,
+                         module_code=INCLUDES, graphs=("branch", "small_foreach"),
+                         env={"NBFLOW_RUN_MYFILE_OVERRIDEN": "./override.txt"},
+                         files={"reg.txt": "Regular Text File",
+                                "utf8.txt": "UTF Text File \u5e74",
+                                "override.txt": "Override Text File"})
+
+
+# -- foreach_join_order: a foreach join sees its inputs in foreach order ---------------
+def _check_join_order(run, graph):
+    assert [t.data.my_input for t in run["foreach_inner_second"]] == [5, 3, 1, 4, 2, 6]
+
+
+FOREACH_JOIN_ORDER = CoreTest("foreach_join_order", [
+    Body(0, ("foreach-split",), "self.arr = [5, 3, 1, 4, 2, 6]", required=True),
+    Body(0, ("foreach-inner",), "self.my_input = self.input", required=True),
+    Body(0, ("foreach-join",), "assert_equals(list(range(len(inputs))), "
+         "[i.index for i in inputs])\nassert_equals(list(inputs[0].arr), "
+         "[i.my_input for i in inputs])", required=True),
+    Body(1, ("all",), "pass"),
+], _check_join_order, graphs=("foreach",))
+
+
+# -- resume_foreach_inner: resuming inside a foreach reruns the splits -----------------
+RESUME_INNER = '''
+self.after = True
+if is_resumed():
+    self.data = "resume"
+else:
+    self.data = "run"
+    raise ResumeFromHere()
+self.var = ["".join(str(f[2]) for f in self.foreach_stack())]
+'''
+RESUME_INNER_JOIN = '''
+self.var = sorted(v for i in inputs for v in i.var)
+self.data = inputs[0].data
+self.after = inputs[0].after
+assert_equals("resume" if self.after else "start", self.data)
+'''
+
+
+def _check_resume_inner(run, graph):
+    assert run["start"].task.data.data == "start" and run["end"].task.data.data == "resume"
+    assert run["end"].task.data.var == ["1", "2", "3"]
+
+
+RESUME_FOREACH_INNER = CoreTest("resume_foreach_inner", [
+    Body(0, ("start",), "self.data = 'start'\nself.after = False"),
+    Body(0, ("foreach-split",), "assert_equals('resume' if self.after else 'start', "
+         "self.data)", required=True),
+    Body(0, ("foreach-inner-small",), RESUME_INNER, required=True),
+    Body(0, ("join",), RESUME_INNER_JOIN, required=True),
+    Body(2, ("all",), "assert_equals('resume' if self.after else 'start', self.data)"),
+], _check_resume_inner, resume=True, graphs=("small_foreach",))
+
+
+# -- basic_tags / tag_mutation: tags on every object, filters, changes -----------------
+TAGS = ("\u523a\u8eab means sashimi", "multiple tags should be ok")
+TAG_STEP = '''
+from nbflow import Run, get_namespace
+assert_equals("user:tester", get_namespace())
+run = Run(f"{current.flow_name}/{current.run_id}")
+for i in range(3):
+    run.add_tag(f"{current.step_name}-{i}")
+    assert f"{current.step_name}-{i}" in run.user_tags
+    run.remove_tag(f"{current.step_name}-{i}")
+    assert f"{current.step_name}-{i}" not in run.user_tags
+'''
+
+
+def _check_tags(run, graph):
+    from nbflow import Flow
+    from nbflow.datastore.tags import TaggingError
+
+    tags = (*TAGS, "user:tester")
+    flow = Flow(run.path_components[0])
+    assert all(t in run.tags for t in tags) and flow.tags == frozenset()
+    assert list(flow.runs("not_a_tag")) == [] and list(flow.runs("not_a_tag", TAGS[0])) == []
+    assert {s.id for s in run.steps(*tags)} == set(GRAPHS[graph])
+    for step in run:
+        assert all(t in step.tags for t in tags) and list(step.tasks("not_a_tag")) == []
+        assert [t.id for t in step] == [t.id for t in step.tasks(TAGS[0])]
+        for task in step.tasks(*tags):
+            assert all(t in task.tags for t in tags)
+            assert all(all(t in a.tags for t in tags) for a in task)
+    assert run.user_tags == set(TAGS)                 # the steps' changes all undone
+    run.add_tags(["tag_along"])
+    for bad in ("", "a" * 600, 4, b"bytes", "user:tester"):
+        for change in (run.add_tag, run.remove_tag):
+            try:
+                change(bad)
+            except TaggingError:
+                pass
+            else:
+                raise AssertionError(f"tag {bad!r} was accepted")
+    run.add_tags(["AAA", "BBB"])
+    run.replace_tags(["AAA", "BBB"], ["BBB", "CCC"])
+    assert run.user_tags == {*TAGS, "tag_along", "BBB", "CCC"}
+    try:
+        run.replace_tags([], [])
+    except TaggingError:
+        pass
+    else:
+        raise AssertionError("an empty change was accepted")
+    assert run.end_task.tags == run.tags
+
+
+BASIC_TAGS = CoreTest("basic_tags", [Body(0, ("all",), TAG_STEP)], _check_tags,
+                      graphs=("branch", "small_foreach"),
+                      run_args=("--tag", TAGS[0], "--tag", TAGS[1]))
+
+
 ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREACH,
        NESTED_FOREACH, CATCH_RETRY, TASK_EXCEPTION, BASIC_LOG, BASIC_PARAMETERS,
-       CURRENT_SINGLETON, RESUME_FOREACH_JOIN, RESUME_END_STEP]
+       CURRENT_SINGLETON, RESUME_FOREACH_JOIN, RESUME_END_STEP, MERGE_INCLUDE, BASIC_INCLUDE,
+       FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS]

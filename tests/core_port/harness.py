@@ -111,6 +111,7 @@ class CoreTest:
     resume: bool = False
     env: dict = field(default_factory=dict)
     run_args: tuple[str, ...] = ()
+    files: dict = field(default_factory=dict)   # written beside the notebook before the run
 
 
 def node_quals(name: str, node: Node) -> set[str]:
@@ -171,6 +172,8 @@ def crossings(tests: list[CoreTest]) -> list[tuple[CoreTest, str]]:
 
 
 def write(test: CoreTest, graph: str, where) -> str:
+    for name, content in test.files.items():
+        (where / name).write_bytes(content.encode() if isinstance(content, str) else content)
     path = where / f"{test.name}_{graph}.ipynb"
     make_notebook(path, cells(test, graph))
     return str(path)

@@ -1,12 +1,17 @@
 """The JupyterLab extension in a real JupyterLab, driven in headless Chromium: the
-"Run as flow" toolbar button runs the saved notebook as a new flow in its kernel, and
-the `nbflow:export` command writes `<notebook>_flow.py` beside the notebook.
+"Run as flow" toolbar button runs the saved notebook in its kernel and shows the run in
+the nbflow panel beside it (the notebook unchanged), step cells carry badges, the button
+is disabled where it cannot run, and `nbflow:export` writes `<notebook>_flow.py` beside
+the notebook. Screenshots go to tests/e2e/screenshots/.
 
-Needs /usr/bin/chromium (Debian's package; never a browser downloaded by playwright)."""
+Needs /usr/bin/chromium (Debian's package; never a browser downloaded by playwright).
+NBFLOW_LABEXTENSION=<built extension folder> tests a build instead of the installed one
+(e.g. nbflow/labextension after `jlpm build:prod` in labextension/)."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,12 +22,24 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import NOTEBOOKS
+from conftest import NOTEBOOKS, make_notebook
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 180_000   # an upper bound for slow machines, not a measured expectation
+SHOTS = Path(__file__).parent / "screenshots"
+RUN_BUTTON = '[data-command="nbflow:run"]'
+BRANCH_FOREACH = [   # a branch, and a foreach in one of its branches
+    "%%flow ShapeFlow",
+    '%%step start -> a, b\n"""Two ways."""\nself.n = 3',
+    "%%step a -> join\nself.x = self.n + 1",
+    "%%step b -> each --foreach items\nself.items = list(range(self.n))",
+    "%%step each -> bjoin\nself.sq = self.input ** 2",
+    "%%step bjoin -> join\nself.x = sum(i.sq for i in inputs)",
+    "%%step join -> end\nself.total = sum(i.x for i in inputs)",
+    "%%step end\nprint('total', self.total)",
+]
 
 pytestmark = [
     pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600),
@@ -47,6 +64,11 @@ def lab_env(home: Path) -> dict:
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(home / "runtime"))
     env.pop("NBFLOW_DATASTORE", None)
+    built = os.environ.get("NBFLOW_LABEXTENSION")
+    if built:   # a development build first in the extension path
+        (home / "jupyter" / "labextensions").mkdir(parents=True)
+        (home / "jupyter" / "labextensions" / "nbflow-jupyter").symlink_to(Path(built).resolve())
+        env["JUPYTER_PATH"] = str(home / "jupyter")
     return env
 
 
@@ -102,13 +124,17 @@ def page(lab, tmp_path):
             context.close()
 
 
-def open_notebook(page, lab, folder: str) -> tuple:
-    """Open a copy of the hello-world notebook in its own folder (so its own store), with
-    its kernel ready."""
+def open_notebook(page, lab, folder: str, cells: list[str] | None = None,
+                  name: str = "hello_world.ipynb") -> tuple:
+    """Open a notebook in its own folder (so its own store): `cells`, or a copy of the
+    hello-world notebook; with its kernel ready."""
     url, root, _ = lab
     (root / folder).mkdir()
-    shutil.copy(NOTEBOOKS / "hello_world.ipynb", root / folder)
-    page.goto(f"{url}/lab/workspaces/{folder}/tree/{folder}/hello_world.ipynb")
+    if cells is None:
+        shutil.copy(NOTEBOOKS / name, root / folder)
+    else:
+        make_notebook(root / folder / name, cells)
+    page.goto(f"{url}/lab/workspaces/{folder}/tree/{folder}/{name}")
     panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
     panel.locator(".jp-Cell").first.wait_for(timeout=WAIT_MS)
     # "idle" can show before a kernel is attached: wait for its name too
@@ -129,55 +155,102 @@ def accept_kernel_dialog(page) -> None:
         accept.first.click()
 
 
-def hello_runs(folder: Path) -> list:
-    """The notebook's flow runs (not the kernel's interactive one), from its store."""
-    from nbflow.client import Flow, namespace, set_datastore
-
-    set_datastore(str(folder / ".nbflow"))
-    namespace(None)
-    try:
-        return [r for r in Flow("HelloWorldFlow").runs() if not r.is_interactive]
-    except KeyError:   # no run of the flow yet
-        return []
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
 
 
-def test_run_as_flow_button_runs_the_saved_notebook(lab, page):
-    home = lab[2]
-    panel, folder = open_notebook(page, lab, "button")
-    before = {r.id for r in hello_runs(folder)}
-    cells_before = panel.locator(".jp-Cell").count()
+def cells_of(path: Path) -> list[tuple[str, str]]:
+    return [(c["cell_type"], "".join(c["source"])) for c in json.loads(path.read_text())["cells"]]
 
-    panel.locator(".nbflow-run-button button, button.nbflow-run-button").first.click()
 
-    # the button adds one `%nbflow run` cell at the end and runs it; it returns the Run
-    last = panel.locator(".jp-Cell").last
-    last.locator(".jp-OutputArea-output", has_text="Run('HelloWorldFlow/").wait_for(timeout=WAIT_MS)
-    assert panel.locator(".jp-Cell").count() == cells_before + 1
-    assert last.locator(".jp-InputArea-editor").inner_text().strip() == "%nbflow run"
-    last.locator(".jp-OutputArea-output").last.scroll_into_view_if_needed()
-    page.screenshot(path=str(home / "run_as_flow.png"))
+def badge(panel, index: int):
+    return panel.locator(".jp-Cell").nth(index).locator(".nbflow-badge")
 
-    new = [r for r in hello_runs(folder) if r.id not in before]
-    assert len(new) == 1, [r.id for r in new]
-    run = new[0]
-    assert run.successful
-    assert run["hello"].task.data.message == "nbflow says: Hi!"
-    assert f"Run('HelloWorldFlow/{run.id}')" in last.inner_text()
-    # saved first: the file on disk has the run cell the button added
-    saved = json.loads((folder / "hello_world.ipynb").read_text())
-    assert "".join(saved["cells"][-1]["source"]).strip() == "%nbflow run"
 
-    # a second click reuses that cell: a second run, no second cell
-    panel.locator(".nbflow-run-button button, button.nbflow-run-button").first.click()
+def wait_until(page, check, what: str) -> None:
     deadline = time.monotonic() + WAIT_MS / 1000
-    while len(hello_runs(folder)) < len(before) + 2 and time.monotonic() < deadline:
-        page.wait_for_timeout(500)
-    assert len([r for r in hello_runs(folder) if r.id not in before]) == 2
-    assert panel.locator(".jp-Cell").count() == cells_before + 1
+    while time.monotonic() < deadline:
+        if check():
+            return
+        page.wait_for_timeout(250)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab, page):
+    panel, folder = open_notebook(page, lab, "button", BRANCH_FOREACH, "shape.ipynb")
+    path = folder / "shape.ipynb"
+    cells_before = cells_of(path)
+    count_before = panel.locator(".jp-Cell").count()
+    # the badges come from the kernel's parser: the flow's name, each step's targets
+    badge(panel, 0).wait_for(timeout=WAIT_MS)
+    assert badge(panel, 0).inner_text() == "flow ShapeFlow"
+    assert badge(panel, 3).inner_text() == "step b → each (foreach items) · never run"
+
+    page.locator(RUN_BUTTON).first.click()
+
+    runs = page.locator(".nbflow-run-panel")
+    runs.wait_for(timeout=WAIT_MS)
+    entry = runs.locator(".nbflow-run-entry").first
+    entry.locator(".nbflow-run-heading", has_text="done").wait_for(timeout=WAIT_MS)
+    nodes = entry.locator("g.nbflow-node")
+    assert nodes.count() == 7
+    assert entry.locator("g.nbflow-node.nbflow-done").count() == 7
+    assert entry.locator("g.nbflow-node[data-step='each'] .nbflow-progress").text_content() == "3/3"
+    assert "ShapeFlow/" in entry.locator(".nbflow-run-heading").inner_text()
+    assert "total 9" in entry.inner_text()
+    shot(page, "run_panel.png")
+    # the notebook is unchanged: no cell added, its file holds the same cells
+    assert panel.locator(".jp-Cell").count() == count_before
+    assert cells_of(path) == cells_before
+
+    # a click on a drawn step: the artifact browser at that step, in the panel; an
+    # artifact of one of its tasks loaded into a kernel variable
+    run_id = re.search(r"ShapeFlow/(\d+)", entry.locator(".nbflow-run-heading").inner_text())[1]
+    entry.locator("g.nbflow-node[data-step='each']").click()
+    browser = runs.locator(".nbflow-run-entry").first
+    browser.locator(".nbflow-run-heading", has_text=f"Inspect ShapeFlow/{run_id}/each").wait_for(
+        timeout=WAIT_MS)
+    tasks = browser.locator(".widget-select select").nth(3)
+    wait_until(page, lambda: tasks.locator("option").count() == 3, "the foreach's 3 tasks")
+    tasks.select_option(index=0)
+    artifact = browser.locator(".widget-dropdown select").first
+    wait_until(page, lambda: artifact.locator("option", has_text="sq").count() == 1, "artifacts")
+    artifact.select_option("sq")
+    browser.locator("button", has_text="load into variable").click()
+    browser.locator(".widget-html", has_text="into sq").wait_for(timeout=WAIT_MS)
+    assert f"ShapeFlow/{run_id}/each/" in browser.inner_text()
+    shot(page, "artifact_browser.png")
+
+    # one step cell run by hand: its badge says so
+    panel.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    wait_until(page, lambda: "· done" in badge(panel, 1).inner_text(), "the start badge")
+    assert badge(panel, 2).inner_text() == "step a → join · never run"
+    shot(page, "step_badges.png")
+
+
+def test_run_as_flow_shows_a_failed_run_in_the_panel(lab, page):
+    cells = [c.replace("self.x = self.n + 1", "raise ValueError('boom')") for c in BRANCH_FOREACH]
+    open_notebook(page, lab, "failing", cells, "shape.ipynb")
+    page.locator(RUN_BUTTON).first.click()
+    entry = page.locator(".nbflow-run-panel .nbflow-run-entry").first
+    entry.locator(".nbflow-run-heading", has_text="failed").wait_for(timeout=WAIT_MS)
+    assert entry.locator("g.nbflow-node.nbflow-failed[data-step='a']").count() == 1
+    assert "failed" in entry.locator(".jp-OutputArea-output").last.inner_text()
+
+
+def test_run_as_flow_is_disabled_without_step_cells(lab, page):
+    open_notebook(page, lab, "plain", ["print('no steps here')"], "plain.ipynb")
+    button = page.locator(f".jp-Toolbar-item {RUN_BUTTON}").first   # a <jp-button>
+    button.wait_for(timeout=WAIT_MS)
+    assert button.get_attribute("aria-disabled") == "true"
+    assert "no %%step cell" in (button.get_attribute("title") or "")
+
+
 
 
 def test_export_command_writes_flow_py_beside_the_notebook(lab, page):
-    home = lab[2]
     _, folder = open_notebook(page, lab, "export")
     page.keyboard.press("Control+Shift+C")   # the command palette
     page.locator(".lm-CommandPalette-input").fill("Export notebook to Metaflow")
@@ -189,4 +262,3 @@ def test_export_command_writes_flow_py_beside_the_notebook(lab, page):
     text = target.read_text()
     assert "class HelloWorldFlow(FlowSpec)" in text
     assert 'self.message = "nbflow says: Hi!"' in text
-    page.screenshot(path=str(home / "export.png"))

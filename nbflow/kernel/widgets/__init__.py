@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ...console import ConsolePrinter
+from ...cli.console import ConsolePrinter
 
 MIN_INTERVAL = 0.1   # seconds between redraws: a 1000-task foreach is not 4000 messages
 
@@ -25,31 +25,40 @@ def widgets_available() -> bool:
 
 
 class LiveWidgets:
-    """The graph and status widgets, redrawn on events (at most every MIN_INTERVAL)."""
+    """The graph (an HTML display updated in place) and the status widget. A step
+    changing state redraws at once; counts alone at most every MIN_INTERVAL, so a
+    1000-task foreach sends a few dozen updates, not thousands."""
 
     def __init__(self):
         import ipywidgets as w
-        from IPython.display import display
 
-        from .graph import GraphWidget
+        from .graph import GraphDisplay
         from .model import RunModel
         from .status import StatusWidget
 
         self.model = RunModel()
-        self.parts = [GraphWidget(self.model), StatusWidget(self.model)]
-        self.widget = w.VBox([p.widget for p in self.parts])
+        self.graph = GraphDisplay(self.model)
+        self.status = StatusWidget(self.model)
+        self.widget = w.VBox([self.status.widget])
         self._last = 0.0
-        self._display = display
+        self._seen: tuple = ()
+        self.redraws = 0
 
     def __call__(self, ev) -> None:
         self.model(ev)
         if ev.kind == "run_started":   # shown once the run exists (not for a notebook in error)
-            self._display(self.widget)
+            from IPython.display import display
+
+            self.graph.show()
+            display(self.widget)
         now = time.monotonic()
-        if ev.kind in ("run_started", "run_finished") or now - self._last >= MIN_INTERVAL:
-            self._last = now
-            for part in self.parts:
-                part.refresh()
+        sig = self.model.signature()
+        if ev.kind in ("run_started", "run_finished") or sig != self._seen or \
+                now - self._last >= MIN_INTERVAL:
+            self._last, self._seen = now, sig
+            self.redraws += 1
+            self.graph.refresh()
+            self.status.refresh()
 
 
 class TextProgress:

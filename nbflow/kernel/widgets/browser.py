@@ -8,9 +8,9 @@ import html
 
 import ipywidgets as w
 
+from ...client.summary import describe, human_size, short_repr
 from ...datastore import Datastore, records
 from ...errors import UsageError
-from ...summary import describe, human_size, short_repr
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
 
@@ -23,6 +23,7 @@ class ArtifactBrowser:
         self.steps = w.Select(description="step", rows=4)
         self.tasks = w.Select(description="task", rows=4)
         self.table = w.HTML()
+        self.graph = w.HTML()
         self.artifact = w.Dropdown(description="artifact")
         self.variable = w.Text(description="as variable", value="")
         self.load = w.Button(description="load into variable")
@@ -34,7 +35,8 @@ class ArtifactBrowser:
             sel.observe(lambda ch, f=nxt: f(), names="value")
         self.artifact.observe(lambda ch: self._suggest_name(), names="value")
         self.widget = w.VBox([
-            w.HBox([self.flows, self.runs, self.steps, self.tasks]), self.table,
+            w.HBox([self.flows, self.runs, self.steps, self.tasks],
+                   layout=w.Layout(flex_flow="row wrap")), self.graph, self.table,
             w.HBox([self.artifact, self.variable, self.load]), self.message, self.preview])
         self.flows.options = records.list_flows(ds)
 
@@ -52,6 +54,15 @@ class ArtifactBrowser:
     def _fill_steps(self) -> None:
         f, r = self.flows.value, self.runs.value
         self.steps.options = records.list_steps(self.ds, f, r) if f and r else []
+        self.graph.value = self._graph_html(f, r) if f and r else ""
+
+    def _graph_html(self, flow: str, run_id: str) -> str:
+        from .graph import run_html
+
+        try:
+            return run_html(self.ds, flow, run_id)
+        except Exception as e:  # noqa: BLE001 - a run record from an older nbflow: no drawing
+            return f"<i>(no graph for {html.escape(flow)}/{html.escape(run_id)}: {html.escape(str(e))})</i>"
 
     def _fill_tasks(self) -> None:
         f, r, s = self.flows.value, self.runs.value, self.steps.value

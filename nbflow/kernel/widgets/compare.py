@@ -10,7 +10,7 @@ import numbers
 
 import ipywidgets as w
 
-from ...cli_compare import cell_text
+from ...cli.compare_commands import cell_text
 
 CHART_W, CHART_H, PAD = 360, 120, 8
 
@@ -38,24 +38,39 @@ def numeric_columns(columns, rows) -> list[str]:
             and all(_number(r[c]) or _missing(r[c]) for r in rows)]
 
 
+def default_chart(numeric: list[str], rows, artifacts) -> str | None:
+    """The first requested artifact that varies over the runs, else any column that
+    varies (a parameter, the duration), else the first numeric one."""
+    varies = [c for c in numeric if len({r[c] for r in rows if _number(r[c])}) > 1]
+    for group in ([c for c in artifacts if c in varies], varies, numeric):
+        if group:
+            return group[0]
+    return None
+
+
 def chart_svg(rows, column: str) -> str:
     """A polyline of `column` over the runs, oldest first; a point per run with a tooltip."""
     points = [(r["run_id"], float(r[column])) for r in reversed(rows) if _number(r[column])]
     if not points:
         return f"<i>no numeric values of {html.escape(column)}</i>"
     lo, hi = min(v for _, v in points), max(v for _, v in points)
-    span, n = (hi - lo) or 1.0, max(len(points) - 1, 1)
-    xy = [(PAD + i * (CHART_W - 2 * PAD) / n,
-           CHART_H - PAD - (v - lo) / span * (CHART_H - 2 * PAD)) for i, (_, v) in enumerate(points)]
+    n = max(len(points) - 1, 1)
+    left, top, height = PAD + 40, PAD, CHART_H - 2 * PAD
+    xy = [(left + i * (CHART_W - left - PAD) / n,
+           top + (height / 2 if hi == lo else (hi - v) / (hi - lo) * height))
+          for i, (_, v) in enumerate(points)]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
     dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1976d2"><title>'
                    f"{html.escape(rid)}: {v:g}</title></circle>"
                    for (x, y), (rid, v) in zip(xy, points))
-    return (f'<svg class="nbflow-compare-chart" width="{CHART_W}" height="{CHART_H}" '
+    return (f'<svg class="nbflow-compare-chart" width="{CHART_W}" height="{CHART_H + 16}" '
             f'data-column="{html.escape(column)}">'
             f'<polyline fill="none" stroke="#1976d2" stroke-width="1.5" points="{line}"/>{dots}'
-            f'<text x="{PAD}" y="{PAD + 4}" font-size="10">{hi:g}</text>'
-            f'<text x="{PAD}" y="{CHART_H - 2}" font-size="10">{lo:g}</text></svg>')
+            f'<text x="{PAD}" y="{top + 4}" font-size="10">{hi:g}</text>'
+            + (f'<text x="{PAD}" y="{top + height}" font-size="10">{lo:g}</text>' if hi != lo
+               else "") +
+            f'<text x="{left}" y="{CHART_H + 12}" font-size="10">{html.escape(column)} over '
+            f"{len(points)} runs, oldest first</text></svg>")
 
 
 class CompareWidget:
@@ -64,15 +79,16 @@ class CompareWidget:
         self.columns, self.rows = list(table.columns), list(table.rows)
         self.sorted_by: tuple[str, bool] | None = None
         self.headers = [w.Button(description=c, tooltip=f"sort by {c}",
-                                 layout=w.Layout(width="auto")) for c in self.columns]
+                                 layout=w.Layout(width="max-content")) for c in self.columns]
         for button, column in zip(self.headers, self.columns):
             button.on_click(lambda _b, c=column: self.sort(c))
         self.cells = {r["run_id"]: self._row_widgets(r) for r in self.rows}
         self.grid = w.GridBox(layout=w.Layout(
-            grid_template_columns=f"repeat({len(self.columns)}, auto)", grid_gap="2px 12px"))
+            grid_template_columns=f"repeat({len(self.columns)}, auto)", grid_gap="2px 12px",
+            overflow="auto"))
         numeric = numeric_columns(self.columns, self.rows)
         self.chart_column = w.Dropdown(options=numeric, description="chart",
-                                       value=self._default_chart(numeric))
+                                       value=default_chart(numeric, self.rows, table.artifacts))
         self.chart = w.HTML()
         self.chart_column.observe(lambda _ch: self.draw_chart(), names="value")
         self.browser_out = w.Output()
@@ -86,15 +102,13 @@ class CompareWidget:
         self._layout()
         self.draw_chart()
 
-    def _default_chart(self, numeric: list[str]) -> str | None:
-        chosen = [c for c in numeric if c not in ("duration",)]
-        return (chosen or numeric or [None])[-1]
-
     def _row_widgets(self, row) -> list:
         button = w.Button(description=row["run_id"], tooltip="open in the artifact browser",
-                          layout=w.Layout(width="auto"))
+                          layout=w.Layout(width="max-content"))
         button.on_click(lambda _b, rid=row["run_id"]: self.open_run(rid))
-        return [button] + [w.HTML(html.escape(cell_text(c, row[c]))) for c in self.columns[1:]]
+        return [button] + [w.HTML(f"<span style='white-space:nowrap'>"
+                                  f"{html.escape(cell_text(c, row[c]))}</span>")
+                           for c in self.columns[1:]]
 
     def _layout(self) -> None:
         self.grid.children = tuple(self.headers) + tuple(

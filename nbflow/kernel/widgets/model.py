@@ -8,16 +8,17 @@ from dataclasses import dataclass, field
 
 from ...datastore import Datastore, records
 from ...graph import FlowGraph, validate
-from ...spec import NotebookSpec, RunEvent
+from ...notebook.spec import NotebookSpec, RunEvent
 
 
 @dataclass
 class StepState:
     name: str
     targets: tuple = ()
-    status: str = "pending"        # pending, running, done, failed
+    status: str = "pending"        # pending, running, done, failed, cached (all reused)
     started: int = 0
     done: int = 0
+    reused: int = 0                # tasks cloned from an origin run (resume), not run again
     failed: int = 0
     expected: int | None = None    # tasks a foreach will start here, once it is known
     first_start: float | None = None
@@ -101,7 +102,9 @@ class RunModel:
         s = self._step(ev.step)
         s.started += 1
         s.done += 1
-        s.status = "done" if s.done >= s.total else "running"
+        s.reused += 1
+        s.status = ("cached" if s.reused == s.done else "done") if s.done >= s.total \
+            else "running"
         self._learn_foreach(ev)
 
     def _on_task_retrying(self, ev: RunEvent) -> None:
@@ -133,6 +136,10 @@ class RunModel:
             if len(node.targets) != 1 or node.foreach:
                 break
             name = node.targets[0]
+
+    def signature(self) -> tuple:
+        """Changes when a step's state does (not its counts): worth redrawing at once."""
+        return (self.status, *(s.status for s in self.steps.values()))
 
     # -- totals ------------------------------------------------------------------
     def tasks_done(self) -> int:

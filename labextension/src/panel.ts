@@ -1,0 +1,141 @@
+/**
+ * The nbflow run panel: docked beside its notebook (one per notebook, kept across
+ * runs), it shows each run's live graph, status and result, newest first. The
+ * outputs are the kernel's own displays, rendered with the notebook's renderers
+ * (so ipywidgets work here as in a cell).
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { OutputAreaModel, SimplifiedOutputArea } from '@jupyterlab/outputarea';
+import { Panel, Widget } from '@lumino/widgets';
+
+import { LAB, notebookFile, py, runInArea } from './kernel';
+
+const KEEP = 5; // runs listed in a panel; older ones are dropped from it (not from the store)
+const panels = new Map<NotebookPanel, RunPanel>();
+
+/** One run in the panel: a heading (when, state, run id) and the kernel's outputs. */
+class RunEntry extends Panel {
+  readonly heading = new Widget({ node: document.createElement('div') });
+  readonly area: SimplifiedOutputArea;
+  private readonly started = new Date();
+
+  constructor(panel: NotebookPanel, what: string) {
+    super();
+    this.addClass('nbflow-run-entry');
+    this.heading.addClass('nbflow-run-heading');
+    this.area = new SimplifiedOutputArea({
+      model: new OutputAreaModel({ trusted: true }),
+      rendermime: panel.content.rendermime
+    });
+    this.addWidget(this.heading);
+    this.addWidget(this.area);
+    this.setState(what, 'running');
+  }
+
+  setState(what: string, state: 'running' | 'done' | 'failed', detail = ''): void {
+    this.node.dataset.state = state;
+    const time = this.started.toLocaleTimeString();
+    this.heading.node.textContent = `${time} · ${what} · ${state}${detail ? ' · ' + detail : ''}`;
+  }
+
+  /** The run's pathspec, from the `Run('Flow/id')` it displays at the end. */
+  runId(): string {
+    for (let i = 0; i < this.area.model.length; i++) {
+      const text = String(this.area.model.get(i).data['text/plain'] ?? '');
+      const m = /Run\('([^']+)'\)/.exec(text);
+      if (m) {
+        return m[1];
+      }
+    }
+    return '';
+  }
+}
+
+export class RunPanel extends Panel {
+  private readonly list = new Panel();
+
+  constructor(readonly notebook: NotebookPanel) {
+    super();
+    this.id = `nbflow-runs-${notebook.id}`;
+    this.addClass('nbflow-run-panel');
+    this.title.label = `nbflow · ${notebook.title.label}`;
+    this.title.caption = `nbflow runs of ${notebook.context.path}`;
+    this.title.closable = true;
+    const intro = new Widget({ node: document.createElement('div') });
+    intro.addClass('nbflow-run-panel-intro');
+    intro.node.textContent = `Runs of ${notebook.context.path} (newest first)`;
+    this.addWidget(intro);
+    this.addWidget(this.list);
+    notebook.disposed.connect(() => this.dispose());
+  }
+
+  /** A new entry on top; the oldest beyond KEEP go. A click on a step of a run's
+   * drawing opens the artifact browser at that step (its tasks, their artifacts). */
+  entry(what: string): RunEntry {
+    const e = new RunEntry(this.notebook, what);
+    e.node.addEventListener('click', event => {
+      const step = (event.target as Element).closest?.('g.nbflow-node')?.getAttribute('data-step');
+      const run = e.runId();
+      if (step && run) {
+        const at = `${run}/${step}`;
+        void this.run(`Inspect ${at}`, `${LAB}.inspect_at(${py(at)})`).catch(() => undefined);
+      }
+    });
+    this.list.insertWidget(0, e);
+    while (this.list.widgets.length > KEEP) {
+      this.list.widgets[this.list.widgets.length - 1].dispose();
+    }
+    return e;
+  }
+
+  /** Run `code` in the kernel with its outputs in a new entry; failures show there. */
+  async run(what: string, code: string): Promise<void> {
+    const e = this.entry(what);
+    try {
+      const reply = await runInArea(this.notebook, code, e.area);
+      if (reply.status === 'ok') {
+        e.setState(what, 'done', e.runId());
+      } else {
+        e.setState(what, 'failed', e.runId());
+      }
+    } catch (err) {
+      e.setState(what, 'failed', err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  }
+}
+
+/** The notebook's run panel, created and docked at its right on first use. */
+export function runPanelFor(app: JupyterFrontEnd, notebook: NotebookPanel): RunPanel {
+  let p = panels.get(notebook);
+  if (!p || p.isDisposed) {
+    p = new RunPanel(notebook);
+    panels.set(notebook, p);
+    p.disposed.connect(() => panels.delete(notebook));
+  }
+  if (!p.isAttached) {
+    app.shell.add(p, 'main', { mode: 'split-right', ref: notebook.id });
+    app.shell.activateById(notebook.id); // both visible; the notebook keeps the focus
+  }
+  return p;
+}
+
+/** Save the notebook, then run it as a new flow in its kernel; the panel shows it. */
+export async function runAsFlow(app: JupyterFrontEnd, notebook: NotebookPanel): Promise<void> {
+  await notebook.context.save(); // the run reads the notebook as saved
+  const panel = runPanelFor(app, notebook);
+  await panel.run('Run as flow', `${LAB}.run_as_flow(${py(notebookFile(notebook))})`);
+}
+
+/** The artifact browser for this notebook's flow, in the panel. */
+export async function inspect(app: JupyterFrontEnd, notebook: NotebookPanel): Promise<void> {
+  await notebook.context.save();
+  await runPanelFor(app, notebook).run('Inspect artifacts', `${LAB}.inspect(${py(notebookFile(notebook))})`);
+}
+
+/** The graph drawn, coloured by the kernel's interactive run, in the panel. */
+export async function showGraph(app: JupyterFrontEnd, notebook: NotebookPanel): Promise<void> {
+  await notebook.context.save();
+  await runPanelFor(app, notebook).run('Show graph', `${LAB}.show_graph(${py(notebookFile(notebook))})`);
+}

@@ -1,0 +1,146 @@
+"""What the JupyterLab extension asks the notebook's kernel, outside any cell.
+
+The extension sends one silent call (`import nbflow.kernel.lab as L; L.run_as_flow(...)`)
+or a user expression (`L.cells_info(...)`), never edits the notebook, and never parses
+a header itself: the kernel's parser answers. Paths come from the front end as the
+server root plus the notebook's path, so they hold whatever the kernel's working
+directory is."""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+from ..errors import TaskFailed, UsageError
+from ..notebook.parse import cell_kind, parse_header, read_notebook, split_cell
+from .cellerror import cell_error
+from .session import KernelSession
+
+
+def _shell():
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def session() -> KernelSession:
+    """This kernel's session, loading the extension when the notebook has not."""
+    from . import load_ipython_extension, session_of
+
+    shell = _shell()
+    load_ipython_extension(shell)
+    return session_of(shell)
+
+
+def resolve(path: str | None) -> str | None:
+    """The notebook's file: the front end's path when it exists here, else the kernel's."""
+    if path:
+        full = os.path.abspath(os.path.expanduser(path))
+        if os.path.exists(full):
+            return full
+    return session().path
+
+
+def step_states(s: KernelSession) -> dict[str, str]:
+    """Each step's state in the kernel's interactive run: done, stale, failed."""
+    states = {name: "done" for name in s.latest}
+    states.update({name: "stale" for name in s.stale})
+    states.update({name: "failed" for name in s.failed})
+    return states
+
+
+class _JSONText(str):
+    """A user expression's value is its repr: this one's is the JSON itself."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def cells_info(sources: list[str] | str) -> str:
+    """JSON, one entry per cell source (a list, or its JSON): {"kind": "step"|"flow"|null,
+    "name", "targets", "foreach", "state"}, or {"kind", "error"} for a header in error."""
+    if isinstance(sources, str):
+        sources = json.loads(sources)
+    states = step_states(session()) if sources else {}
+    out = []
+    for i, source in enumerate(sources, 1):
+        kind = cell_kind(source)
+        if kind is None:
+            out.append({"kind": None})
+            continue
+        try:
+            h = parse_header(split_cell(source)[0], i)
+        except Exception as e:  # noqa: BLE001 - shown on the badge; the cell shows it when run
+            out.append({"kind": kind, "error": str(e)})
+            continue
+        out.append({"kind": kind, "name": h.name, "targets": list(h.targets),
+                    "foreach": h.options.foreach if kind == "step" else None,
+                    "state": states.get(h.name, "never run") if kind == "step" else None})
+    return _JSONText(json.dumps(out))
+
+
+def run_as_flow(path: str | None = None, args: str = "") -> None:
+    """`%nbflow run` of the saved notebook, its live graph shown where this call's output
+    goes (the extension's run panel); the Run it returns is displayed at the end."""
+    from IPython.display import display
+
+    from .commands import dispatch
+
+    notebook = resolve(path)
+    line = "run" + (f" {_quote(notebook)}" if notebook else "") + (f" {args}" if args else "")
+    result = dispatch(session(), _shell(), line)
+    if result is None:
+        return
+    display(result)
+    if getattr(result, "successful", True) is False:
+        run = getattr(result, "pathspec", None) or getattr(result, "run_id", "")
+        raise cell_error(TaskFailed, f"the run {run} failed: its failed tasks are drawn above")
+
+
+def show_graph(path: str | None = None) -> None:
+    """The notebook's graph drawn, coloured by the interactive run's states."""
+    from .commands import dispatch
+
+    notebook = resolve(path)
+    dispatch(session(), _shell(), "show" + (f" {_quote(notebook)}" if notebook else ""))
+
+
+def export_flow(path: str | None = None, force: bool = False) -> str:
+    """`<notebook>_flow.py` written beside the notebook (wherever the kernel runs);
+    returns its path."""
+    from .commands import dispatch
+
+    notebook = resolve(path)
+    if not notebook:
+        raise UsageError("save the notebook first: nbflow exports the saved file")
+    target = os.path.splitext(notebook)[0] + "_flow.py"
+    dispatch(session(), _shell(), f"export {_quote(notebook)} -o {_quote(target)}"
+             + (" --force" if force else ""))
+    return target
+
+
+def inspect(path: str | None = None) -> None:
+    """The artifact browser, opened at this notebook's flow."""
+    from .commands import dispatch
+
+    s, flow = session(), _flow_of(resolve(path))
+    try:
+        dispatch(s, _shell(), "inspect " + _quote(flow))
+    except UsageError:   # the flow has no run in the store yet: the browser from the top
+        print(f"(no run of {flow} stored yet)")
+        dispatch(s, _shell(), "inspect")
+
+
+def inspect_at(pathspec: str) -> None:
+    """The artifact browser opened at a run's step or task (a click on a drawn step)."""
+    from .commands import dispatch
+
+    dispatch(session(), _shell(), "inspect " + _quote(pathspec))
+
+
+def _flow_of(notebook: str | None) -> str:
+    return session().flow_name(read_notebook(notebook) if notebook else None)
+
+
+def _quote(text: str) -> str:
+    return shlex.quote(text)

@@ -1,0 +1,134 @@
+"""The keeper: no process a task starts outlives the task, or the run.
+
+A task process, once it has read its request, forks: the child runs the task; the
+parent stays behind as its keeper. The keeper is the pid the scheduler knows, the
+leader of the task's process group and session, and a child subreaper
+(PR_SET_CHILD_SUBREAPER), so everything the task starts, even in a session of its
+own, remains below it. It waits, doing nothing else, for one of:
+
+- the task process ends: the keeper kills every process left below it (a finished
+  task leaves nothing running) and exits with the task's status;
+- the scheduler goes away: the lifeline pipe whose write end the scheduler's process
+  holds reaches EOF (however that process ended), or the keeper's parent (the zygote)
+  dies (PR_SET_PDEATHSIG sends the keeper SIGTERM), or it is sent SIGTERM/SIGHUP:
+  it kills the task and everything below it, then itself (the scheduler sees -9).
+
+If the keeper itself is SIGKILLed, the task dies with it (PR_SET_PDEATHSIG) and the
+scheduler's kill reads the process tree first (proctree.kill_tree).
+Linux only: elsewhere the task runs in the first process, and only its process group
+is killed (a child in its own session survives, and so does a task whose scheduler was
+SIGKILLed).
+"""
+from __future__ import annotations
+
+import os
+import select
+import signal
+import time
+
+from . import proctree
+
+LIFELINE_ENV = "NBFLOW_LIFELINE_FD"   # a pipe's read end: EOF when the scheduler is gone
+PARENT_ENV = "NBFLOW_KEEPER_PARENT"   # the pid whose death ends the task (the zygote)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.pop(name, "")   # the step's own subprocesses must not see it
+    return int(value) if value.isdigit() else None
+
+
+def guard() -> None:
+    """Become the keeper of a forked child, and return in that child (which runs the task).
+    Returns at once, with no keeper, where the mechanisms are missing or NBFLOW_KEEPER=0."""
+    lifeline, parent = _env_int(LIFELINE_ENV), _env_int(PARENT_ENV)
+    if os.environ.get("NBFLOW_KEEPER") == "0" or not proctree.prctl(
+            proctree.PR_SET_CHILD_SUBREAPER, 1):
+        return
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    handlers = {s: signal.signal(s, _noop) for s in (signal.SIGCHLD, *STOP_SIGNALS)}
+    signal.set_wakeup_fd(wake_w)
+    if parent:
+        proctree.die_with_parent(signal.SIGTERM, parent)
+    keeper = os.getpid()
+    child = os.fork()
+    if child == 0:
+        signal.set_wakeup_fd(-1)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        for fd in (wake_r, wake_w, lifeline):
+            if fd is not None:
+                os.close(fd)
+        proctree.prctl(proctree.PR_SET_PDEATHSIG, 0)
+        proctree.die_with_parent(signal.SIGKILL, keeper)
+        return
+    _keep(child, wake_r, lifeline)
+
+
+def _noop(*_args) -> None:
+    pass
+
+
+def _keep(child: int, wake_r: int, lifeline: int | None) -> None:
+    """The keeper's whole life; it never returns."""
+    code: int | None = None
+    stop = False
+    try:
+        fds = [wake_r] + ([lifeline] if lifeline is not None else [])
+        while code is None and not stop:
+            code = _reap(child)
+            if code is not None:
+                break
+            ready, _, _ = select.select(fds, [], [])
+            if wake_r in ready:
+                got = os.read(wake_r, 512)
+                stop = any(s in got for s in STOP_SIGNALS)
+            if lifeline in ready and not os.read(lifeline, 512):
+                stop = True   # EOF: the scheduler's process has ended
+        end_below(child if code is None else None)
+    finally:
+        _exit_like(None if stop else code)
+
+
+def _exit_like(code: int | None) -> None:
+    """Exit with the task's status: its exit code, or death by its signal (None: SIGKILL)."""
+    sig = signal.SIGKILL if code is None else -code if code < 0 else 0
+    if sig:
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+        os.kill(os.getpid(), sig)
+    os._exit(code if code is not None and code >= 0 else 1)
+
+
+def _reap(child: int) -> int | None:
+    """Reap every child that ended; the task process's exit code if it was one of them."""
+    code = None
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return code
+        if pid == 0:
+            return code
+        if pid == child:
+            code = os.waitstatus_to_exitcode(status)
+
+
+def end_below(task: int | None, limit: float = 10.0) -> None:
+    """Kill the task (if still alive) and every process below this one, and reap them."""
+    me = os.getpid()
+    if task is not None:
+        try:
+            os.kill(task, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        left = proctree.kill_tree(me, include_root=False)
+        _reap(-1)
+        if not left:
+            return
+        time.sleep(0.005)

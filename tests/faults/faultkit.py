@@ -1,0 +1,115 @@
+"""Helpers of the fault suite: runs started as a user starts them, every process of a test
+found by a marker in its environment, and a store checked from its files."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+from conftest import cli_env
+
+from nbflow.datastore import Datastore, records
+
+
+class Marked:
+    """The processes of one test: everything started with its NBFLOW_TEST_MARK."""
+
+    def __init__(self):
+        self.mark = uuid.uuid4().hex
+
+    def env(self, **extra) -> dict:
+        return cli_env(NBFLOW_TEST_MARK=self.mark, **extra)
+
+    def alive(self) -> list[psutil.Process]:
+        out = []
+        for p in psutil.process_iter():
+            try:
+                if p.pid != os.getpid() and p.status() != psutil.STATUS_ZOMBIE and \
+                        p.environ().get("NBFLOW_TEST_MARK") == self.mark:
+                    out.append(p)
+            except (psutil.Error, OSError):
+                continue
+        return out
+
+    def assert_none_alive(self, within: float = 20.0) -> None:
+        """Nothing of the test is still running (kills take a moment to be delivered)."""
+        deadline = time.monotonic() + within
+        while True:
+            left = self.alive()
+            if not left:
+                return
+            if time.monotonic() > deadline:
+                desc = [(p.pid, " ".join(p.cmdline())) for p in left]
+                self.kill_all()
+                raise AssertionError(f"still running after the run ended: {desc}")
+            time.sleep(0.1)
+
+    def kill_all(self) -> None:
+        for p in self.alive():
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+def start(cmd: str, nb, workdir, *args, env: dict) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "nbflow", cmd, str(nb), *map(str, args)],
+                            cwd=str(workdir), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, proc: subprocess.Popen | None = None, limit: float = 120):
+    """Poll until `predicate()` is true (fails if the process ends first)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run ended first: {proc.communicate()}")
+        time.sleep(0.05)
+    raise AssertionError("never happened")
+
+
+def sigkill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def task_records(ds: Datastore, flow: str, run_id: str) -> list[dict]:
+    out = []
+    for step in records.list_steps(ds, flow, run_id):
+        for name in ds.storage.list(f"{flow}/{run_id}/{step}"):
+            if name.endswith(".json"):
+                out.append(ds.get_json(f"{flow}/{run_id}/{step}/{name}"))
+    return out
+
+
+def assert_store_consistent(root: Path) -> int:
+    """Every blob under its final name loads; every record's artifacts exist and load.
+    Returns how many task records were checked."""
+    ds = Datastore(str(root))
+    for path in (root / "blobs").rglob("*"):
+        if path.is_file() and ".tmp-" not in path.name:
+            ds.get_object(path.name)   # raises if truncated or damaged
+    checked = 0
+    for flow in records.list_flows(ds):
+        for run_id in records.list_runs(ds, flow):
+            records.read_run(ds, flow, run_id)
+            for rec in task_records(ds, flow, run_id):
+                checked += 1
+                for name, ref in (rec.get("artifacts") or {}).items():
+                    assert ds.blob_exists(ref["key"]), (rec["pathspec"], name)
+                    ds.get_object(ref["key"])
+    return checked
+
+
+def latest_run(ds: Datastore, flow: str) -> str:
+    return records.list_runs(ds, flow)[0]
