@@ -131,6 +131,13 @@ def inspect(path: str | None = None) -> None:
         dispatch(s, _shell(), "inspect")
 
 
+def inspect_at(pathspec: str) -> None:
+    """The artifact browser opened at a run's step or task (a click on a drawn step)."""
+    from .commands import dispatch
+
+    dispatch(session(), _shell(), "inspect " + _quote(pathspec))
+
+
 def _flow_of(notebook: str | None) -> str:
     return session().flow_name(read_notebook(notebook) if notebook else None)
 
