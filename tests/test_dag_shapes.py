@@ -16,7 +16,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
 

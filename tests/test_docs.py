@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide.md"

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 from test_kernel_interactive import KernelDriver
 
 pytestmark = pytest.mark.timeout(300)
@@ -66,7 +66,7 @@ def test_the_readme_first_command_then_its_client_line_from_the_repository_root(
     import subprocess
     import sys
 
-    from conftest import cli_env
+    from helpers import cli_env
 
     out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=cli_env(),
                          capture_output=True, text=True)

@@ -5,7 +5,7 @@ import time
 import uuid
 
 import pytest
-from conftest import make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
 from nbflow.records import TaskRecord

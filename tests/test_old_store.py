@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_nbflow
+from helpers import run_nbflow
 
 from nbflow.client.core import ClientContext, Flow, store_at
 

@@ -6,7 +6,7 @@ import logging
 import socket
 
 import pytest
-from conftest import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")

@@ -9,8 +9,8 @@ import re
 import time
 
 import pytest
-from conftest import make_notebook, read_task_json, run_id_of, run_nbflow
-from conftest import test_env as env_with  # (not collected as a test)
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import test_env as env_with  # (not collected as a test)
 
 from nbflow.datastore import records
 from nbflow.run.slots import machine_cores

@@ -3,7 +3,7 @@ wrong value, and a new run storing the same value repairs the blob."""
 import os
 
 import pytest
-from conftest import make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore
 

@@ -300,6 +300,7 @@ def read_notebook(path: str) -> NotebookSpec:
     """Read an .ipynb file from disk (as saved) into a NotebookSpec."""
     if not os.path.exists(path):
         raise NotebookError(f"notebook '{path}' does not exist")
+    path = os.fspath(path)
     if path.endswith(".py"):
         cells = _read_percent_py(path)
         return parse_cells(cells, path=os.path.abspath(path))

@@ -3,8 +3,8 @@ S3 server), two resumes of one run at once, a client reading while runs write. E
 ends as it should, and the store is consistent afterwards."""
 from __future__ import annotations
 
-from conftest import make_notebook, read_task_json, run_id_of, run_nbflow
 from faultkit import Marked, assert_store_consistent, start
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 from test_s3_datastore import s3_endpoint, s3_env  # noqa: F401, F811  (the S3 server fixture)
 
 from nbflow import client

@@ -7,8 +7,8 @@ as an uninterrupted run."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_notebook, read_task_json, run_nbflow
 from faultkit import Marked, assert_store_consistent, latest_run, start
+from helpers import make_notebook, read_task_json, run_nbflow
 
 from nbflow import client
 from nbflow.datastore import Datastore, records

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import psutil
 import pytest
-from conftest import make_notebook, run_id_of
 from faultkit import Marked, assert_store_consistent, sigkill, start, task_records, wait_for
+from helpers import make_notebook, run_id_of
 
 from nbflow import client
 from nbflow.datastore import Datastore, records
