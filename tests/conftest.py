@@ -26,3 +26,15 @@ def workdir(tmp_path, monkeypatch):
 @pytest.fixture
 def store(workdir):
     return StoreReader(workdir / ".nbflow")
+
+
+@pytest.fixture(autouse=True)
+def default_client_context():
+    """The client's module-level store and namespace (set_datastore, namespace) are process
+    state: every test starts from the defaults, whatever the test before it chose."""
+    import sys
+
+    core = sys.modules.get("nbflow.client.core")
+    if core is not None:
+        core._namespace, core._datastore_url = False, None
+    yield
