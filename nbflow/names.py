@@ -26,3 +26,20 @@ def shorten(text: str, limit: int = SHOWN) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+LONG_WORD = 300   # a run of characters without a space this long is an input, not prose
+_LONG = None
+
+
+def cut_long_words(text: str) -> str:
+    """`text` with every run of more than LONG_WORD non-space characters shortened: what
+    any error message quotes of a user's input (a 100 KB pathspec) stays readable."""
+    global _LONG
+    if len(text) <= LONG_WORD:
+        return text
+    if _LONG is None:
+        import re
+
+        _LONG = re.compile(r"\S{" + str(LONG_WORD + 1) + ",}")
+    return _LONG.sub(lambda m: shorten(m.group(0)), text)

@@ -48,6 +48,9 @@ class Executor:
     def preload(self, modules: list[str]) -> None:
         """A hint: the tasks will import these modules (executors may warm them up)."""
 
+    def warm_environment(self, environment: dict) -> None:
+        """A hint: tasks of a --pypi environment (pinned.launch_info) will be launched."""
+
     def close(self) -> None:
         pass
 

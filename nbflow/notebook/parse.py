@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import NbflowError, NotebookError
+from ..names import is_identifier
 from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
@@ -160,9 +161,9 @@ def _parse_flow_header(rest: str, cell: int | None) -> Header:
     """`%%flow [Name] [--pypi REQ...] [--python VERSION] [--schedule S] [--project P]`."""
     m = re.search(r"(^|\s)--", rest)
     name, opts = (rest[:m.start()].strip(), rest[m.start():]) if m else (rest.strip(), "")
-    if name and not name.isidentifier():
+    if name and not is_identifier(name):
         raise NotebookError(f"'%%flow {name}': the flow name must be a Python identifier "
-                            "(e.g. %%flow MyFlow)", cell=cell)
+                            "and not a keyword (e.g. %%flow MyFlow)", cell=cell)
     values = _collect(_tokens(opts, cell, None), FLOW_OPTIONS, cell, None)
     kw = _pypi_values(values, cell, None)
     return Header("flow", name or None, pypi=kw.get("pypi", ()), python=kw.get("python"),
@@ -202,7 +203,7 @@ def _number(opt: str, value: str, cell, step, *, integer=False, positive=False) 
 def _option_values(values: dict[str, str], cell, step, kw: dict) -> StepOptions:
     for opt in ("--foreach", "--catch"):
         if opt in values:
-            if not values[opt].isidentifier():
+            if not is_identifier(values[opt]):   # self.class would not compile
                 raise NotebookError(f"option '{opt}' needs an artifact name (a Python identifier), "
                                     f"got '{values[opt]}'", cell=cell, step=step)
             kw[opt[2:]] = values[opt]

@@ -83,7 +83,7 @@ def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
 
     if not pinned_steps(notebook):
         return {}
-    if opts.executor != "local":
+    if opts.executor not in ("local", "spawn"):
         from ..errors import UsageError
 
         raise UsageError(f"steps with --pypi ({', '.join(pinned_steps(notebook))}) run with the "
@@ -182,10 +182,13 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
             from ..notebook.preload import modules_to_preload
 
             executor.preload(modules_to_preload(graph.notebook))
+        environments = launch_info(record.get("pinned_environments"))
+        for environment in {e["hash"]: e for e in environments.values()}.values():
+            executor.warm_environment(environment)
         sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id,
-                          environments=launch_info(record.get("pinned_environments")))
+                          environments=environments)
         try:
             result = sched.run(seed=seed, completed=completed)
         except DatastoreError as e:   # the store failed mid-way: the run ends failed

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NOTEBOOKS, make_notebook
+from test_kernel_graph import CELLS as BRANCH_FOREACH  # a branch, a foreach in one branch
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -30,16 +31,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 WAIT_MS = 180_000   # an upper bound for slow machines, not a measured expectation
 SHOTS = Path(__file__).parent / "screenshots"
 RUN_BUTTON = '[data-command="nbflow:run"]'
-BRANCH_FOREACH = [   # a branch, and a foreach in one of its branches
-    "%%flow ShapeFlow",
-    '%%step start -> a, b\n"""Two ways."""\nself.n = 3',
-    "%%step a -> join\nself.x = self.n + 1",
-    "%%step b -> each --foreach items\nself.items = list(range(self.n))",
-    "%%step each -> bjoin\nself.sq = self.input ** 2",
-    "%%step bjoin -> join\nself.x = sum(i.sq for i in inputs)",
-    "%%step join -> end\nself.total = sum(i.x for i in inputs)",
-    "%%step end\nprint('total', self.total)",
-]
 
 pytestmark = [
     pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600),
