@@ -8,16 +8,18 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Parameter": "nbflow.params", "JSONType": "nbflow.params", "IncludeFile": "nbflow.params",
-    "current": "nbflow.current",
+    "Parameter": "nbflow.notebook.params", "JSONType": "nbflow.notebook.params",
+    "IncludeFile": "nbflow.notebook.params",
+    "current": "nbflow.task.current",
     "Flow": "nbflow.client", "Run": "nbflow.client", "Step": "nbflow.client",
     "Task": "nbflow.client", "DataArtifact": "nbflow.client", "Flows": "nbflow.client",
     "namespace": "nbflow.client", "get_namespace": "nbflow.client",
     "default_namespace": "nbflow.client", "set_datastore": "nbflow.client",
     "NbflowError": "nbflow.errors",
-    "Metaflow": "nbflow.provider", "get_metadata": "nbflow.provider",
-    "metadata": "nbflow.provider", "Runner": "nbflow.flowrunner", "default_metadata": "nbflow.provider",
-    "compare": "nbflow.comparison",
+    "Metaflow": "nbflow.client.metadata", "get_metadata": "nbflow.client.metadata",
+    "metadata": "nbflow.client.metadata", "default_metadata": "nbflow.client.metadata",
+    "Runner": "nbflow.client.runner",
+    "compare": "nbflow.client.compare",
 }
 
 __all__ = sorted(_LAZY)

@@ -2,15 +2,17 @@
 so the CLI, the kernel and the widgets can all show "cell 4, step 'train': ..."."""
 from __future__ import annotations
 
+from .names import cut_long_words, shorten
+
 
 class NbflowError(Exception):
     """Base of every error nbflow raises on purpose; shown without a traceback."""
 
     def __init__(self, message: str, *, cell: int | None = None, step: str | None = None,
                  line: int | None = None, artifact: str | None = None):
-        self.message = message
+        self.message = cut_long_words(str(message))   # a 100 KB input is not echoed whole
         self.cell = cell
-        self.step = step
+        self.step = shorten(step) if isinstance(step, str) else step
         self.line = line
         self.artifact = artifact
         super().__init__(self.render())

@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from test_client import fresh_client_state  # noqa: F401 - autouse: a clean client per test
 
 from nbflow import client, compare
-from nbflow.comparison import Big
+from nbflow.client.compare import Big
 from nbflow.datastore import records
 
 pytestmark = pytest.mark.timeout(300)
@@ -244,7 +244,7 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
 
 
 def test_diff_names_changed_packages_when_both_runs_record_an_environment(in_store, tmp_path):
-    from nbflow.cli_compare import render_diff
+    from nbflow.cli.compare_commands import render_diff
     from nbflow.environment import capture
 
     work, ids, _ = in_store

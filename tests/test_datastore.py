@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nbflow.artifacts import Inputs, ParentView, TaskSelf
 from nbflow.datastore import Datastore, records, serialize
 from nbflow.errors import ArtifactError, DatastoreError
+from nbflow.task.selfview import Inputs, ParentView, TaskSelf
 
 
 def blob_codecs(ds: Datastore, key: str) -> list[str]:

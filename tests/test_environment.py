@@ -15,9 +15,9 @@ FLOW = ["%%flow EnvFlow", "%%step start -> end\nself.x = 1", "%%step end\npass"]
 
 @pytest.fixture(autouse=True)
 def fresh_client_state():
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
     yield
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
 
 
 def _run(tmp_path, env=None) -> str:
@@ -84,8 +84,8 @@ def test_pins_merge_as_pypi_base_and_pypi():
     """A step's requirement replaces the flow's for the same package; --pypi-disabled
     and unpinned steps (without a flow --pypi/--python) run in the kernel's environment."""
     from nbflow.environment.requirements import EnvSpec, pinned_steps
-    from nbflow.parse import parse_cells
-    from nbflow.spec import NotebookSpec
+    from nbflow.notebook.parse import parse_cells
+    from nbflow.notebook.spec import NotebookSpec
 
     nb = parse_cells([("code", c) for c in [
         '%%flow F --pypi "pandas==2.2.3" six --python 3.11',
@@ -117,7 +117,7 @@ def test_pins_merge_as_pypi_base_and_pypi():
 ])
 def test_bad_pins_name_the_cell(header, message):
     from nbflow.errors import NotebookError
-    from nbflow.parse import parse_header
+    from nbflow.notebook.parse import parse_header
 
     with pytest.raises(NotebookError) as e:
         parse_header(header, 4)

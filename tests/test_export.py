@@ -13,7 +13,7 @@ from conftest import make_notebook, run_nbflow
 
 from nbflow.convert import export_notebook
 from nbflow.errors import ValidationErrors
-from nbflow.parse import read_notebook
+from nbflow.notebook.parse import read_notebook
 
 TEXT = '"""first line\n    indented line\n\ttabbed line\nlast line"""'
 

@@ -62,7 +62,7 @@ def test_import_reads_them_back(tmp_path):
     proc = run_nbflow("import", tmp_path / "flow.py", "-o", tmp_path / "back.ipynb", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     from nbflow.environment.requirements import pinned_steps
-    from nbflow.parse import read_notebook
+    from nbflow.notebook.parse import read_notebook
 
     again, before = read_notebook(str(tmp_path / "back.ipynb")), read_notebook(str(nb))
     assert pinned_steps(again) == pinned_steps(before)
@@ -80,7 +80,7 @@ def test_import_maps_conda_to_pip_pins_or_refuses(tmp_path):
         "    @step\n    def end(self):\n        pass\n")
     proc = run_nbflow("import", "conda_flow.py", "-o", "c.ipynb", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    from nbflow.parse import read_notebook
+    from nbflow.notebook.parse import read_notebook
 
     nb = read_notebook(str(tmp_path / "c.ipynb"))
     assert nb.flow_cell.pypi == ("six==1.16.0",) and nb.flow_cell.python == "3.11"

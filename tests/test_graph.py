@@ -4,7 +4,7 @@ from conftest import make_notebook, run_nbflow
 
 from nbflow.errors import ValidationErrors
 from nbflow.graph import FlowGraph, build, validate
-from nbflow.parse import parse_cells
+from nbflow.notebook.parse import parse_cells
 
 
 def graph_of(*cells):

@@ -10,9 +10,9 @@ from conftest import NOTEBOOKS
 from test_dag_shapes import SHAPES
 
 from nbflow.graph import FlowGraph, validate
-from nbflow.graph_layout import layout
-from nbflow.graph_svg import StepView, flow_svg
-from nbflow.parse import read_notebook
+from nbflow.graph.layout import layout
+from nbflow.graph.svg import StepView, flow_svg
+from nbflow.notebook.parse import read_notebook
 
 NOTEBOOK_FILES = sorted(p for p in NOTEBOOKS.glob("*.ipynb") if read_notebook(p).steps)
 

@@ -198,8 +198,12 @@ def test_fsck_reports_damage_with_the_runs_it_affects_and_repairs(workdir):
     assert len(moved) == 1 and moved[0].read_bytes() == bytes(data)   # never deleted
     (root / "HouseFlow" / ids[2] / "end" / "2.0.json").unlink()
     run_nbflow("rm", f"HouseFlow/{ids[2]}", "--force", cwd=workdir)
-    for seed in (1, 2):                                   # reruns write them again
-        assert run_nbflow("run", nb, "--seed", seed, cwd=workdir).returncode == 0
+    # a resume runs the step whose blob was moved aside again, which writes it again
+    res = run_nbflow("resume", nb, "end", "--origin-run-id", ids[0], cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    new = run_id_of(res.stdout)
+    assert f"{new}/start/3 (pid" in res.stdout and "Cloning" not in res.stdout   # ran, not reused
+    assert run_nbflow("run", nb, "--seed", 2, cwd=workdir).returncode == 0   # so does a rerun
     res = run_nbflow("fsck", cwd=workdir)
     assert res.returncode == 0, res.stdout
     assert "no damage found" in res.stdout
@@ -245,3 +249,23 @@ def test_housekeeping_on_s3(workdir, s3_endpoint):  # noqa: F811
         assert dump.returncode == 0 and "DAMAGED" not in dump.stdout, dump.stderr
     fsck = nbflow("fsck")
     assert fsck.returncode == 0 and "no damage found" in fsck.stdout, fsck.stdout
+
+    import json
+
+    import fsspec
+
+    fs = fsspec.filesystem("s3", endpoint_url=s3_endpoint, key="testing", secret="testing")
+    root = url.removeprefix("s3://")
+    rec = json.loads(fs.cat_file(f"{root}/HouseFlow/{ids[0]}/start/1.0.json"))
+    key = rec["artifacts"]["own"]["key"]
+    blob = f"{root}/blobs/{key[:2]}/{key}"
+    data = bytearray(fs.cat_file(blob))
+    data[-5] ^= 0x10
+    fs.pipe_file(blob, bytes(data))
+    dump = nbflow("dump", f"HouseFlow/{ids[0]}/start/1")
+    assert dump.returncode == 1 and f"blob {key}" in dump.stderr and "is damaged" in dump.stderr
+    fsck = nbflow("fsck", "--repair")
+    assert fsck.returncode == 1
+    assert f"DAMAGED BLOB blobs/{key[:2]}/{key}" in fsck.stdout and f"HouseFlow/{ids[0]}" in fsck.stdout
+    assert "moved aside to .damaged/" in fsck.stdout and not fs.exists(blob)
+    assert [p for p in fs.find(f"{root}/.damaged") if p.endswith(key)]

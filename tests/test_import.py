@@ -13,7 +13,7 @@ from conftest import StoreReader, run_id_of, run_nbflow
 from nbflow.convert import export_notebook, import_flow
 from nbflow.errors import ValidationErrors
 from nbflow.graph import build
-from nbflow.parse import parse_cells
+from nbflow.notebook.parse import parse_cells
 
 TUTORIAL = '''
 """A foreach with decorators, in the style of Metaflow's tutorials."""

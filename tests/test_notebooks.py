@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from conftest import NOTEBOOKS, StoreReader, cli_env, run_id_of, run_nbflow
 
-from nbflow.parse import read_notebook
+from nbflow.notebook.parse import read_notebook
 
 EXAMPLES = {  # notebook -> flow name; every notebook in notebooks/ must be listed (and tested)
     "hello_world.ipynb": "HelloWorldFlow",

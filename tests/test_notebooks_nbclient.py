@@ -11,7 +11,7 @@ from conftest import NOTEBOOKS, StoreReader
 from nbclient import NotebookClient
 
 from nbflow.datastore import records
-from nbflow.parse import read_notebook
+from nbflow.notebook.parse import read_notebook
 
 # Walkthroughs drive the `nbflow` CLI from scratch cells (no %%step cell of their own) and
 # have their own tests: resume_walkthrough.ipynb in test_resume.py.

@@ -6,7 +6,7 @@ import pytest
 from conftest import make_notebook
 
 from nbflow.errors import NotebookError
-from nbflow.parse import cell_kind, flow_name_from_path, parse_cells, parse_header, read_notebook
+from nbflow.notebook.parse import cell_kind, flow_name_from_path, parse_cells, parse_header, read_notebook
 
 
 def code(*sources):
@@ -155,7 +155,7 @@ def test_read_notebook_errors(tmp_path):
 
 
 def test_notebook_spec_round_trips_through_dict():
-    from nbflow.spec import NotebookSpec
+    from nbflow.notebook.spec import NotebookSpec
 
     nb = parse_cells(code("%%flow F\nx = 1", "%%step start -> a --foreach xs --retry 1 "
                           "--resources cpu=2", "%%step a -> j", "%%step j -> end", "%%step end"))

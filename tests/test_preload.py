@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from conftest import cli_env, make_notebook, run_id_of, run_nbflow
 
-from nbflow.parse import parse_cells
-from nbflow.preload import modules_to_preload
+from nbflow.notebook.parse import parse_cells
+from nbflow.notebook.preload import modules_to_preload
 
 
 def test_modules_found_in_flow_and_step_cells():

@@ -11,7 +11,7 @@ import pytest
 from conftest import make_notebook, run_id_of, run_nbflow
 
 from nbflow.errors import NotebookError
-from nbflow.parse import parse_cells
+from nbflow.notebook.parse import parse_cells
 
 PROD = [
     '%%flow ProdFlow --schedule "0 10 * * ? *" --project demo_proj',

@@ -424,10 +424,10 @@ def test_bad_parameter_declarations(workdir, flow_cell, message):
 def test_reserved_parameter_names_cover_every_run_option():
     import argparse
 
-    from nbflow.cli import build_parser
-    from nbflow.params import RESERVED_OPTIONS
+    from nbflow.cli.main import build_parser
+    from nbflow.notebook.params import RESERVED_OPTIONS
 
-    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(a for a in build_parser()[0]._actions if isinstance(a, argparse._SubParsersAction))
     for command in ("run", "resume"):
         if command not in sub.choices:
             continue
@@ -439,7 +439,7 @@ def test_reserved_parameter_names_cover_every_run_option():
 
 def test_parameter_values_in_process():
     from nbflow.errors import ParameterError
-    from nbflow.params import find_parameters, parse_param_args, resolve_values
+    from nbflow.notebook.params import find_parameters, parse_param_args, resolve_values
 
     params = find_parameters(
         "import math\n"

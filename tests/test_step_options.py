@@ -13,7 +13,7 @@ from conftest import make_notebook, run_id_of, run_nbflow
 from conftest import test_env as env_with  # (not collected as a test)
 
 from nbflow.datastore import records
-from nbflow.slots import machine_cores
+from nbflow.run.slots import machine_cores
 
 
 def attempts(store, flow: str, run_id: str, step: str, task_id: str) -> list[dict]:

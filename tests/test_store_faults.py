@@ -153,3 +153,24 @@ def test_a_flow_named_like_the_store_layout_is_refused(workdir):
     assert "flow name 'blobs' is taken by the datastore's layout" in line
     assert not (workdir / ".nbflow" / "blobs").exists() or not any(
         (workdir / ".nbflow" / "blobs").rglob("*.json"))
+
+
+@pytest.mark.parametrize("command", ["run", "runs", "dump"])
+def test_an_object_store_that_cannot_be_reached(workdir, command):
+    pytest.importorskip("s3fs")
+    import socket
+
+    from conftest import cli_env
+
+    with socket.socket() as s:          # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = cli_env(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y", AWS_DEFAULT_REGION="us-east-1",
+                  FSSPEC_S3_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_MAX_ATTEMPTS="1")
+    nb = make_notebook(workdir / "fault.ipynb", CELLS)
+    args = {"run": ["run", nb], "runs": ["runs", "FaultFlow"],
+            "dump": ["dump", "FaultFlow/1/start/1"]}[command]
+    res = run_nbflow(*args, "--datastore", "s3://bucket/x", cwd=workdir, env=env)
+    assert res.returncode == 1
+    line = _one_error_line(res)
+    assert "s3://bucket/x" in line and "Could not connect to the endpoint URL" in line

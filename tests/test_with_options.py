@@ -7,9 +7,9 @@ import pytest
 from conftest import make_notebook, run_id_of, run_nbflow
 
 from nbflow.errors import UsageError
-from nbflow.parse import parse_cells
-from nbflow.spec import StepOptions
-from nbflow.withopts import apply, step_options
+from nbflow.notebook.parse import parse_cells
+from nbflow.notebook.spec import StepOptions
+from nbflow.run.withopts import apply, step_options
 
 FLAKY = [
     "%%flow WithFlow\nimport os",

@@ -70,9 +70,18 @@ export class RunPanel extends Panel {
     notebook.disposed.connect(() => this.dispose());
   }
 
-  /** A new entry on top; the oldest beyond KEEP go. */
+  /** A new entry on top; the oldest beyond KEEP go. A click on a step of a run's
+   * drawing opens the artifact browser at that step (its tasks, their artifacts). */
   entry(what: string): RunEntry {
     const e = new RunEntry(this.notebook, what);
+    e.node.addEventListener('click', event => {
+      const step = (event.target as Element).closest?.('g.nbflow-node')?.getAttribute('data-step');
+      const run = e.runId();
+      if (step && run) {
+        const at = `${run}/${step}`;
+        void this.run(`Inspect ${at}`, `${LAB}.inspect_at(${py(at)})`).catch(() => undefined);
+      }
+    });
     this.list.insertWidget(0, e);
     while (this.list.widgets.length > KEEP) {
       this.list.widgets[this.list.widgets.length - 1].dispose();

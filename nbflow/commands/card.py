@@ -17,12 +17,15 @@ class CardPage:
     written: str | None    # the file written (-o), else None
 
 
-def card(pathspec: str, output: str | None = None, *, force: bool = False) -> CardPage:
-    """The card of the task named (a step with one task names that task). The client's
-    datastore and namespace are the caller's to choose."""
+def card(target: str, rest: str | None = None, output: str | None = None, *,
+         force: bool = False, datastore: str | None = None) -> CardPage:
+    """The card of the task named (a pathspec, or a NOTEBOOK and `rest`; a step with one
+    task names that task)."""
     from ..cards.html import page
+    from .locate import resolve_target
 
-    task = _task(pathspec)
+    ctx, pathspec = resolve_target(target, rest, datastore)
+    task = _task(ctx, pathspec)
     bundles = list(zip(task.card, task.card.metadata))
     status = "successful" if task.successful else "failed"
     when = task.finished_at.strftime("%Y-%m-%d %H:%M:%S") if task.finished_at else ""
@@ -35,14 +38,14 @@ def card(pathspec: str, output: str | None = None, *, force: bool = False) -> Ca
     return CardPage(task.pathspec, bundles, text, output)
 
 
-def _task(pathspec: str):
-    from .. import client
+def _task(ctx, pathspec: str):
+    from ..client.core import Step, Task, parse_pathspec
 
-    parts = client.parse_pathspec(pathspec)
+    parts = parse_pathspec(pathspec)
     if len(parts) == 4:
-        return client.Task(pathspec)
+        return Task(pathspec, _context=ctx)
     if len(parts) == 3:
-        tasks = list(client.Step(pathspec))
+        tasks = list(Step(pathspec, _context=ctx))
         if len(tasks) == 1:
             return tasks[0]
         names = ", ".join(t.pathspec for t in tasks[:3]) + (" ..." if len(tasks) > 3 else "")

@@ -1,11 +1,12 @@
 """`compare FLOW`: the experiment table (rows of plain values; adapters print or draw it)."""
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..comparison import LOAD_LIMIT, compare_rows
-from ._scope import DEFAULT, client_scope, flow_and_store
+from ..client.compare import LOAD_LIMIT, compare_rows
+from .locate import USER_NAMESPACE, context, namespace_of, resolve_flow
 
 
 @dataclass(frozen=True)
@@ -20,18 +21,15 @@ class CompareTable:
 
 def compare(target: str, artifacts: Sequence[str] = (), *, step: str = "end",
             last: int | None = 50, tags: Sequence[str] = (), status: Sequence[str] = (),
-            datastore: str | None = None, namespace=DEFAULT,
+            datastore: str | None = None, namespace: str | None = USER_NAMESPACE,
             load_limit: int = LOAD_LIMIT) -> CompareTable:
-    """The runs of a flow (or of a notebook's flow, in its store), newest first."""
-    import warnings
-
-    from .. import client
-
-    flow, store = flow_and_store(target, datastore)
-    with client_scope(store, namespace), warnings.catch_warnings(record=True) as caught:
+    """The runs of a flow (or of a notebook's flow, in its store), newest first;
+    `namespace` None: every namespace."""
+    ds, flow = resolve_flow(target, datastore)
+    ctx = context(ds, namespace_of(namespace))
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rows, columns = compare_rows(flow, artifacts, step, last, tags, status or None,
-                                     load_limit=load_limit)
-        url = client.get_datastore().url
-    return CompareTable(flow, tuple(columns), tuple(rows), url,
+                                     load_limit=load_limit, context=ctx)
+    return CompareTable(flow, tuple(columns), tuple(rows), ds.url,
                         tuple(str(w.message) for w in caught), tuple(a.strip() for a in artifacts))

@@ -16,7 +16,7 @@ class EnvReport:
 
 def run_pathspec(pathspec: str, flow: str | None = None) -> str:
     """Flow/run_id from a run's, step's or task's pathspec; a bare run id takes `flow`."""
-    from ..pathspec import PathspecError, parse_pathspec
+    from ..client.pathspec import PathspecError, parse_pathspec
 
     if flow and "/" not in pathspec.strip().strip("/"):
         pathspec = f"{flow}/{pathspec.strip().strip('/')}"
@@ -26,16 +26,20 @@ def run_pathspec(pathspec: str, flow: str | None = None) -> str:
     return "/".join(parts[:2])
 
 
-def env(pathspec: str, diff: str | None = None, datastore=None) -> EnvReport:
-    """`pathspec` and `diff` name runs (or anything under one); `diff` may be a bare run id
-    of the same flow. Runs are read whatever their namespace (they are named)."""
-    from ..client import Run
+def env(target: str, rest: str | None = None, diff: str | None = None, *,
+        datastore: str | None = None) -> EnvReport:
+    """`target` (a pathspec, or a NOTEBOOK and `rest`) and `diff` name runs (or anything
+    under one); `diff` may be a bare run id of the same flow. Runs are read whatever their
+    namespace (they are named)."""
+    from ..client.core import Run
+    from .locate import resolve_target
 
+    ctx, pathspec = resolve_target(target, rest, datastore)
     first = run_pathspec(pathspec)
-    run = Run(first, _datastore=datastore, _check=False)
+    run = Run(first, _context=ctx)
     if diff is None:
         return EnvReport(first, run.environment)
     second = run_pathspec(diff, flow=run.flow_name)
-    other = Run(second, _datastore=datastore, _check=False)
+    other = Run(second, _context=ctx)
     a, b = run.environment, other.environment
     return EnvReport(first, a, second, diff_environments(a, b))

@@ -15,15 +15,24 @@ class TagReport:
     system_tags: list[str]
 
 
-def tag(action: str, pathspec: str, tags: list[str], datastore=None) -> TagReport:
+def tag(action: str, pathspec: str, tags: list[str], datastore: str | None = None) -> TagReport:
     """Change (or list) the user tags of the run `pathspec` names (Flow/run_id, or
-    anything under it). `replace` takes OLD NEW."""
-    from ..client import Run
+    anything under it), read whatever its namespace. `replace` takes OLD NEW."""
+    from ..client.core import Run
+    from ..datastore.tags import TaggingError
     from .env import run_pathspec
+    from .locate import context
 
     if action not in ACTIONS:
         raise UsageError(f"tag: unknown action '{action}'; give one of {', '.join(ACTIONS)}")
-    run = Run(run_pathspec(pathspec), _datastore=datastore)
+    run = Run(run_pathspec(pathspec), _context=context(datastore, None))
+    try:
+        return _apply(run, action, tags)
+    except TaggingError as e:
+        raise UsageError(f"{pathspec}: {e.message}") from None
+
+
+def _apply(run, action: str, tags: list[str]) -> TagReport:
     if action == "list":
         if tags:
             raise UsageError("tag list takes no tags")

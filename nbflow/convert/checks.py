@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from ..errors import NbflowError, NotebookError
 from ..graph import RESERVED_STEP_NAMES
-from ..params import param_variable
-from ..spec import NotebookSpec
+from ..notebook.params import param_variable
+from ..notebook.spec import NotebookSpec
 from .decorators import MAX_RETRY_TIMES
 
 # Attributes of metaflow.FlowSpec that a step or a parameter would shadow.

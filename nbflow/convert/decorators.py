@@ -16,8 +16,8 @@ import ast
 import math
 from dataclasses import dataclass, field
 
-from ..parse import RESOURCE_KEYS
-from ..spec import StepOptions
+from ..notebook.parse import RESOURCE_KEYS
+from ..notebook.spec import StepOptions
 from . import pypi
 
 # Metaflow's limit: @retry(times=N) with N + 2 > MAX_ATTEMPTS (6) is refused.

@@ -10,13 +10,14 @@ from .from_metaflow import Imported, import_flow
 from .to_metaflow import Exported, export_notebook
 
 
-def export_file(notebook_path: str, output: str | None = None, *, force: bool = False) -> Exported:
-    """Export a notebook as saved on disk; write it to `output` when given."""
-    from ..parse import read_notebook
+def export_file(notebook, output: str | None = None, *, force: bool = False) -> Exported:
+    """Export a notebook (as saved on disk, or a NotebookSpec of kernel cells); write it to
+    `output` when given."""
+    from ..notebook.parse import read_notebook
 
     if output is not None:
         _refuse_overwrite(output, force)
-    exported = export_notebook(read_notebook(notebook_path))
+    exported = export_notebook(read_notebook(notebook) if isinstance(notebook, str) else notebook)
     if output is not None:
         write_output(exported.text, output, force=force)
     return exported

@@ -16,7 +16,7 @@ import ast
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, ValidationErrors
-from ..params import param_variable
+from ..notebook.params import param_variable
 from . import cards, decorators, metaflow_imports, pypi, source
 from .decorators import deco_name
 from .metaflow_steps import NOTE, StepCell, is_docstring, read_step
@@ -213,7 +213,7 @@ PRODUCTION_DECORATORS = ("project", "schedule")
 
 def _production_options(cls: ast.ClassDef, errors: list[str]) -> list[str]:
     """@project(name=...) and @schedule(...) on the class -> `%%flow` options."""
-    from ..production import from_decorator
+    from ..notebook.production import from_decorator
 
     out = []
     for deco in cls.decorator_list:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ValidationErrors
 from ..graph import FlowGraph, build
-from ..spec import NotebookSpec, StepSpec
+from ..notebook.spec import NotebookSpec, StepSpec
 from . import cards, checks, decorators, imports, pypi, source
 
 EXPORT_MARK = "# Exported by nbflow from "
@@ -142,7 +142,7 @@ class _Renderer:
 
     def _flow_decorators(self) -> list[str]:
         """`%%flow --project/--schedule` as Metaflow's @project and @schedule."""
-        from ..production import schedule_decorator
+        from ..notebook.production import schedule_decorator
 
         fc = self.nb.flow_cell
         out = []

@@ -39,6 +39,11 @@ VERIFY_ON_WRITE = 16 << 20        # an existing local blob up to this size is ha
 VERIFY_ON_WRITE_REMOTE = 1 << 20  # the same for object stores (it is a download)
 
 
+def _short(e: Exception, limit: int = 300) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
 def _protocols(fs) -> tuple:
     protocol = fs.protocol
     return protocol if isinstance(protocol, tuple) else (protocol,)
@@ -119,7 +124,7 @@ class Datastore:
         pathspec) name what was being read, for the error."""
         try:
             with self.storage.open_for_read(self.blob_path(key)) as f:
-                return serialize.read(f, key)
+                sections = serialize.read_sections(f, key)
         except FileNotFoundError:
             raise DatastoreError(f"{_what(artifact, task)}blob {key} is missing from the "
                                  f"datastore {self.url}") from None
@@ -128,6 +133,12 @@ class Datastore:
                 f"{_what(artifact, task)}blob {key} in the datastore {self.url} is damaged ({e}); "
                 "`nbflow fsck --repair` moves it aside, then a rerun or resume rewrites it"
             ) from None
+        except DatastoreError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a network or disk error is not damage
+            raise DatastoreError(f"{_what(artifact, task)}blob {key} cannot be read from the "
+                                 f"datastore {self.url}: {type(e).__name__}: {_short(e)}") from None
+        return serialize.unpickle(sections)
 
     def blob_exists(self, key: str) -> bool:
         return self.storage.exists(self.blob_path(key))

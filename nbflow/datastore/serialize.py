@@ -115,19 +115,38 @@ class DamagedBlob(ValueError):
     """The blob's bytes are not what its header says (truncated, overwritten)."""
 
 
+def _decode_errors() -> tuple:
+    """What bytes that are not a blob make the decoder raise (a failing read of the file,
+    an OSError, is not damage and is not among them)."""
+    import sys
+
+    zstd = sys.modules.get("zstandard")
+    return (struct.error, ValueError, KeyError, TypeError, IndexError, EOFError, OverflowError,
+            AttributeError) + ((zstd.ZstdError,) if zstd else ())
+
+
 def read(f: IO[bytes], key: str | None = None) -> Any:
     """The object in a blob. With `key` (the blob's name) its bytes are checked first:
     xxh3-128 over the same sections the writer hashed, so damage is never a value."""
+    return unpickle(read_sections(f, key))
+
+
+def read_sections(f: IO[bytes], key: str | None = None) -> list:
+    """A blob's sections, checked against `key` when given; raises DamagedBlob."""
     try:
         sections = _read_sections(f, key)
     except DamagedBlob:
         raise
-    except Exception as e:  # noqa: BLE001 - struct, json, zstd, EOF errors: all mean damaged
+    except _decode_errors() as e:
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     if key is not None:
         got = content_key([memoryview(s) for s in sections])
         if got != key:
             raise DamagedBlob(f"its content hashes to {got}, not to its name")
+    return sections
+
+
+def unpickle(sections: list) -> Any:
     return pickle.loads(sections[0], buffers=sections[1:])
 
 
@@ -149,7 +168,7 @@ def verify(f: IO[bytes], key: str) -> int:
         trailing = f.read(1)
     except DamagedBlob:
         raise
-    except Exception as e:  # noqa: BLE001 - as in read()
+    except _decode_errors() as e:
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     if trailing:
         raise DamagedBlob("it has bytes after its last section")
@@ -179,7 +198,7 @@ def check_shape(f: IO[bytes], key: str, file_size: int) -> None:
                 raise DamagedBlob(f"unknown codec {codec!r} in blob")
     except DamagedBlob:
         raise
-    except Exception as e:  # noqa: BLE001 - as in read()
+    except _decode_errors() as e:
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     if pos != file_size:
         raise DamagedBlob(f"it is {file_size} bytes long, its sections say {pos}")

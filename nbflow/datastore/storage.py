@@ -8,6 +8,7 @@ completes, so there the final name is written directly.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -59,6 +60,33 @@ def write_error(url: str, path: str, e: Exception, nbytes: int | None = None,
                           f"{url}: {reason}{hint}")
     err.errno = code
     return err
+
+
+class StoreAccessError(DatastoreError, OSError):
+    """An object store could not be reached or refused the request (no connection, no
+    credentials, no such bucket)."""
+
+
+def _remote_errors(method):
+    """On an object store, an error of its client library (botocore, aiohttp, ...) becomes
+    a one-line StoreAccessError; FileNotFoundError stays what it is."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        if self.local:
+            return method(self, *args, **kwargs)
+        try:
+            return method(self, *args, **kwargs)
+        except (FileNotFoundError, DatastoreError):
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever the fsspec implementation raises
+            raise access_error(self.url, e) from None
+    return wrapper
+
+
+def access_error(url: str, e: Exception) -> StoreAccessError:
+    text = " ".join(str(e).split())
+    text = text if len(text) <= 300 else text[:300] + " ..."
+    return StoreAccessError(f"datastore {url} cannot be used: {type(e).__name__}: {text}")
 
 
 def _filesystem(url: str):
@@ -159,6 +187,12 @@ class Storage:
                 raise
         except (OSError, NotImplementedError) as e:
             raise write_error(self.url, full, e, nbytes, what) from None
+        except DatastoreError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an object store's client error
+            if self.local:
+                raise
+            raise write_error(self.url, full, e, nbytes, what) from None
 
     def put_bytes(self, rel: str, data: bytes) -> None:
         with self.open_for_write(rel, len(data)) as f:
@@ -175,6 +209,12 @@ class Storage:
                 return False
             return self._create_exclusive_remote(full, data)
         except (OSError, NotImplementedError) as e:
+            raise write_error(self.url, full, e, len(data)) from None
+        except DatastoreError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an object store's client error
+            if self.local:
+                raise
             raise write_error(self.url, full, e, len(data)) from None
 
     def _create_exclusive_remote(self, full: str, data: bytes) -> bool:
@@ -276,15 +316,19 @@ class Storage:
         if self.local:
             yield from _walk_local(self.root, full)
             return
-        self.fs.invalidate_cache()
-        try:
-            found = self.fs.find(full, detail=True)
-        except FileNotFoundError:
-            return
+        found = self._find(full)
         for path, info in found.items():
             if info.get("type") == "directory":
                 continue
             yield FileInfo(path[len(self.root) + 1:], int(info.get("size") or 0), _mtime(info))
+
+    @_remote_errors
+    def _find(self, full: str) -> dict:
+        self.fs.invalidate_cache()
+        try:
+            return self.fs.find(full, detail=True)
+        except FileNotFoundError:
+            return {}
 
     def get_many(self, rels: list[str]) -> dict[str, bytes | Exception]:
         """Several small files at once (concurrent requests on an object store)."""
@@ -357,3 +401,8 @@ def _mtime(info: dict) -> float:
         except (TypeError, ValueError):
             continue
     return float("inf")   # age unknown: never old enough for gc
+
+
+for _name in ("get_bytes", "open_for_read", "exists", "size", "list", "delete", "get_many",
+              "move", "delete_files"):
+    setattr(Storage, _name, _remote_errors(getattr(Storage, _name)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
-from ..proctree import kill_tree
+from ..task.proctree import kill_tree
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
 ExitCallback = Callable[[int], None]            # exit status (negative: killed by signal)
@@ -47,6 +47,9 @@ class Executor:
 
     def preload(self, modules: list[str]) -> None:
         """A hint: the tasks will import these modules (executors may warm them up)."""
+
+    def warm_environment(self, environment: dict) -> None:
+        """A hint: tasks of a --pypi environment (pinned.launch_info) will be launched."""
 
     def close(self) -> None:
         pass

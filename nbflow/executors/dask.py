@@ -19,8 +19,8 @@ import os
 import threading
 import uuid
 
-from ..keeper import LIFELINE_ENV
-from ..taskopts import KILL_GRACE
+from ..task.keeper import LIFELINE_ENV
+from ..task.options import KILL_GRACE
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 
 POLL = 0.1            # seconds between looks at a running task's output on its worker

@@ -17,7 +17,7 @@ import threading
 import time
 
 from ..cards import MPL_BACKEND
-from ..keeper import LIFELINE_ENV
+from ..task.keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
@@ -157,10 +157,13 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def __init__(self, fork: bool | None = None, preload: list[str] | None = None):
+    def __init__(self, fork: bool | None = None, preload: list[str] | None = None,
+                 environment: dict | None = None):
         if fork is None:
             fork = sys.platform.startswith("linux") and os.environ.get("NBFLOW_NO_FORK") != "1"
         self.fork = fork
+        self.environment = environment   # a --pypi environment: the zygote runs its Python
+        self._envs: dict[str, LocalExecutor] = {}   # one zygote per pinned environment
         self.preload_modules = preload or []
         self._spawn = SpawnExecutor()
         self._zygote: subprocess.Popen | None = None
@@ -176,13 +179,15 @@ class LocalExecutor(Executor):
         if not self.fork or self._sock is not None:
             return
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        if threading.active_count() == 1:
+        if threading.active_count() == 1 and self.environment is None:
             self._zygote_pid = self._fork_zygote(ours, theirs)
         else:  # forking a threaded process (a kernel) is unsafe: start a fresh one
+            python = self.environment["python"] if self.environment else sys.executable
             self._zygote = subprocess.Popen(
-                [sys.executable, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
+                [python, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
                  json.dumps(self.preload_modules)],
-                pass_fds=[theirs.fileno()], env=task_env(), stdin=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()], env=task_env(self.environment),
+                stdin=subprocess.DEVNULL,
                 start_new_session=True)  # a kernel's interrupt (SIGINT to its group) spares it
         theirs.close()
         self._sock = ours
@@ -222,8 +227,11 @@ class LocalExecutor(Executor):
             os._exit(code)
 
     def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
-        if not self.fork or request.get("environment"):   # a --pypi step: spawned in its env
+        environment = request.get("environment")
+        if not self.fork:
             return self._spawn.launch(request, on_output, on_exit)
+        if environment and environment["hash"] != (self.environment or {}).get("hash"):
+            return self._env_executor(environment).launch(request, on_output, on_exit)
         if self._sock is None or self._broken:
             self._restart()  # the zygote died (killed): a new one serves the next tasks
         handle = TaskHandle()
@@ -279,8 +287,24 @@ class LocalExecutor(Executor):
                 os.write(wake_w, b"x")
                 os.close(wake_w)
 
+    def warm_environment(self, environment: dict) -> None:
+        """Start the environment's zygote now, while the run's first tasks go."""
+        if self.fork and self.environment is None:
+            self._env_executor(environment).start()
+
+    def _env_executor(self, environment: dict) -> LocalExecutor:
+        """The zygote of a --pypi step's environment (its Python), started on first use."""
+        with self._lock:
+            executor = self._envs.get(environment["hash"])
+            if executor is None:
+                executor = self._envs[environment["hash"]] = LocalExecutor(
+                    fork=True, environment=environment)
+        return executor
+
     def _restart(self) -> None:
+        envs, self._envs = self._envs, {}
         self.close()
+        self._envs = envs   # the pinned environments' zygotes are not the one that died
         self._spawn = SpawnExecutor()
         self._broken = False
         self.start()
@@ -301,6 +325,9 @@ class LocalExecutor(Executor):
     def close(self) -> None:
         """Hang up: the zygote ends its leftover tasks and exits by itself."""
         self._spawn.close()
+        envs, self._envs = self._envs, {}
+        for executor in envs.values():
+            executor.close()
         if self._sock is not None:
             try:
                 self._sock.shutdown(socket.SHUT_RDWR)

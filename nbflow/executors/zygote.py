@@ -21,14 +21,14 @@ import sys
 import cloudpickle  # noqa: F401  (tasks pickle their artifacts with it)
 import xxhash  # noqa: F401  (and hash them with it)
 
-import nbflow.keeper
-import nbflow.task  # noqa: F401  (the whole point: imported once, before forking)
-from nbflow.proctree import kill_tree
+import nbflow.task.keeper
+import nbflow.task.runtime  # noqa: F401  (the whole point: imported once, before forking)
+from nbflow.task.proctree import kill_tree
 
 
 def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygote: int) -> None:
     os.setsid()
-    os.environ[nbflow.keeper.PARENT_ENV] = str(zygote)  # the task ends if the zygote dies
+    os.environ[nbflow.task.keeper.PARENT_ENV] = str(zygote)  # the task ends if the zygote dies
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     sock.close()
@@ -42,7 +42,7 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygot
     sys.stderr.reconfigure(line_buffering=True)
     code = 1
     try:
-        nbflow.task.main()
+        nbflow.task.runtime.main()
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:

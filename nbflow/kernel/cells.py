@@ -5,12 +5,13 @@ Only the rules that apply to one cell are checked here (header, syntax, self.nex
 written yet while a notebook is developed cell by cell."""
 from __future__ import annotations
 
-from .. import code as codemod
-from .. import graph as graphmod
 from ..errors import NotebookError, ParameterError
-from ..params import find_parameters
-from ..parse import docstring_of, parse_header
-from ..spec import FlowCellSpec, NotebookSpec, StepSpec
+from ..graph import FlowGraph
+from ..graph import rules as graphmod
+from ..notebook import code as codemod
+from ..notebook.params import find_parameters
+from ..notebook.parse import docstring_of, parse_header
+from ..notebook.spec import FlowCellSpec, NotebookSpec, StepSpec
 from .cellerror import in_cell
 
 BODY_LINE = 2   # a magic cell's body starts on the line after its header
@@ -39,7 +40,7 @@ def step_from_cell(line: str, body: str, cell: int) -> StepSpec:
                     cell=cell, header=header_line, body_line=BODY_LINE,
                     docstring=docstring_of(body))
     errors: list = []
-    graph = graphmod.FlowGraph(NotebookSpec(flow_name="Cell", steps=(spec,)))
+    graph = FlowGraph(NotebookSpec(flow_name="Cell", steps=(spec,)))
     graphmod.check_code(graph, errors)
     graphmod.check_foreach(graph, errors)
     if spec.name == "end" and spec.targets:

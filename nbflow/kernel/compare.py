@@ -2,29 +2,29 @@
 widget (text without widgets), reading this notebook's store unless told otherwise."""
 from __future__ import annotations
 
-from .. import cli
 from ..errors import UsageError
 from .session import KernelSession
 
 
 def cmd_compare(session: KernelSession, shell, rest: list[str]):
     """The CLI's options; the flow defaults to this notebook's; returns the widget."""
-    from ..commands._scope import DEFAULT
     from ..commands.compare import compare
+    from ..commands.locate import USER_NAMESPACE
+    from .commands import parse
     from .widgets import widgets_available
 
     rest = list(rest)
     if not rest or rest[0].startswith("-"):
         rest.insert(0, session.path or session.flow_name())
-    args = cli.build_parser().parse_args(["compare", *rest])
+    args, _ = parse("compare", rest)
     if args.last is not None and args.last < 1:
         raise UsageError(f"--last must be at least 1, got {args.last}")
     store = args.datastore or _kernel_store(session, args.flow)
-    ns = None if args.all else (args.namespace or DEFAULT)
+    ns = None if args.all else (args.namespace or USER_NAMESPACE)
     table = compare(args.flow, args.artifact, step=args.step, last=args.last, tags=args.tag,
                     status=args.status, datastore=store, namespace=ns)
     if args.csv or not widgets_available():
-        from ..cli_compare import print_csv, print_table
+        from ..cli.compare_commands import print_csv, print_table
 
         for message in table.warnings:
             print(f"warning: {message}")
@@ -42,6 +42,6 @@ def _kernel_store(session: KernelSession, target: str) -> str | None:
         return None
     if session.run is not None:
         return session.run.datastore.url
-    from ..runner import datastore_for
+    from ..run.runner import datastore_for
 
     return datastore_for(session.known_spec(session.saved_notebook()), None).url

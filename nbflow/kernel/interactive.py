@@ -11,10 +11,10 @@ import sys
 from .. import graph as graphmod
 from ..datastore import records
 from ..errors import NbflowError, ParameterError, TaskFailed
-from ..params import find_parameters, resolve_values
-from ..runner import RunOptions, create_run_record, datastore_for, run_context
-from ..scheduler import PendingTask, Scheduler
-from ..spec import NotebookSpec, RunEvent, StepSpec
+from ..notebook.params import find_parameters, resolve_values
+from ..notebook.spec import NotebookSpec, RunEvent, StepSpec
+from ..run.runner import RunOptions, create_run_record, datastore_for, run_context
+from ..run.scheduler import PendingTask, Scheduler
 from .cellerror import cell_error, in_cell
 from .selfview import SelfView
 from .session import InteractiveRun, KernelSession
@@ -66,8 +66,8 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     ds = datastore_for(known, None)
     if spec.name != "start" and not _parents(known, spec.name):
         known = session.known_spec(saved, _last_run_notebook(ds, known.flow_name))
-    graph = graphmod.FlowGraph(known)
-    graphmod.validate(graph)   # marks joins; errors in other cells do not stop this one
+    graph = graphmod.FlowGraph(known)   # complete when built: errors in other cells do not
+                                        # stop this one
     parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
     params, values = _param_values(session, known)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}

@@ -12,7 +12,7 @@ import os
 import shlex
 
 from ..errors import TaskFailed, UsageError
-from ..parse import cell_kind, parse_header, read_notebook, split_cell
+from ..notebook.parse import cell_kind, parse_header, read_notebook, split_cell
 from .cellerror import cell_error
 from .session import KernelSession
 
@@ -129,6 +129,13 @@ def inspect(path: str | None = None) -> None:
     except UsageError:   # the flow has no run in the store yet: the browser from the top
         print(f"(no run of {flow} stored yet)")
         dispatch(s, _shell(), "inspect")
+
+
+def inspect_at(pathspec: str) -> None:
+    """The artifact browser opened at a run's step or task (a click on a drawn step)."""
+    from .commands import dispatch
+
+    dispatch(session(), _shell(), "inspect " + _quote(pathspec))
 
 
 def _flow_of(notebook: str | None) -> str:

@@ -5,8 +5,8 @@ import re
 
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from ..current import current
-from ..params import IncludeFile, JSONType, Parameter
+from ..notebook.params import IncludeFile, JSONType, Parameter
+from ..task.current import current
 from .cells import cell_number, flow_from_cell, step_from_cell
 from .session import KernelSession
 
@@ -37,7 +37,7 @@ class NbflowMagics(Magics):
         from .interactive import run_step
 
         saved = self.session.saved_notebook()
-        m = re.match(r"\s*([A-Za-z_]\w*)", line)
+        m = re.match(r"\s*([^\W\d]\w*)", line)   # a Python identifier, ASCII or not
         spec = step_from_cell(line, cell, self._cell(m.group(1) if m else "", saved))
         with self.session.lock:
             self.shell.user_ns["self"] = run_step(self.session, spec, saved)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..artifacts import ParentView
 from ..datastore import Datastore
 from ..errors import ArtifactError
+from ..task.selfview import ParentView
 from .cellerror import in_cell
 
 

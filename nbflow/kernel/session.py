@@ -6,8 +6,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from ..parse import flow_name_from_path, read_notebook
-from ..spec import FlowCellSpec, NotebookSpec, StepSpec
+from ..notebook.parse import flow_name_from_path, read_notebook
+from ..notebook.spec import FlowCellSpec, NotebookSpec, StepSpec
 
 DEFAULT_FLOW = "NotebookFlow"
 
@@ -144,7 +144,7 @@ class KernelSession:
         """Have the zygote import the notebook's imports once (NBFLOW_PRELOAD=0: never)."""
         if os.environ.get("NBFLOW_PRELOAD", "1") == "0":
             return
-        from ..preload import modules_to_preload
+        from ..notebook.preload import modules_to_preload
 
         new = [m for m in modules_to_preload(notebook) if m not in self._preloaded]
         if new:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NOTEBOOKS, make_notebook
+from test_kernel_graph import CELLS as BRANCH_FOREACH  # a branch, a foreach in one branch
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -29,16 +31,6 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 WAIT_MS = 180_000   # an upper bound for slow machines, not a measured expectation
 SHOTS = Path(__file__).parent / "screenshots"
 RUN_BUTTON = '[data-command="nbflow:run"]'
-BRANCH_FOREACH = [   # a branch, and a foreach in one of its branches
-    "%%flow ShapeFlow",
-    '%%step start -> a, b\n"""Two ways."""\nself.n = 3',
-    "%%step a -> join\nself.x = self.n + 1",
-    "%%step b -> each --foreach items\nself.items = list(range(self.n))",
-    "%%step each -> bjoin\nself.sq = self.input ** 2",
-    "%%step bjoin -> join\nself.x = sum(i.sq for i in inputs)",
-    "%%step join -> end\nself.total = sum(i.x for i in inputs)",
-    "%%step end\nprint('total', self.total)",
-]
 
 pytestmark = [
     pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600),
@@ -202,6 +194,24 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     # the notebook is unchanged: no cell added, its file holds the same cells
     assert panel.locator(".jp-Cell").count() == count_before
     assert cells_of(path) == cells_before
+
+    # a click on a drawn step: the artifact browser at that step, in the panel; an
+    # artifact of one of its tasks loaded into a kernel variable
+    run_id = re.search(r"ShapeFlow/(\d+)", entry.locator(".nbflow-run-heading").inner_text())[1]
+    entry.locator("g.nbflow-node[data-step='each']").click()
+    browser = runs.locator(".nbflow-run-entry").first
+    browser.locator(".nbflow-run-heading", has_text=f"Inspect ShapeFlow/{run_id}/each").wait_for(
+        timeout=WAIT_MS)
+    tasks = browser.locator(".widget-select select").nth(3)
+    wait_until(page, lambda: tasks.locator("option").count() == 3, "the foreach's 3 tasks")
+    tasks.select_option(index=0)
+    artifact = browser.locator(".widget-dropdown select").first
+    wait_until(page, lambda: artifact.locator("option", has_text="sq").count() == 1, "artifacts")
+    artifact.select_option("sq")
+    browser.locator("button", has_text="load into variable").click()
+    browser.locator(".widget-html", has_text="into sq").wait_for(timeout=WAIT_MS)
+    assert f"ShapeFlow/{run_id}/each/" in browser.inner_text()
+    shot(page, "artifact_browser.png")
 
     # one step cell run by hand: its badge says so
     panel.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()

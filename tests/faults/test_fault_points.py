@@ -14,7 +14,7 @@ from nbflow import client
 from nbflow.datastore import Datastore, records
 
 CELLS = [
-    "%%flow FaultFlow\nfrom nbflow.faults import point",
+    "%%flow FaultFlow\nfrom nbflow.task.faults import point",
     "%%step start -> work\nself.x = 3",
     ("%%step work -> end\nself.a = list(range(50_000))\npoint('running')\n"
      "self.b = {'x': self.x * 2}\nprint('work done')"),
@@ -34,12 +34,12 @@ def expected_status(stage: str, target: str) -> str:
 
 
 def run_status(workdir, run_id: str) -> str:
-    client._namespace, client._datastore_url = False, None
+    client.core._namespace, client.core._datastore_url = False, None
     try:
         client.namespace(None)
         return client.Flow("FaultFlow")[run_id].status
     finally:
-        client._namespace, client._datastore_url = False, None
+        client.core._namespace, client.core._datastore_url = False, None
 
 
 def end_c(ds: Datastore, run_id: str) -> int:

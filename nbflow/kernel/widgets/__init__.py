@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ...console import ConsolePrinter
+from ...cli.console import ConsolePrinter
 
 MIN_INTERVAL = 0.1   # seconds between redraws: a 1000-task foreach is not 4000 messages
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import html
 
 from ...graph import FlowGraph, validate
-from ...graph_svg import StepView, flow_svg
-from ...spec import NotebookSpec
+from ...graph.svg import StepView, flow_svg
+from ...notebook.spec import NotebookSpec
 from .model import RunModel
 
 

@@ -1,0 +1,49 @@
+"""Metaflow-style progress lines for a terminal: `[run_id/step/task_id (pid N)] message`."""
+from __future__ import annotations
+
+import sys
+import threading
+
+from ..notebook.spec import RunEvent
+
+
+class ConsolePrinter:
+    """A scheduler listener that prints every event as a line."""
+
+    def __init__(self, out=None, err=None, quiet: bool = False):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.quiet = quiet
+        self.lock = threading.Lock()
+
+    def _line(self, text: str, stream=None) -> None:
+        with self.lock:
+            (stream or self.out).write(text + "\n")
+            (stream or self.out).flush()
+
+    def __call__(self, ev: RunEvent) -> None:
+        prefix = f"[{ev.run_id}/{ev.step}/{ev.task_id} (pid {ev.pid if ev.pid is not None else '?'})]"
+        if ev.kind == "run_started":
+            self._line(f"Workflow starting (run-id {ev.run_id}):")
+        elif ev.kind == "task_started" and not self.quiet:
+            again = f" (retry {ev.attempt})" if ev.attempt else ""
+            self._line(f"{prefix} Task is starting{again}.")
+        elif ev.kind == "task_output":
+            self._line(f"{prefix} {ev.text}", self.err if ev.stream == "stderr" else self.out)
+        elif ev.kind == "task_finished":
+            if ev.successful:
+                if not self.quiet:
+                    self._line(f"{prefix} Task finished successfully.")
+            elif ev.info.get("ended"):   # not failed: the run stopped it
+                self._line(f"{prefix} Task {ev.text}.", self.err)
+            else:
+                self._line(f"{prefix} Task failed: {ev.text}", self.err)
+        elif ev.kind == "task_retrying":
+            delay = ev.info.get("delay") or 0
+            self._line(f"{prefix} Retrying (attempt {ev.attempt + 1})"
+                       + (f" in {delay:g} s." if delay else "."), self.err)
+        elif ev.kind == "run_finished":
+            if ev.successful:
+                self._line("Done!")
+            else:
+                self._line(f"Workflow failed: {ev.text}", self.err)

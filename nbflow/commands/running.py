@@ -1,0 +1,38 @@
+"""`run` and `resume`: a new run of a notebook; listeners receive its RunEvents."""
+from __future__ import annotations
+
+from ..notebook.spec import NotebookSpec
+from ..run.runner import RunOptions, make_executor
+from ..run.scheduler import Listener, RunResult
+from .locate import as_notebook
+
+
+def run(notebook: NotebookSpec | str, opts: RunOptions, listeners: list[Listener] = (),
+        executor=None) -> RunResult:
+    """Run from `start` to `end`. A caller's `executor` stays open (the kernel's warm one)."""
+    from ..run.runner import run_notebook
+
+    owned = executor is None
+    executor = executor or make_executor(opts)   # a zygote warms up while the file is read
+    try:
+        return run_notebook(as_notebook(notebook), opts, list(listeners), executor)
+    finally:
+        if owned:
+            executor.close()
+
+
+def resume(notebook: NotebookSpec | str, opts: RunOptions, step: str | None = None,
+           origin_run_id: str | None = None, listeners: list[Listener] = (),
+           executor=None) -> RunResult:
+    """A new run reusing the origin run's successful tasks upstream of `step` (default: the
+    failed step)."""
+    from ..run.resume import resume_notebook
+
+    owned = executor is None
+    executor = executor or make_executor(opts)
+    try:
+        return resume_notebook(as_notebook(notebook), opts, step, origin_run_id,
+                               list(listeners), executor)
+    finally:
+        if owned:
+            executor.close()

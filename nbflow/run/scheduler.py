@@ -1,0 +1,418 @@
+"""The scheduler: FlowGraph + parameters -> task attempts, N at once, in DAG order.
+
+Event-driven: executors report output and exits into one queue; the loop takes an
+event, records what it means, queues the tasks it unblocked and launches into
+free slots. Nothing here grows with the run's size per task (joins count arrivals).
+It never imports nbflow.task: tasks only ever run in their own processes.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..cards.stream import MARKER_BYTES
+from ..datastore import Datastore, records
+from ..datastore.logs import LogWriter, log_path
+from ..executors.base import Executor, TaskHandle, kill_group
+from ..graph import FlowGraph
+from ..notebook.spec import RunEvent
+from ..task import options as taskopts
+from .slots import CpuSlots, machine_cores
+
+Listener = Callable[[RunEvent], None]
+ENDED = "TaskEnded"      # the exception type of a task the run ended (it did not fail)
+LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on this machine
+MAX_LINE = 1 << 16       # a longer line (or output without newlines) is shown in pieces
+MAX_EVENTS = 256         # output chunks (64 KiB each at most) waiting for the loop: the
+                         # reader threads wait beyond that, and the tasks with them
+INFRA_RETRIES = 1                      # retries of a task lost with its worker, at least
+
+
+@dataclass
+class PendingTask:
+    step: str
+    parents: list[dict]              # parent task records (their artifact maps)
+    foreach_stack: list[dict]
+    task_id: str = ""
+    attempt: int = 0
+    not_before: float = 0.0          # retry delay
+    fallback: dict | None = None     # --catch after a killed last attempt: the recorded error
+
+
+@dataclass
+class Running:
+    task: PendingTask
+    handle: TaskHandle
+    started: float
+    logs: dict = field(default_factory=dict)   # stream -> LogWriter (the store's log file)
+    partial: dict = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
+    deadline: float | None = None    # --timeout: killed (with its processes) if alive then
+    timed_out: bool = False
+    ended: str = ""                  # why the run ended it (another task failed; interrupted)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    successful: bool
+    failed: list[str] = field(default_factory=list)   # pathspecs of failed tasks
+    message: str = ""
+    ended: list[str] = field(default_factory=list)    # pathspecs of tasks the run's stop ended
+
+
+class Scheduler:
+    def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
+                 executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
+                 listeners: list[Listener] | None = None, context: dict | None = None,
+                 first_task_id: int = 1, follow: bool = True, environments: dict | None = None):
+        self.graph = graph
+        self.environments = environments or {}   # pinned steps: {step: pinned.launch_info}
+        self.follow = follow                 # False: run only the seeded tasks (kernel cells)
+        self.ds = ds
+        self.run_id = run_id
+        self.params = params
+        self.executor = executor
+        self.max_workers = max_workers or 16
+        # --resources cpu=N claims cores, unless the user set --max-workers (see slots.py)
+        self.cpu = CpuSlots(None if max_workers else machine_cores())
+        self.max_num_splits = max_num_splits
+        self.listeners = listeners or []
+        self.context = context or {}         # namespace, username, tags, origin_run_id...
+        self.events: queue.Queue = queue.Queue(MAX_EVENTS)
+        self.ready: list[PendingTask] = []
+        self.running: dict[str, Running] = {}
+        self.joins: dict[tuple, dict] = {}   # (join step, context) -> {order key: record}
+        self.next_task_id = first_task_id
+        self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
+        self.failed: list[str] = []
+        self.ended: list[str] = []           # running tasks that stop() ended
+        self.stopping = False
+        self.notebook = graph.notebook.to_dict()
+        self.step_cells = {s["name"]: s for s in self.notebook["steps"]}
+
+    # -- public --------------------------------------------------------------
+    def emit(self, event: RunEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
+
+    def run(self, seed: list[PendingTask] | None = None,
+            completed: list[dict] | None = None) -> RunResult:
+        """Run from `start` (or from `seed` tasks, after `completed` records: resume)."""
+        # resume: tasks already done (cloned) are never enqueued again; what they unblock is
+        self.done_keys = {_task_key(r["step"], r.get("foreach_stack") or []) for r in completed or []}
+        for rec in completed or []:
+            self._on_success(rec)
+        if seed is None and not completed:
+            seed = [PendingTask("start", [], [])]
+        for t in seed or []:
+            self._enqueue(t)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.stop("ended: the run was interrupted")
+            self._drain()
+            self.failed.append("interrupted")
+        ok = not self.failed
+        return RunResult(self.run_id, ok, [f for f in self.failed if f != "interrupted"],
+                         "" if ok else "the run was interrupted" if "interrupted" in self.failed
+                         else f"task(s) failed: {', '.join(self.failed)}", self.ended)
+
+    def stop(self, reason: str = "") -> None:
+        """Start no new task; end the running ones (their records say `reason`)."""
+        self.stopping = True
+        self.ready.clear()
+        for key, r in list(self.running.items()):
+            pathspec = f"{self.graph.name}/{self.run_id}/{key}"
+            r.ended = r.ended or reason
+            if pathspec not in self.ended:  # a second stop (a killed task "failing") kills again
+                self.ended.append(pathspec)
+            r.handle.kill()
+
+    # -- the loop --------------------------------------------------------------
+    def _loop(self) -> None:
+        while self.ready or self.running:
+            self._launch_ready()
+            if not self.running:
+                if self.ready:  # only delayed retries are waiting
+                    time.sleep(max(0.0, min(t.not_before for t in self.ready) - time.time()))
+                continue
+            try:
+                kind, key, payload = self.events.get(timeout=self._wait_time())
+            except queue.Empty:
+                self._end_overdue()
+                continue
+            self._handle(kind, key, payload)
+            self._end_overdue()
+
+    def _wait_time(self) -> float | None:
+        """Until the next delayed retry may start or the next --timeout deadline."""
+        now = time.time()
+        times = [r.deadline for r in self.running.values() if r.deadline and not r.timed_out]
+        if len(self.running) < self.max_workers:  # else no retry could start anyway
+            # only delayed retries: a ready task with no delay waits for a slot (an event),
+            # and counting it here would spin this loop instead of blocking
+            times += [t.not_before for t in self.ready if t.not_before > now]
+        return max(0.0, min(times) - time.time()) if times else None
+
+    def _end_overdue(self) -> None:
+        """--timeout: a task still alive past its deadline is killed with its process group."""
+        now = time.time()
+        for r in self.running.values():
+            if r.deadline and not r.timed_out and now >= r.deadline:
+                r.timed_out = True
+                r.handle.kill()
+
+    def _drain(self) -> None:
+        while self.running:
+            kind, key, payload = self.events.get()
+            self._handle(kind, key, payload)
+
+    def _handle(self, kind: str, key: str, payload) -> None:
+        r = self.running.get(key)
+        if r is None:
+            return
+        if kind == "output":
+            self._on_output(r, *payload)
+        elif kind == "exit":
+            del self.running[key]
+            self.cpu.release(key)
+            self._on_exit(r, payload)
+
+    def _launch_ready(self) -> None:
+        now = time.time()
+        while self.ready and len(self.running) < self.max_workers and not self.stopping:
+            idx = next((i for i, t in enumerate(self.ready)
+                        if t.not_before <= now and self.cpu.fits(self._cpu(t))), None)
+            if idx is None:
+                return
+            self._launch(self.ready.pop(idx))
+
+    def _enqueue(self, task: PendingTask) -> None:
+        if _task_key(task.step, task.foreach_stack) in self.done_keys:
+            return
+        if not task.task_id:
+            task.task_id = str(self.next_task_id)
+            self.next_task_id += 1
+        self.ready.append(task)
+
+    def _launch(self, task: PendingTask) -> None:
+        key = f"{task.step}/{task.task_id}"
+        request = self._request(task)
+
+        def on_output(stream, chunk, key=key):
+            self.events.put(("output", key, (stream, chunk)))
+
+        def on_exit(code, key=key):
+            self.events.put(("exit", key, code))
+
+        # register before launching: output may arrive before launch() returns
+        placeholder = Running(task, TaskHandle(), time.time())
+        placeholder.logs = {s: LogWriter(self.ds, log_path(self.ds, self.graph.name, self.run_id,
+                                                           task.step, task.task_id,
+                                                           task.attempt, s))
+                            for s in ("stdout", "stderr")}
+        timeout = self.graph[task.step].spec.options.timeout
+        if timeout and not task.fallback:
+            placeholder.deadline = placeholder.started + timeout + taskopts.KILL_GRACE
+        self.running[key] = placeholder
+        self.cpu.take(key, self._cpu(task))
+        placeholder.handle = self.executor.launch(request, on_output, on_exit)
+        self.emit(RunEvent("task_started", self.run_id, task.step, task.task_id,
+                           placeholder.handle.pid, task.attempt,
+                           info={"index": _index(task.foreach_stack)}))
+
+    def _request(self, task: PendingTask) -> dict:
+        node = self.graph[task.step]
+        nb = self.notebook
+        return {
+            "datastore": self.ds.url, "flow": self.graph.name, "run_id": self.run_id,
+            "step": task.step, "task_id": task.task_id, "attempt": task.attempt,
+            "parents": [{"pathspec": p["pathspec"], "step": p["step"],
+                         "artifacts": p["artifacts"], "foreach_stack": p["foreach_stack"]}
+                        for p in task.parents],
+            "params": self.params, "foreach_stack": task.foreach_stack,
+            "foreach_var": node.foreach, "is_join": node.is_join,
+            "max_num_splits": self.max_num_splits,
+            "flow_cell": nb["flow_cell"], "step_cell": self.step_cells[task.step],
+            "notebook_path": nb.get("path"),
+            "max_attempts": node.spec.options.retry + 1,
+            "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
+            "resources": node.spec.options.resources_dict(), "catch_fallback": task.fallback,
+            "scheduler_pid": os.getpid(),
+            "environment": self.environments.get(task.step),
+            **self.context,
+        }
+
+    # -- output and exits --------------------------------------------------------
+    def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
+        lines = (r.partial[stream] + chunk).split(b"\n")
+        r.partial[stream] = lines.pop() if chunk else b""   # at EOF (b""), the last is the tail
+        cut = len(r.partial[stream]) > MAX_LINE and not r.partial[stream].startswith(MARKER_BYTES)
+        if cut:   # no newline in sight: show (and log) what came
+            lines.append(r.partial[stream])
+            r.partial[stream] = b""
+        for i, line in enumerate(lines):
+            tail = (cut or not chunk) and i == len(lines) - 1      # no newline after it
+            if tail and not line:
+                break
+            at = line.find(MARKER_BYTES) if stream == "stdout" else -1
+            if at >= 0:   # a displayed output (cards/stream.py), maybe after unended text
+                if at:
+                    r.logs[stream].write(line[:at])
+                    self._emit_line(r, stream, line[:at])
+                self.emit(RunEvent("task_display", self.run_id, r.task.step, r.task.task_id,
+                                   r.handle.pid, r.task.attempt, stream,
+                                   line[at + len(MARKER_BYTES):].decode("utf-8", "replace")))
+                continue
+            r.logs[stream].write(line if tail else line + b"\n")
+            self._emit_line(r, stream, line)
+
+    def _emit_line(self, r: Running, stream: str, line: bytes) -> None:
+        self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
+                           r.handle.pid, r.task.attempt, stream, line.decode("utf-8", "replace")))
+
+    def _on_exit(self, r: Running, code: int) -> None:
+        t = r.task
+        for log in r.logs.values():
+            log.close()
+        rec = records.read_task(self.ds, self.graph.name, self.run_id, t.step, t.task_id,
+                                t.attempt)
+        if rec is None:  # the process died before its commit: say so in the store
+            rec = self._died_record(r, code)
+        timed_out = r.timed_out or (rec.get("exception") or {}).get("type") == "TimeoutException"
+        if timed_out and self.executor.name in LOCAL_EXECUTORS:
+            kill_group(r.handle.pid)  # what the timed-out task started must not outlive it
+        # the record is the commit: a task killed after writing it (while exiting) did
+        # its work, and the run agrees with what the store says about the task
+        ok = bool(rec.get("successful"))
+        ended = not ok and (rec.get("exception") or {}).get("type") == ENDED
+        self.emit(RunEvent("task_finished", self.run_id, t.step, t.task_id, r.handle.pid,
+                           t.attempt, successful=ok,
+                           text=None if ok else (rec.get("exception") or {}).get("message"),
+                           info={"duration": time.time() - r.started, "exit_code": code,
+                                 "index": _index(t.foreach_stack), "ended": ended,
+                                 "card": (rec.get("card") or {}).get("count", 0)}))
+        if ok:
+            if not self.stopping and self.follow:
+                self._on_success(rec)
+            return
+        if ended:   # listed by stop() already: not a failure of its own
+            return
+        node = self.graph[t.step]
+        if t.attempt < self._retries(node, r, rec) and not self.stopping:
+            delay = node.spec.options.retry_delay
+            retry = PendingTask(t.step, t.parents, t.foreach_stack, t.task_id, t.attempt + 1,
+                                time.time() + delay)
+            self.emit(RunEvent("task_retrying", self.run_id, t.step, t.task_id, r.handle.pid,
+                               t.attempt + 1, info={"delay": delay}))
+            self.ready.append(retry)
+            return
+        if node.spec.options.catch and not t.fallback and not self.stopping:
+            self._enqueue_catch_fallback(t, rec, code)
+            return
+        pathspec = f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}"
+        self.failed.append(pathspec)
+        self.stop(f"ended: the run stopped after {pathspec} failed")
+
+    def _enqueue_catch_fallback(self, t: PendingTask, rec: dict, code: int) -> None:
+        """--catch when the last attempt could not catch its own error (it was killed):
+        one more attempt, running no user code, stores the recorded error in self.VAR."""
+        error = rec.get("exception") or {"type": "TaskFailed", "traceback": "",
+                                         "message": f"the task exited with status {code}"}
+        self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
+                                      t.attempt + 1, fallback=error))
+
+    @staticmethod
+    def _retries(node, r: Running, rec: dict) -> int:
+        """--retry; a task lost with its machine (not its own fault) is retried once anyway."""
+        lost = (rec.get("exception") or {}).get("type") == "WorkerLost"
+        return max(node.spec.options.retry, INFRA_RETRIES) if lost else node.spec.options.retry
+
+    def _cpu(self, task: PendingTask) -> float | None:
+        return None if task.fallback else \
+            self.graph[task.step].spec.options.resources_dict().get("cpu")
+
+    def _died_record(self, r: Running, code: int) -> dict:
+        t = r.task
+        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        message = f"the task process {how} before it finished"
+        kind = "TaskKilled"
+        if r.handle.lost:
+            message = f"{message}: {r.handle.lost}"
+        elif getattr(r.handle, "fault", None):  # e.g. the Dask worker running it died
+            kind, message = "WorkerLost", r.handle.fault
+        elif r.ended:
+            kind, message = ENDED, r.ended
+        elif r.timed_out:
+            kind = "TimeoutException"
+            message = (taskopts.timeout_message(t.step, self.graph[t.step].spec.options.timeout)
+                       + "; it did not stop, so it was killed with every process it started")
+        rec = {"flow": self.graph.name, "run_id": self.run_id, "step": t.step,
+               "task_id": t.task_id, "attempt": t.attempt,
+               "pathspec": f"{self.graph.name}/{self.run_id}/{t.step}/{t.task_id}",
+               "started_at": r.started, "finished_at": time.time(), "pid": r.handle.pid,
+               "parents": [p["pathspec"] for p in t.parents], "foreach_stack": t.foreach_stack,
+               "successful": False, "artifacts": {},
+               "resources": self.graph[t.step].spec.options.resources_dict(),
+               "exception": {"type": kind, "message": message, "traceback": message}}
+        if not records.write_task(self.ds, rec):
+            # the attempt committed after all (its process ended after its commit):
+            # the record in the store is the one word on it
+            return records.read_task(self.ds, self.graph.name, self.run_id, t.step,
+                                     t.task_id, t.attempt) or rec
+        return rec
+
+    # -- what a finished task unblocks ---------------------------------------------
+    def _on_success(self, rec: dict) -> None:
+        node = self.graph[rec["step"]]
+        stack = rec.get("foreach_stack", [])
+        if node.foreach:
+            info = rec["foreach"]
+            key = info["key"] or rec["artifacts"][info["var"]]["key"]
+            target = node.targets[0]
+            for i in range(info["num_splits"]):
+                frame = {"step": node.name, "var": info["var"], "index": i,
+                         "num_splits": info["num_splits"], "key": key}
+                self._enqueue(PendingTask(target, [rec], stack + [frame]))
+            return
+        for target in node.targets:
+            child = self.graph[target]
+            if child.is_join:
+                self._arrive_at_join(child, node.name, rec, stack)
+            else:
+                self._enqueue(PendingTask(target, [rec], stack))
+
+    def _arrive_at_join(self, child, parent_step: str, rec: dict, stack: list) -> None:
+        split = self.graph[child.matching_split]
+        if split.foreach:
+            frame = stack[-1]
+            context = _context(stack[:-1])
+            expected, order, outer = frame["num_splits"], frame["index"], stack[:-1]
+        else:
+            context = _context(stack)
+            parent = self.graph[parent_step]
+            out = parent.split_stack[:-1] if parent.is_join else parent.split_stack
+            branch = out[-1][1]
+            expected, order, outer = len(split.targets), split.targets.index(branch), stack
+        slot = self.joins.setdefault((child.name, context), {})
+        slot[order] = rec
+        if len(slot) == expected:
+            del self.joins[(child.name, context)]
+            parents = [slot[k] for k in sorted(slot)]
+            self._enqueue(PendingTask(child.name, parents, outer))
+
+
+def _task_key(step: str, stack: list) -> tuple:
+    """What identifies a task within a run: its step and its place in the foreaches."""
+    return step, _context(stack)
+
+
+def _context(stack: list) -> tuple:
+    return tuple((f["step"], f["index"]) for f in stack)
+
+
+def _index(stack: list):
+    return stack[-1]["index"] if stack else None
