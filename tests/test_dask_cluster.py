@@ -63,7 +63,7 @@ def test_a_cluster_nbflow_starts_refuses_unauthenticated_clients():
 
 STEPS = [
     "%%flow WhereFlow",
-    "%%step start -> end\nimport os\nself.worker_pid = os.getppid()\nprint('on worker', os.getppid())",
+    "%%step start -> end\nimport os, psutil\nself.worker_pid = psutil.Process(os.getppid()).ppid()  # its keeper's parent",
     "%%step end\npass",
 ]
 
@@ -199,15 +199,16 @@ def test_resources_beyond_every_worker_are_refused(workdir, store, cluster):
 
 
 def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
-    """The worker running the task is killed mid-task: the run retries the task (a new
-    attempt, on a live worker; once by default) and finishes; the lost attempt is recorded."""
+    """The worker running the task is killed mid-task (the task's keeper is the worker's
+    child): the run retries the task (a new attempt, on a live worker; once by default) and
+    finishes; the lost attempt is recorded and its process ended with its worker."""
     nb = make_notebook(workdir / "lost.ipynb", [
         "%%flow LostFlow",
         "%%step start -> end\nimport os, time\nif current.retry_count == 0:\n"
         f"    tmp = os.path.join({str(workdir)!r}, 'worker.tmp')\n"
-        "    open(tmp, 'w').write(f'{os.getppid()} {os.getpid()}')\n"
+        "    import psutil\n    open(tmp, 'w').write(f'{psutil.Process(os.getppid()).ppid()} {os.getpid()}')\n"
         f"    os.replace(tmp, os.path.join({str(workdir)!r}, 'worker'))\n    time.sleep(300)\n"
-        "self.survived = os.getppid()",
+        "import psutil\nself.survived = psutil.Process(os.getppid()).ppid()",
         "%%step end\nprint('survived on', self.survived)",
     ])
     proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--executor", "dask"],
@@ -215,12 +216,9 @@ def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
                             stderr=subprocess.PIPE, text=True)
     worker, task = (int(p) for p in wait_for(workdir / "worker", proc))
     os.kill(worker, signal.SIGKILL)
-    try:
-        out, err = proc.communicate(timeout=240)
-    finally:
-        if psutil.pid_exists(task):  # the lost attempt's process, if nothing else ended it
-            os.killpg(task, signal.SIGKILL)
+    out, err = proc.communicate(timeout=240)
     assert proc.returncode == 0, err
+    _assert_all_gone([task])  # the lost attempt died with its worker
     assert "worker running the task was lost" in err
     run_id = run_id_of(out)
     from nbflow.datastore import records
