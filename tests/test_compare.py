@@ -119,6 +119,14 @@ def test_an_unknown_artifact_is_nan_with_one_did_you_mean_warning(in_store):
     [w] = caught   # the missing attribute is NaN without a warning
     assert "'acuracy'" in str(w.message) and "did you mean 'accuracy'" in str(w.message)
     assert all(r in str(w.message) for r in ids[:2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = compare("TrainFlow", artifacts=["accuracy", "data"], step="trian")
+    assert df.accuracy.isna().all() and df.data.isna().all()
+    [w] = caught   # one warning for the step, none per artifact
+    assert "step 'trian' (did you mean 'train'?)" in str(w.message)
+    with pytest.raises(client.ClientError, match="last must be at least 1"):
+        compare("TrainFlow", last=0)
 
 
 def test_a_run_still_going_is_shown_not_waited_for(in_store, tmp_path):

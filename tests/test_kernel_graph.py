@@ -124,3 +124,21 @@ def test_run_as_flow_reports_a_failed_run_as_an_error(workdir, store):
         r = k.run(f"import nbflow.kernel.lab as L\nL.run_as_flow({str(path)!r})", ok=False)
         assert re.search(r"the run ShapeFlow/\d+ failed", r.error_text)
         assert states(html_of(r)[-1])["a"] == "failed"
+
+
+def test_the_browser_shows_a_failed_tasks_error_logs_and_card(workdir, store):
+    cells = [c.replace("self.x = self.n + 1", "print('about to fail')\nraise ValueError('boom')")
+             for c in CELLS]
+    path = make_notebook(workdir / "shape.ipynb", cells)
+    with KernelDriver(workdir, path) as k:
+        k.run("run = %nbflow run")
+        r = k.run("from nbflow.kernel.widgets.browser import ArtifactBrowser\n"
+                  "from nbflow.datastore import Datastore\n"
+                  "b = ArtifactBrowser(get_ipython(), Datastore('.nbflow'))\n"
+                  "b.open(f'ShapeFlow/{run.id}/a')\n"
+                  "print(b.graph.value)\nprint(b.table.value)\n"
+                  "b.logs.click()\nb.card.click()")
+    assert states(r.stdout)["a"] == "failed" and states(r.stdout)["b"] == "done"
+    assert "(failed, " in r.stdout and "ValueError: boom" in r.stdout
+    assert re.search(r"--- ShapeFlow/\d+/a/\d+ stdout ---\nabout to fail", r.stdout)
+    assert "displayed nothing" in r.stdout

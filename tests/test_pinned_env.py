@@ -227,3 +227,19 @@ def test_client_reading_a_pinned_artifact_names_both_environments(tmp_path, cach
         "installed here. It was written in a pinned environment (--pypi tabulate==0.9.0; python "
         f"{'.'.join(map(str, sys.version_info[:3]))}) and is read in the kernel's environment; "
         "pin the same package in both steps (--pypi), or pass it on in a form both can read")
+
+
+def test_runtime_follows_the_pins_when_they_exclude_the_kernels_versions(cache, monkeypatch):
+    """nbflow's runtime is pinned to the kernel's versions unless the step's requirements
+    need others (s3fs 2023.12.2 needs its own fsspec): resolution only, nothing built."""
+    from nbflow.environment.build import resolve
+    from nbflow.environment.capture import distributions
+    from nbflow.environment.record import lock_packages
+    from nbflow.environment.requirements import EnvSpec
+
+    monkeypatch.setenv("NBFLOW_ENV_CACHE", str(cache))
+    kernel = distributions(sys.path)
+    plain = lock_packages(resolve(EnvSpec((f"six=={OLD}",)), "train"))
+    assert plain["fsspec"] == kernel["fsspec"] and plain["cloudpickle"] == kernel["cloudpickle"]
+    pinned = lock_packages(resolve(EnvSpec(("s3fs==2023.12.2",)), "train"))
+    assert pinned["fsspec"] == "2023.12.2" and pinned["s3fs"] == "2023.12.2"

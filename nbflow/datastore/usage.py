@@ -82,19 +82,13 @@ def warn_threshold(text: str | None) -> int | None:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
-def store_notice(ds) -> str | None:
-    """One line when the store holds more than NBFLOW_STORE_WARN (default 10 GiB); the
-    store is listed (sizes only, no record read)."""
+def store_over_limit(ds) -> tuple[int, int] | None:
+    """(bytes held, NBFLOW_STORE_WARN) when the store holds more than that limit (default
+    10 GiB), else None; the store is listed (sizes only, no record read)."""
     import os
-
-    from ..client.summary import human_size
 
     limit = warn_threshold(os.environ.get("NBFLOW_STORE_WARN"))
     if limit is None:
         return None
     total = sum(f.size for f in ds.storage.walk())
-    if total <= limit:
-        return None
-    return (f"nbflow: the store {ds.url} holds {human_size(total)} (over NBFLOW_STORE_WARN, "
-            f"{human_size(limit)}): `%nbflow du` shows what; `%nbflow rm` and `%nbflow gc` "
-            "free space")
+    return (total, limit) if total > limit else None

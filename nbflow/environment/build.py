@@ -92,36 +92,47 @@ def find_python(version: str) -> str:
     return version
 
 
-def resolution_input(spec: EnvSpec, datastore_url: str = "") -> list[str]:
-    """The user's requirements plus the task runtime (at the kernel's versions)."""
+def resolution_input(spec: EnvSpec, datastore_url: str = "", *, kernel_versions: bool = True
+                     ) -> list[str]:
+    """The user's requirements plus the task runtime (at the kernel's versions, so
+    artifacts pickled on one side load on the other, unless `kernel_versions` is off)."""
     named = {requirement_name(r) for r in spec.requirements}
-    installed = capture.distributions(sys.path)
+    installed = capture.distributions(sys.path) if kernel_versions and spec.python is None else {}
     runtime = list(RUNTIME)
     backend = BACKENDS.get(datastore_url.split("://", 1)[0]) if "://" in datastore_url else None
     if backend:
         runtime.append(backend)
-    extra = [f"{p}=={installed[p]}" if p in installed and spec.python is None else p
-             for p in runtime if p not in named]
+    extra = [f"{p}=={installed[p]}" if p in installed else p for p in runtime if p not in named]
     return [*spec.requirements, *extra]
 
 
 def resolve(spec: EnvSpec, step: str, datastore_url: str = "") -> str:
-    """The resolved lock (`name==version` lines), resolved once and then reused."""
+    """The resolved lock (`name==version` lines), resolved once and then reused. The
+    runtime at the kernel's versions is tried first; if the requirements exclude them,
+    the runtime is left to the resolver."""
     reqs = resolution_input(spec, datastore_url)
-    python = _python_request(spec)
     key = EnvSpec(tuple(reqs), spec.python).key(sys.executable)
     path = os.path.join(cache_root(), "locks", f"{key}.txt")
     if os.path.exists(path):
         with open(path) as f:
             return f.read()
-    proc = _run_uv(["pip", "compile", "-", "--python", python, "--no-header", "--no-annotate",
-                    "--quiet"], stdin="\n".join(reqs) + "\n")
+    python = _python_request(spec)
+    proc = _compile(reqs, python)
+    if proc.returncode != 0:
+        loose = resolution_input(spec, datastore_url, kernel_versions=False)
+        if loose != reqs:
+            proc = _compile(loose, python)
     if proc.returncode != 0:
         message = proc.stderr.strip() or proc.stdout.strip()
-        raise EnvironmentBuildError(f"step '{step}': --pypi {' '.join(spec.requirements) or '(none)'} "
-                                f"cannot be resolved:\n{message}")
+        raise EnvironmentBuildError(f"step '{step}': --pypi {' '.join(spec.requirements) or '(none)'}"
+                                    f" cannot be resolved:\n{message}")
     _write_atomic(path, proc.stdout)
     return proc.stdout
+
+
+def _compile(requirements: list[str], python: str) -> subprocess.CompletedProcess:
+    return _run_uv(["pip", "compile", "-", "--python", python, "--no-header", "--no-annotate",
+                    "--quiet"], stdin="\n".join(requirements) + "\n")
 
 
 def lock_hash(lock: str, python: str | None) -> str:
@@ -214,8 +225,7 @@ def runtime_path() -> str:
 
 def check_resolves(requirement: str, python: str | None = None) -> str | None:
     """None if `requirement` resolves on the package index, else the resolver's message."""
-    proc = _run_uv(["pip", "compile", "-", "--python", python or sys.executable, "--no-header",
-                    "--no-annotate", "--quiet"], stdin=requirement + "\n")
+    proc = _compile([requirement], python or sys.executable)
     if proc.returncode == 0:
         return None
     lines = [ln.strip() for ln in proc.stderr.strip().splitlines() if ln.strip()]

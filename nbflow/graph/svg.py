@@ -17,6 +17,7 @@ COLORS = {
     "failed": ("#ffebee", "#e53935"),
     "stale": ("#fff3e0", "#fb8c00"),
     "cached": ("#ede7f6", "#7e57c2"),
+    "ended": ("#eceff1", "#607d8b"),    # stopped by the run after another task failed
 }
 STATES = tuple(COLORS)
 LEGEND_H = 22

@@ -271,15 +271,19 @@ def _live_run(session: KernelSession, cmd: str, rest: list[str], start):
 
 def _store_notice(notebook: NotebookSpec, opts) -> None:
     """A line when the store has grown past NBFLOW_STORE_WARN (default 10 GiB)."""
+    from ..client.summary import human_size
     from ..commands.locate import notebook_store
-    from ..datastore.usage import store_notice
+    from ..datastore.usage import store_over_limit
 
     try:
-        notice = store_notice(notebook_store(notebook, opts.datastore))
+        ds = notebook_store(notebook, opts.datastore)
+        over = store_over_limit(ds)
     except OSError:   # a store that cannot be listed now: no notice, not an error
         return
-    if notice:
-        print(notice)
+    if over:
+        print(f"nbflow: the store {ds.url} holds {human_size(over[0])} (over NBFLOW_STORE_WARN, "
+              f"{human_size(over[1])}): `%nbflow du` shows what; `%nbflow rm` and `%nbflow gc` "
+              "free space")
 
 
 def _run_object(notebook: NotebookSpec, opts, result):

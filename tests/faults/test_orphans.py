@@ -182,3 +182,20 @@ def test_the_summary_tells_the_failed_task_from_the_ones_the_run_ended(workdir):
         assert ended.message == f"ended: the run stopped after {bad} failed"
     finally:
         client.core._namespace, client.core._datastore_url = False, None
+
+
+def test_the_run_widget_shows_ended_steps_apart_from_failed_ones():
+    from nbflow.kernel.widgets.model import RunModel
+    from nbflow.notebook.spec import RunEvent
+
+    m = RunModel()
+    m(RunEvent("run_started", "7", info={"flow": "EndsFlow", "steps": ["slow", "bad"]}))
+    for step, tid in (("slow", "2"), ("bad", "3")):
+        m(RunEvent("task_started", "7", step, tid))
+    m(RunEvent("task_finished", "7", "bad", "3", successful=False, text="boom"))
+    m(RunEvent("task_finished", "7", "slow", "2", successful=False,
+               text="ended: the run stopped after EndsFlow/7/bad/3 failed", info={"ended": True}))
+    m(RunEvent("run_finished", "7", successful=False, text="task(s) failed: EndsFlow/7/bad/3"))
+    assert m.steps["bad"].status == "failed" and m.steps["bad"].failed == 1
+    assert m.steps["slow"].status == "ended" and m.steps["slow"].failed == 0
+    assert [p for s in m.steps.values() for p, _ in s.errors] == ["EndsFlow/7/bad/3"]

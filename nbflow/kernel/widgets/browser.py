@@ -27,9 +27,13 @@ class ArtifactBrowser:
         self.artifact = w.Dropdown(description="artifact")
         self.variable = w.Text(description="as variable", value="")
         self.load = w.Button(description="load into variable")
+        self.logs = w.Button(description="logs")
+        self.card = w.Button(description="card")
         self.message = w.HTML()
         self.preview = w.Output()
         self.load.on_click(lambda _b: self.load_artifact())
+        self.logs.on_click(lambda _b: self.show_logs())
+        self.card.on_click(lambda _b: self.show_card())
         for sel, nxt in ((self.flows, self._fill_runs), (self.runs, self._fill_steps),
                          (self.steps, self._fill_tasks), (self.tasks, self._fill_artifacts)):
             sel.observe(lambda ch, f=nxt: f(), names="value")
@@ -37,7 +41,8 @@ class ArtifactBrowser:
         self.widget = w.VBox([
             w.HBox([self.flows, self.runs, self.steps, self.tasks],
                    layout=w.Layout(flex_flow="row wrap")), self.graph, self.table,
-            w.HBox([self.artifact, self.variable, self.load]), self.message, self.preview])
+            w.HBox([self.artifact, self.variable, self.load]),
+            w.HBox([self.logs, self.card]), self.message, self.preview])
         self.flows.options = records.list_flows(ds)
 
     # -- navigation ------------------------------------------------------------------
@@ -65,9 +70,12 @@ class ArtifactBrowser:
             return f"<i>(no graph for {html.escape(flow)}/{html.escape(run_id)}: {html.escape(str(e))})</i>"
 
     def _fill_tasks(self) -> None:
+        """A step's tasks, the first one chosen (a step opened shows a task at once)."""
         f, r, s = self.flows.value, self.runs.value, self.steps.value
         self.tasks.options = sorted(records.list_tasks(self.ds, f, r, s), key=_num) \
             if f and r and s else []
+        if self.tasks.options and self.tasks.value is None:
+            self.tasks.value = self.tasks.options[0]
 
     def record(self) -> dict | None:
         f, r, s, t = (x.value for x in (self.flows, self.runs, self.steps, self.tasks))
@@ -95,8 +103,7 @@ class ArtifactBrowser:
             rows.append(f"<tr><td>{html.escape(name)}</td><td>{html.escape(ref.get('type', '?'))}"
                         f"</td><td>{human_size(ref.get('size'))}</td>"
                         f"<td><code>{html.escape(preview)}</code></td></tr>")
-        state = "successful" if rec.get("successful") else "failed"
-        return (f"<b>{html.escape(rec['pathspec'])}</b> ({state})<table class='nbflow-artifacts'>"
+        return (f"{task_summary(rec)}<table class='nbflow-artifacts'>"
                 "<tr><th>name</th><th>type</th><th>size</th><th>preview</th></tr>"
                 + "".join(rows) + "</table>")
 
@@ -120,6 +127,49 @@ class ArtifactBrowser:
         self.preview.clear_output()
         with self.preview:
             print(describe(value))
+
+
+    def show_logs(self) -> None:
+        """The chosen task's stdout and stderr, below."""
+        rec = self.record()
+        self.preview.clear_output()
+        with self.preview:
+            if rec is None:
+                print("choose a task first")
+                return
+            for stream in ("stdout", "stderr"):
+                data = records.read_record_log(self.ds, rec, stream).decode("utf-8", "replace")
+                print(f"--- {rec['pathspec']} {stream} ---\n{data or '(empty)'}")
+
+    def show_card(self) -> None:
+        """The chosen task's card (what it displayed), below."""
+        from IPython.display import display
+
+        from ...commands.card import card
+
+        rec = self.record()
+        self.preview.clear_output()
+        with self.preview:
+            if rec is None:
+                print("choose a task first")
+                return
+            page = card(rec["pathspec"], datastore=self.ds.url)
+            if not page.bundles:
+                print(f"(task {page.pathspec} displayed nothing)")
+            for data, metadata in page.bundles:
+                display(data, raw=True, metadata=metadata)
+
+
+def task_summary(rec: dict) -> str:
+    """A task's pathspec, state, duration and (failed) its error."""
+    state = "successful" if rec.get("successful") else "failed"
+    took = ""
+    if rec.get("started_at") and rec.get("finished_at"):
+        took = f", {float(rec['finished_at']) - float(rec['started_at']):.2f} s"
+    exc = rec.get("exception") or {}
+    error = (f"<div style='color:#e53935'>{html.escape(str(exc.get('type', '')))}: "
+             f"{html.escape(str(exc.get('message', '')))}</div>") if exc else ""
+    return f"<b>{html.escape(rec['pathspec'])}</b> ({state}{took}){error}"
 
 
 def _num(task_id: str):

@@ -15,7 +15,8 @@ from ...notebook.spec import NotebookSpec, RunEvent
 class StepState:
     name: str
     targets: tuple = ()
-    status: str = "pending"        # pending, running, done, failed, cached (all reused)
+    status: str = "pending"        # pending, running, done, failed, cached (all reused),
+                                   # ended (the run stopped it after another task failed)
     started: int = 0
     done: int = 0
     reused: int = 0                # tasks cloned from an origin run (resume), not run again
@@ -35,7 +36,7 @@ class StepState:
     def duration(self) -> float | None:
         if self.first_start is None:
             return None
-        return (self.last_end if self.status in ("done", "failed") and self.last_end
+        return (self.last_end if self.status in ("done", "failed", "ended") and self.last_end
                 else time.time()) - self.first_start
 
 
@@ -91,6 +92,9 @@ class RunModel:
         if ev.successful:
             s.done += 1
             self._learn_foreach(ev)
+        elif ev.info.get("ended"):   # not its failure: the run stopped it
+            s.status = "failed" if s.failed else "ended"
+            return
         else:
             s.failed += 1
             s.errors.append((f"{self.flow}/{self.run_id}/{ev.step}/{ev.task_id}", ev.text or ""))
