@@ -81,7 +81,8 @@ def compare_rows(flow: str, artifacts: Iterable[str] = (), step: str = "end",
     pool = None if ds.storage.local else ThreadPoolExecutor(REMOTE_THREADS)
     try:
         runs = _select_runs(ctx, flow, tuple(tags), _statuses(status), last, pool)
-        read = functools.partial(_row, wanted=wanted, step=step, load_limit=load_limit)
+        read = functools.partial(_row, wanted=wanted, step=step, load_limit=load_limit,
+                                 cache={})
         results = list(pool.map(read, runs) if pool else map(read, runs))
     finally:
         if pool:
@@ -148,23 +149,24 @@ def _load_run(flow: str, ctx: client.ClientContext, run_id: str) -> client.Run |
         return None
 
 
-def _row(run: client.Run, wanted: list[str], step: str,
-         load_limit: int) -> tuple[dict, set | None]:
+def _row(run: client.Run, wanted: list[str], step: str, load_limit: int,
+         cache: dict) -> tuple[dict, set | None]:
     """One run's row, and the names of the artifacts its task has (for "did you mean";
-    None when the run has no task of `step`)."""
+    None when the run has no task of `step`). `cache`: immutable values by blob key, so a
+    value many runs share (a parameter's default) is read once."""
     seconds = client.elapsed(run)
     row: dict[str, Any] = {
         "run_id": run.id, "status": run.status, "started": run.created_at,
         "duration": NaN if seconds is None else seconds,
         "tags": " ".join(sorted(run.user_tags)),
-        "__params": {name: _value(run._ds, ref, (), load_limit)
+        "__params": {name: _value(run._ds, ref, (), load_limit, cache)
                      for name, ref in (run._record.get("params") or {}).items()},
     }
     task = _task(run, step)
     refs = task._refs() if task is not None else {}
     for name in wanted:
         top, *attrs = name.split(".")
-        row[name] = _value(run._ds, refs[top], attrs, load_limit) if top in refs else NaN
+        row[name] = _value(run._ds, refs[top], attrs, load_limit, cache) if top in refs else NaN
     return row, None if task is None else set(refs)
 
 
@@ -176,11 +178,16 @@ def _task(run: client.Run, step: str) -> client.Task | None:
         return None
 
 
-def _value(ds, ref: dict, attrs: list[str] | tuple, load_limit: int) -> Any:
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
+
+
+def _value(ds, ref: dict, attrs: list[str] | tuple, load_limit: int, cache: dict) -> Any:
     if (ref.get("size") or 0) > load_limit:
         return Big(ref.get("type"), ref.get("size"))
     try:
-        value = ds.get_object(ref["key"])
+        value = cache[ref["key"]] if ref["key"] in cache else ds.get_object(ref["key"])
+        if isinstance(value, _IMMUTABLE):   # a mutable value is never shared between cells
+            cache[ref["key"]] = value
     except Exception as e:  # noqa: BLE001 - one unreadable blob must not sink the table
         warnings.warn(f"cannot load blob {ref.get('key')}: {type(e).__name__}: {e}", stacklevel=4)
         return NaN
