@@ -259,10 +259,10 @@ def test_run_as_flow_is_disabled_without_step_cells(lab, page):
 
 
 def test_export_command_writes_flow_py_beside_the_notebook(lab, page):
-    _, folder = open_notebook(page, lab, "export")
-    page.keyboard.press("Control+Shift+C")   # the command palette
-    page.locator(".lm-CommandPalette-input").fill("Export notebook to Metaflow")
-    page.locator(".lm-CommandPalette-item", has_text="Export notebook to Metaflow flow.py").click()
+    panel, folder = open_notebook(page, lab, "export")
+    # from the notebook's context menu (the palette has the same commands)
+    panel.locator(".jp-Cell").first.click(button="right")
+    page.locator(".lm-Menu-item", has_text="Export notebook to Metaflow flow.py").click()
 
     target = folder / "hello_world_flow.py"
     # the command opens the written file in an editor tab
