@@ -228,3 +228,30 @@ def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
     lost = records.read_task(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
     assert lost["exception"]["type"] == "WorkerLost" and not lost["successful"]
     assert store.artifacts("LostFlow", run_id, "start")["survived"] != worker
+
+
+def test_in_a_kernel_output_is_live_and_the_stop_button_ends_the_task(workdir, store):
+    """`%nbflow run --executor dask` in a real kernel: the task's line reaches the cell while
+    the task runs (it never ends by itself); interrupting the kernel ends it on its worker."""
+    from test_kernel_interactive import KernelDriver
+
+    pid_file = workdir / "pid"
+    path = make_notebook(workdir / "slow.ipynb", [
+        "%load_ext nbflow", "%%flow SlowDaskFlow",
+        f"%%step start -> end\nimport os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "print('started', flush=True)\nwhile True: time.sleep(0.05)",
+        "%%step end"])
+    with KernelDriver(workdir, path, NBFLOW_NO_WIDGETS="1") as k:
+        msg_id = k.send("run = %nbflow run --executor dask")
+        k.collect(msg_id, until=lambda res: "started" in res.stdout)
+        pid = int(pid_file.read_text())
+        k.km.interrupt_kernel()
+        k.collect(msg_id)
+        r = k.run("print(run.successful, run.finished)")
+        assert r.stdout.split() == ["False", "True"]
+    _assert_all_gone([pid])
+    from nbflow.datastore import records
+
+    (run_id,) = records.list_runs(store.ds, "SlowDaskFlow")
+    end = store.run_end("SlowDaskFlow", run_id)
+    assert "interrupted" in end["message"] and [p.split("/")[2] for p in end["ended"]] == ["start"]
