@@ -576,7 +576,89 @@ BASIC_TAGS = CoreTest("basic_tags", [Body(0, ("all",), TAG_STEP)], _check_tags,
                       run_args=("--tag", TAGS[0], "--tag", TAGS[1]))
 
 
+# -- param_names / dynamic_parameters: current.parameter_names, functions as defaults --
+DYNAMIC = '''
+def str_func(ctx):
+    import os
+    assert ctx.parameter_name == "str_param"
+    assert ctx.user_name == "tester"
+    if os.path.exists("str_func.only_once"):
+        raise Exception("dynamic parameter function invoked more than once")
+    with open("str_func.only_once", "w") as f:
+        f.write("foo")
+    return "does this work?"
+
+def json_func(ctx):
+    import json
+    return json.dumps({"a": [8]})
+
+str_param = Parameter("str_param", default=str_func)
+json_param = Parameter("json_param", default=json_func, type=JSONType)
+nondefault_param = Parameter("nondefault_param", default=lambda _: True, type=bool)
+'''
+
+
+def _check_dynamic(run, graph):
+    assert_everywhere(run, "str_param", "does this work?")
+    assert_everywhere(run, "json_param", {"a": [8]})
+    assert_everywhere(run, "nondefault_param", False)
+
+
+DYNAMIC_PARAMETERS = CoreTest("dynamic_parameters", [
+    Body(0, ("singleton",), "assert_equals('does this work?', self.str_param)\n"
+         "assert_equals(False, self.nondefault_param)\n"
+         "assert_equals({'a': [8]}, self.json_param)\n"
+         "assert_equals(['json_param', 'nondefault_param', 'str_param'], "
+         "current.parameter_names)", required=True),
+    Body(1, ("all",), "pass"),
+], _check_dynamic, module_code=DYNAMIC, graphs=("branch",),
+    env={"NBFLOW_RUN_NONDEFAULT_PARAM": "False"})
+
+
+# -- nonmonotonic_foreach: inputs in foreach order whatever the values -----------------
+NONMONOTONIC_FOREACH = CoreTest("nonmonotonic_foreach", [
+    Body(0, ("foreach-split",), "self.arr = [5, 3, 1, 4, 2, 6]", required=True),
+    Body(0, ("foreach-inner-small",), "assert_equals(self.arr[self.index], self.input)\n"
+         "self.my_input = self.input", required=True),
+    Body(0, ("foreach-join-small",), "for i, inp in enumerate(inputs):\n"
+         "    assert_equals(i, inp.index)\n"
+         "assert_equals([5, 3, 1, 4, 2, 6], [i.my_input for i in inputs])", required=True),
+    Body(1, ("all",), "pass"),
+], lambda run, graph: None, graphs=("small_foreach",))
+
+
+# -- resume_succeeded_step: resume from a step that succeeded --------------------------
+def _check_resume_succeeded(run, graph):
+    assert run["start"].task.data.data == "start"       # reused
+    assert run["a"].task.data.data == "test_r"          # rerun: the named step
+    assert run["end"].task.data.data == "end_r"
+
+
+RESUME_SUCCEEDED_STEP = CoreTest("resume_succeeded_step", [
+    Body(0, ("start",), "self.data = 'start_r' if is_resumed() else 'start'"),
+    Body(0, ("singleton-end",), "if is_resumed():\n    self.data = 'end_r'\nelse:\n"
+         "    self.data = 'end'\n    raise ResumeFromHere()", required=True),
+    Body(1, ("join",), "self.data = 'test_r' if is_resumed() else 'test'"),
+    Body(2, ("all",), "self.data = 'test_r' if is_resumed() else 'test'"),
+], _check_resume_succeeded, resume=True, resume_args=("a",), graphs=("branch",))
+
+
+# -- detect_segfault: a crash keeps the output before it and says what happened --------
+def _check_segfault(run, graph):
+    task = run["end"].task
+    assert "Crash and burn!" in task.stdout
+    assert "segmentation fault" in task.exception.message
+
+
+DETECT_SEGFAULT = CoreTest("detect_segfault", [
+    Body(0, ("singleton-end",), "import ctypes\nprint('Crash and burn!')\nctypes.string_at(0)",
+         required=True),
+    Body(1, ("all",), "pass"),
+], _check_segfault, should_fail=True, graphs=("branch",))
+
+
 ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREACH,
        NESTED_FOREACH, CATCH_RETRY, TASK_EXCEPTION, BASIC_LOG, BASIC_PARAMETERS,
        CURRENT_SINGLETON, RESUME_FOREACH_JOIN, RESUME_END_STEP, MERGE_INCLUDE, BASIC_INCLUDE,
-       FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS]
+       FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS, DYNAMIC_PARAMETERS,
+       NONMONOTONIC_FOREACH, RESUME_SUCCEEDED_STEP, DETECT_SEGFAULT]

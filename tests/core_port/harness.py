@@ -109,6 +109,7 @@ class CoreTest:
     graphs: tuple[str, ...] = tuple(GRAPHS)
     should_fail: bool = False
     resume: bool = False
+    resume_args: tuple[str, ...] = ()           # e.g. the step to resume from
     env: dict = field(default_factory=dict)
     run_args: tuple[str, ...] = ()
     files: dict = field(default_factory=dict)   # written beside the notebook before the run
