@@ -581,6 +581,7 @@ DYNAMIC = '''
 def str_func(ctx):
     import os
     assert ctx.parameter_name == "str_param"
+    assert ctx.flow_name == "DynamicParametersBranchFlow"
     assert ctx.user_name == "tester"
     if os.path.exists("str_func.only_once"):
         raise Exception("dynamic parameter function invoked more than once")
