@@ -543,6 +543,60 @@ WINE_CLASSIFIER = [
     code("self.best_model.predict(self.X_test[:5]), self.y_test[:5]"),
 ]
 
+REPORT_CARDS = [
+    md("""
+    # Plots and tables from steps: cards
+
+    Every step runs in its own process, yet what it displays is not lost: `display(...)`,
+    `plt.show()` and a figure left open at the end of a step show under the cell when the
+    cell runs, and every task keeps them as its **card** (`Task.card`, `nbflow card`).
+    `current.card.append(...)` builds a report on purpose, with Metaflow's component
+    names (`from nbflow.cards import Markdown, Table`). Exported to Metaflow, the steps
+    get `@card` and the same outputs.
+
+        nbflow run notebooks/report_cards.ipynb
+        nbflow card notebooks/report_cards.ipynb <run_id>/plot -o plot.html
+    """),
+    code(LOAD),
+    code('''
+    %%flow ReportCardsFlow
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from IPython.display import display
+    from nbflow.cards import Markdown, Table
+    '''),
+    code('''
+    %%step start -> plot
+    """Make a small table of monthly sales and show it."""
+    self.sales = pd.DataFrame({"month": ["Jan", "Feb", "Mar", "Apr"],
+                               "units": [120, 135, 160, 150]})
+    print("months:", len(self.sales))
+    display(self.sales)
+    '''),
+    code('''
+    %%step plot -> end
+    """Plot the sales; the figure is the task's card."""
+    fig, ax = plt.subplots(figsize=(4, 2.5))
+    ax.bar(self.sales["month"], self.sales["units"])
+    ax.set_title("Units sold")
+    plt.show()
+    self.total = int(self.sales["units"].sum())
+    '''),
+    code('''
+    %%step end
+    """A report built on purpose with card components."""
+    best = self.sales.loc[self.sales["units"].idxmax()]
+    current.card.append(Markdown(f"## Sales report\\n{self.total} units; best month **{best.month}**"))
+    current.card.append(Table.from_dataframe(self.sales))
+    print("total", self.total)
+    '''),
+    md("Scratch: a task's card is a list of mime bundles that shows itself."),
+    code('''
+    from nbflow import Flow
+    Flow("ReportCardsFlow").latest_run["plot"].task.card
+    '''),
+]
+
 NOTEBOOKS = {
     "hello_world.ipynb": HELLO_WORLD,
     "counter_branch.ipynb": COUNTER_BRANCH,
@@ -554,6 +608,7 @@ NOTEBOOKS = {
     "foreach.ipynb": FOREACH,
     "wide_foreach.ipynb": WIDE_FOREACH,
     "wine_classifier.ipynb": WINE_CLASSIFIER,
+    "report_cards.ipynb": REPORT_CARDS,
 }
 
 

@@ -221,7 +221,10 @@ except TypeError as e:
 
 
 def test_task_startup_imports_neither_ipython_nor_matplotlib():
-    code = ("import sys, nbflow.task\n"
+    code = ("import sys, tempfile, nbflow.task.runtime\n"
+            "from nbflow.cards import capture\n"
+            "from nbflow.datastore import Datastore\n"
+            "capture.install(Datastore(tempfile.mkdtemp())); capture.finish()\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in "
             "('IPython', 'matplotlib', 'pandas', 'ipywidgets')]\n"
             "assert not bad, bad")

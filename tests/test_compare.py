@@ -119,6 +119,14 @@ def test_an_unknown_artifact_is_nan_with_one_did_you_mean_warning(in_store):
     [w] = caught   # the missing attribute is NaN without a warning
     assert "'acuracy'" in str(w.message) and "did you mean 'accuracy'" in str(w.message)
     assert all(r in str(w.message) for r in ids[:2])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = compare("TrainFlow", artifacts=["accuracy", "data"], step="trian")
+    assert df.accuracy.isna().all() and df.data.isna().all()
+    [w] = caught   # one warning for the step, none per artifact
+    assert "step 'trian' (did you mean 'train'?)" in str(w.message)
+    with pytest.raises(client.ClientError, match="last must be at least 1"):
+        compare("TrainFlow", last=0)
 
 
 def test_a_run_still_going_is_shown_not_waited_for(in_store, tmp_path):
@@ -276,3 +284,20 @@ def test_diff_matches_foreach_tasks_by_position(workdir):
     assert "  part[1]: 1 changed, 1 unchanged\n    ~ out: 2 -> 10" in res.stdout
     assert "  end: 1 changed, 0 unchanged\n    ~ outs: [1, 2, 3] -> [1, 10, 3]" in res.stdout
     assert "  unchanged: start, part[0], part[2]\n" in res.stdout
+
+
+def test_nbflow_compare_without_widgets_prints_the_table(four_runs):
+    from test_kernel_interactive import KernelDriver
+
+    work, ids, _ = four_runs
+    with KernelDriver(work, work / "train.ipynb", NBFLOW_NO_WIDGETS="1") as k:
+        k.run("%load_ext nbflow")
+        r = k.run("%nbflow compare --artifact accuracy --step train --last 2")
+        lines = r.stdout.splitlines()
+        assert [line.split()[0] for line in lines[1:]] == [ids[3], ids[2]]
+        assert lines[1].split()[-2:] == ["0.3", "0.95"]
+        r = k.run("%nbflow compare --artifact acuracy --csv --last 1")
+        assert "did you mean 'accuracy'" in r.stdout and r.stdout.splitlines()[1].startswith(
+            "run_id,")
+        r = k.run("%nbflow compare --last 0", ok=False)
+        assert "--last must be at least 1" in r.error_text

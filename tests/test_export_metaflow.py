@@ -9,8 +9,9 @@ Hand-written Metaflow flows go the other way: Metaflow runs them, `nbflow import
 them into notebooks, nbflow runs those, and the artifacts must agree.
 
 Unseeded random choices (the playlist's bonus movie) must agree too: every process
-of both systems starts with `random` seeded by a sitecustomize module (nbflow runs with
---no-fork, as a forked child reseeds `random`), and the user code draws the same numbers.
+of both systems starts with `random` seeded by a sitecustomize module, which seeds a
+forked child the same way (CPython reseeds `random` after a fork, and a task runs the
+user's code in a child of its first process), so the user code draws the same numbers.
 Artifacts that still differ between two nbflow runs (times, ids) are compared by type only. The 1000-way foreach (wide_foreach.ipynb) is not run
 under Metaflow: 1000 Metaflow tasks take minutes here; its export is still compiled,
 linted and round-tripped through import.
@@ -54,7 +55,10 @@ def seeded(env: dict, cwd: Path) -> dict:
     """`env` with a sitecustomize that seeds `random` in every new interpreter."""
     seed_dir = cwd / "seeded"
     seed_dir.mkdir(exist_ok=True)
-    (seed_dir / "sitecustomize.py").write_text("import random\nrandom.seed(2024)\n")
+    # a forked child reseeds `random` (CPython's at-fork hook): seed it the same way there
+    (seed_dir / "sitecustomize.py").write_text(
+        "import os, random\nrandom.seed(2024)\n"
+        "os.register_at_fork(after_in_child=lambda: random.seed(2024))\n")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(seed_dir), env.get("PYTHONPATH")]))
     return env
 

@@ -271,3 +271,19 @@ def test_housekeeping_on_s3(workdir, s3_endpoint):  # noqa: F811
     assert f"DAMAGED BLOB blobs/{key[:2]}/{key}" in fsck.stdout and f"HouseFlow/{ids[0]}" in fsck.stdout
     assert "moved aside to .damaged/" in fsck.stdout and not fs.exists(blob)
     assert [p for p in fs.find(f"{root}/.damaged") if p.endswith(key)]
+
+
+def test_a_reused_blob_is_freshened_on_s3(s3_endpoint):  # noqa: F811
+    import fsspec
+
+    fs = fsspec.filesystem("s3", endpoint_url=s3_endpoint, key="testing", secret="testing")
+    ds = Datastore(f"s3://flows/touch-{uuid.uuid4().hex[:8]}")
+    ds.storage.fs = fs
+    key = ds.put_object("kept alive by reuse")["key"]
+    path = ds.storage.full(ds.blob_path(key))
+    first = fs.info(path)["LastModified"]
+    time.sleep(1.1)                                      # S3 times have whole seconds
+    ds.put_object("kept alive by reuse")                # found sound: reused, freshened
+    fs.invalidate_cache()
+    assert fs.info(path)["LastModified"] > first
+    assert ds.get_object(key) == "kept alive by reuse"

@@ -91,8 +91,8 @@ def test_an_imported_notebook_with_nested_imports_runs(workdir):
      "a Parameter"),
     ("from metaflow import wizardry", "line 4: `from metaflow import wizardry`: it has no nbflow "
      "equivalent (nbflow offers DataArtifact, Flow,"),
-    ("from metaflow.cards import Markdown", "line 4: `from metaflow.cards import ...`: nbflow "
-     "has no metaflow.cards module"),
+    ("from metaflow.plugins import x", "line 4: `from metaflow.plugins import ...`: nbflow "
+     "has no metaflow.plugins module"),
     ("import metaflow.plugins", "line 4: `import metaflow.plugins`: nbflow has no "
      "metaflow.plugins module"),
 ])

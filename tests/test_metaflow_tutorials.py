@@ -26,6 +26,11 @@ EPISODES = [("00-helloworld", "helloworld", "HelloFlow"),
             ("03-playlist-redux", "playlist", "PlayListFlow")]
 
 
+# 03's bonus pick is random over a dict built from MovieStatsFlow's join, whose input
+# order Metaflow 2.19 does not fix for more than 4 inputs: compared by type only.
+UNSTABLE = {3: {"bonus"}}
+
+
 def pull_tutorials(where: Path) -> Path:
     where.mkdir()
     env = metaflow_env(where / "mfhome")
@@ -68,5 +73,5 @@ def test_tutorials_import_and_run_with_metaflows_artifacts(tmp_path):
     expected = metaflow_runs(pull_tutorials(tmp_path / "mf"))
     got = nbflow_runs(pull_tutorials(tmp_path / "nb"))
     for i in range(len(EPISODES)):
-        assert_same_artifacts(expected[i], got[i])
-    assert got[3]["playlist"] and got[3]["bonus"]
+        assert_same_artifacts(expected[i], got[i], unstable=UNSTABLE.get(i, set()))
+    assert got[3]["playlist"] and "sci-fi" not in got[3]["bonus"][1].lower()

@@ -29,6 +29,7 @@ EXAMPLES = {  # notebook -> flow name; every notebook in notebooks/ must be list
     "foreach.ipynb": "MovieStatsFlow",
     "wide_foreach.ipynb": "WideForeachFlow",
     "wine_classifier.ipynb": "WineClassifierFlow",
+    "report_cards.ipynb": "ReportCardsFlow",
 }
 # Walkthroughs drive the `nbflow` CLI from scratch cells (no flow of their own); each has a test.
 WALKTHROUGHS = {"resume_walkthrough.ipynb": "tests/test_resume.py"}
@@ -272,3 +273,19 @@ def test_wine_classifier_keeps_the_better_model(example):
     assert np.array_equal(end["X_test"], X_test) and np.array_equal(end["y_train"], y_train)
     assert end["best_model"].score(X_test, y_test) == pytest.approx(expected[best])
     assert not {"model", "model_name", "accuracy"} & set(end)
+
+
+def test_report_cards_keeps_what_each_step_displays(example):
+    res, run_id = example.run("report_cards.ipynb")
+    assert "total 565" in res.stdout
+    from nbflow import client
+
+    client.set_datastore(str(example.dir / ".nbflow"))
+    run = client.Run(f"ReportCardsFlow/{run_id}")
+    assert [next(m for m in b if m != "text/plain") for b in run["start"].task.card] == ["text/html"]
+    assert [list(b) for b in run["plot"].task.card] == [["image/png", "text/plain"]]
+    report = run["end"].task.card
+    assert report[0]["text/markdown"] == "## Sales report\n565 units; best month **Mar**"
+    assert "<th>units</th>" in report[1]["text/html"]
+    page = run_nbflow("card", "notebooks/report_cards.ipynb", f"{run_id}/plot", cwd=example.root)
+    assert page.returncode == 0 and 'src="data:image/png;base64,' in page.stdout

@@ -63,3 +63,31 @@ def test_damaged_blob_is_an_error_everywhere_and_a_new_run_repairs_it(workdir, d
     again = run_nbflow("dump", f"DamageFlow/{run_id}/start/1", cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert "12345" in again.stdout                      # the first run reads it again
+
+
+RECORD_DAMAGE = {
+    "truncated": lambda p: os.truncate(p, os.path.getsize(p) // 2),
+    "flipped": lambda p: open(p, "r+b").write(b"["),      # the '{' that opens it
+    "deleted": os.unlink,
+}
+
+
+@pytest.mark.parametrize("damage", list(RECORD_DAMAGE))
+def test_a_damaged_task_record_is_reported_by_dump_and_fsck(workdir, damage):
+    nb = make_notebook(workdir / "damage.ipynb", CELLS)
+    first = run_nbflow("run", nb, cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    run_id = run_id_of(first.stdout)
+    record = workdir / ".nbflow" / "DamageFlow" / run_id / "start" / "1.0.json"
+    RECORD_DAMAGE[damage](str(record))
+    dump = run_nbflow("dump", f"DamageFlow/{run_id}/start/1", cwd=workdir)
+    assert dump.returncode != 0 and "Traceback" not in dump.stderr
+    assert "12345" not in dump.stdout
+    assert (f"task DamageFlow/{run_id}/start/1 is damaged" in dump.stderr if damage != "deleted"
+            else "start" in dump.stderr)
+    fsck = run_nbflow("fsck", cwd=workdir)
+    assert fsck.returncode == 1
+    if damage == "deleted":   # its child says so
+        assert f"its parent task DamageFlow/{run_id}/start/1 has no record" in fsck.stdout
+    else:
+        assert f"DAMAGED RECORD DamageFlow/{run_id}/start/1.0.json" in fsck.stdout

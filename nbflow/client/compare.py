@@ -70,6 +70,8 @@ def compare_rows(flow: str, artifacts: Iterable[str] = (), step: str = "end",
     """The rows (dicts) and the column names of the table, without pandas; `context`: the
     store and namespace to read (default: the client's)."""
     ctx = context or client.default_context()
+    if last is not None and last < 1:
+        raise client.ClientError(f"last must be at least 1 (or None: every run), got {last}")
     wanted = [a.strip() for a in artifacts]
     for name in wanted:
         if not name or not all(p.isidentifier() for p in name.split(".")):
@@ -79,7 +81,8 @@ def compare_rows(flow: str, artifacts: Iterable[str] = (), step: str = "end",
     pool = None if ds.storage.local else ThreadPoolExecutor(REMOTE_THREADS)
     try:
         runs = _select_runs(ctx, flow, tuple(tags), _statuses(status), last, pool)
-        read = functools.partial(_row, wanted=wanted, step=step, load_limit=load_limit)
+        read = functools.partial(_row, wanted=wanted, step=step, load_limit=load_limit,
+                                 cache={})
         results = list(pool.map(read, runs) if pool else map(read, runs))
     finally:
         if pool:
@@ -146,22 +149,25 @@ def _load_run(flow: str, ctx: client.ClientContext, run_id: str) -> client.Run |
         return None
 
 
-def _row(run: client.Run, wanted: list[str], step: str, load_limit: int) -> tuple[dict, set]:
-    """One run's row, and the names of the artifacts its task has (for "did you mean")."""
+def _row(run: client.Run, wanted: list[str], step: str, load_limit: int,
+         cache: dict) -> tuple[dict, set | None]:
+    """One run's row, and the names of the artifacts its task has (for "did you mean";
+    None when the run has no task of `step`). `cache`: immutable values by blob key, so a
+    value many runs share (a parameter's default) is read once."""
     seconds = client.elapsed(run)
     row: dict[str, Any] = {
         "run_id": run.id, "status": run.status, "started": run.created_at,
         "duration": NaN if seconds is None else seconds,
         "tags": " ".join(sorted(run.user_tags)),
-        "__params": {name: _value(run._ds, ref, (), load_limit)
+        "__params": {name: _value(run._ds, ref, (), load_limit, cache)
                      for name, ref in (run._record.get("params") or {}).items()},
     }
     task = _task(run, step)
     refs = task._refs() if task is not None else {}
     for name in wanted:
         top, *attrs = name.split(".")
-        row[name] = _value(run._ds, refs[top], attrs, load_limit) if top in refs else NaN
-    return row, set(refs)
+        row[name] = _value(run._ds, refs[top], attrs, load_limit, cache) if top in refs else NaN
+    return row, None if task is None else set(refs)
 
 
 def _task(run: client.Run, step: str) -> client.Task | None:
@@ -172,11 +178,16 @@ def _task(run: client.Run, step: str) -> client.Task | None:
         return None
 
 
-def _value(ds, ref: dict, attrs: list[str] | tuple, load_limit: int) -> Any:
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
+
+
+def _value(ds, ref: dict, attrs: list[str] | tuple, load_limit: int, cache: dict) -> Any:
     if (ref.get("size") or 0) > load_limit:
         return Big(ref.get("type"), ref.get("size"))
     try:
-        value = ds.get_object(ref["key"])
+        value = cache[ref["key"]] if ref["key"] in cache else ds.get_object(ref["key"])
+        if isinstance(value, _IMMUTABLE):   # a mutable value is never shared between cells
+            cache[ref["key"]] = value
     except Exception as e:  # noqa: BLE001 - one unreadable blob must not sink the table
         warnings.warn(f"cannot load blob {ref.get('key')}: {type(e).__name__}: {e}", stacklevel=4)
         return NaN
@@ -189,14 +200,26 @@ def _value(ds, ref: dict, attrs: list[str] | tuple, load_limit: int) -> Any:
 
 
 def _warn_unknown(wanted: list[str], step: str, runs: list[client.Run],
-                  present: list[set]) -> None:
-    """One warning per requested artifact that no run has: the runs with a similar name."""
+                  present: list[set | None]) -> None:
+    """One warning per requested artifact that no run has: the runs with a similar name;
+    one warning in all when no run has the step."""
+    if wanted and runs and all(names is None for names in present):
+        newest = runs[0]
+        steps = sorted(records.list_steps(newest._ds, newest.flow_name, newest.id))
+        close = difflib.get_close_matches(step, steps, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        warnings.warn(f"no run of {newest.flow_name} has a task of step '{step}'{hint}; the "
+                      f"artifact columns are NaN; steps of run {newest.id}: {', '.join(steps)}",
+                      stacklevel=4)
+        return
     for name in wanted:
         top = name.split(".")[0]
-        if not runs or any(top in names for names in present):
+        if not runs or any(top in names for names in present if names is not None):
             continue
         similar: dict[str, list[str]] = {}
         for run, names in zip(runs, present):
+            if names is None:
+                continue
             for close in difflib.get_close_matches(top, sorted(names), n=2, cutoff=0.6):
                 similar.setdefault(close, []).append(run.id)
         hint = "; ".join(f"did you mean '{c}' (runs {_some(ids)})?" for c, ids in similar.items())

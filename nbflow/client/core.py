@@ -344,15 +344,7 @@ class Run(RunTags, _Object):
     @property
     def status(self) -> str:
         """'running', 'successful', 'failed', or 'died' (its process ended without a record)."""
-        end = self._end_record()
-        if end is not None:
-            return "successful" if end.get("successful") else "failed"
-        import socket
-
-        if self._record.get("host") == socket.gethostname() and \
-                not records.process_alive(self._record.get("pid")):
-            return "died"
-        return "running"
+        return records.run_status(self._record, self._end_record())
 
     @property
     def successful(self) -> bool:

@@ -178,3 +178,31 @@ def _undo_line(text: str, call: ast.Call, last_line: str, plt: list[str]) -> str
 def _helper_call(node: ast.expr, name: str) -> bool:
     return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
         and node.func.id == name and len(node.args) == (1 if name == "_nbflow_card" else 0)
+
+
+DISPLAY_MODULES = ("IPython.display", "IPython.core.display", "IPython.core.display_functions")
+
+
+def drop_display_import(code: str) -> str:
+    """`display` taken out of `from IPython.display import ...` lines (the whole line when
+    it was the only name): once every display() went to the card, nothing uses it."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    lines = code.split("\n")
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+             and n.module in DISPLAY_MODULES and n.level == 0
+             and any(a.name == "display" and a.asname is None for a in n.names)]
+    for node in sorted(found, key=lambda n: n.lineno, reverse=True):
+        names = [a for a in node.names if not (a.name == "display" and a.asname is None)]
+        indent = lines[node.lineno - 1][:node.col_offset]
+        new = [f"{indent}from {node.module} import "
+               + ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in names)] \
+            if names else []
+        lines[node.lineno - 1:node.end_lineno] = new
+    return "\n".join(lines)
+
+
+def uses_name(code: str, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(ast.parse(code)))

@@ -72,6 +72,10 @@ class _Renderer:
         # (in this order: the import line names what the module code and the steps need)
         future, module_code = self._module_code()
         class_lines = self._class_lines()
+        if self.card_helpers and not cards.uses_name(module_code + "\n" + "\n".join(class_lines),
+                                                     "display"):
+            module_code = cards.drop_display_import(module_code)
+            class_lines = cards.drop_display_import("\n".join(class_lines)).split("\n")
         module_code = _with_helpers(module_code, self.card_helpers)
         top = imports.place(module_code, imports.import_line(self._import_names()))
         parts = [self._header()] + ([future, ""] if future else []) + [top]

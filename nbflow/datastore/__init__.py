@@ -135,11 +135,7 @@ class Datastore:
                     serialize.check_shape(f, key, size)
         except (serialize.DamagedBlob, FileNotFoundError):
             return False
-        if self.storage.local:   # reused: freshened, so `gc` sees it as young
-            try:
-                os.utime(self.storage.full(path))
-            except OSError:
-                pass
+        self.storage.touch(path)   # reused: freshened, so `gc` sees it as young
         return True
 
     def put_object(self, obj: Any) -> dict:

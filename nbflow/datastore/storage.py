@@ -297,6 +297,31 @@ class Storage:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
+    def delete(self, rel: str) -> None:
+        full = self.full(rel)
+        if not self.exists(rel):
+            return
+        if self.local:
+            import shutil
+
+            shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
+        else:
+            self.fs.rm(full, recursive=True)
+
+    def touch(self, rel: str) -> None:
+        """Make a file look new to `gc` (its modification time; on S3 a metadata update,
+        a server-side copy). Best effort: a store that cannot do it is left as it is."""
+        full = self.full(rel)
+        try:
+            if self.local:
+                os.utime(full)
+            elif hasattr(self.fs, "setxattr"):
+                import time
+
+                self.fs.setxattr(full, nbflow_touched=str(int(time.time())))
+        except Exception:  # noqa: BLE001 - freshening is an optimisation of gc's safety
+            pass
+
     # -- the whole tree, for fsck, du, rm and gc ---------------------------------------
     def walk(self, rel: str = "") -> Iterator[FileInfo]:
         """Every file under `rel` with its size and modification time (files that

@@ -20,11 +20,11 @@ from ..executors.base import Executor, TaskHandle, kill_group
 from ..graph import FlowGraph
 from ..records import EventKind, ParentRef, RunContext, RunEvent, TaskRecord, TaskRequest
 from ..task import options as taskopts
+from .died import ENDED, ended_record
 from .planner import JoinBarrier, PendingTask, successors, task_key
 from .slots import CpuSlots, machine_cores
 
 Listener = Callable[[RunEvent], None]
-ENDED = "TaskEnded"      # the exception type of a task the run ended (it did not fail)
 LOCAL_EXECUTORS = ("local", "spawn")   # their task pids are process groups on this machine
 MAX_LINE = 1 << 16       # a longer line (or output without newlines) is shown in pieces
 MAX_EVENTS = 256         # output chunks (64 KiB each at most) waiting for the loop: the
@@ -324,27 +324,12 @@ class Scheduler:
             self.graph[task.step].spec.options.resources_dict().get("cpu")
 
     def _died_record(self, r: Running, code: int) -> TaskRecord:
-        t = r.task
-        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
-        message = f"the task process {how} before it finished"
-        kind = "TaskKilled"
-        if r.handle.lost:
-            message = f"{message}: {r.handle.lost}"
-        elif getattr(r.handle, "fault", None):  # e.g. the Dask worker running it died
-            kind, message = "WorkerLost", r.handle.fault
-        elif r.ended:
-            kind, message = ENDED, r.ended
-        elif r.timed_out:
-            kind = "TimeoutException"
-            message = (taskopts.timeout_message(t.step, self.graph[t.step].spec.options.timeout)
-                       + "; it did not stop, so it was killed with every process it started")
-        rec = TaskRecord.of_attempt(r.request, started_at=r.started, pid=r.handle.pid,
-                                    successful=False,
-                                    exception={"type": kind, "message": message,
-                                               "traceback": message})
+        """The record of an attempt that ended without a commit, written exclusively."""
+        rec = ended_record(self.graph, r, code)
         if not records.write_task(self.ds, rec):
             # the attempt committed after all (its process ended after its commit):
             # the record in the store is the one word on it
+            t = r.task
             return records.read_task(self.ds, self.graph.name, self.run_id, t.step,
                                      t.task_id, t.attempt) or rec
         return rec

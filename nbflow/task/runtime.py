@@ -155,7 +155,8 @@ def _bind_current(req: TaskRequest) -> None:
         flow_name=req.flow, run_id=req.run_id, step_name=req.step, task_id=req.task_id,
         pathspec=req.pathspec, retry_count=req.attempt, origin_run_id=ctx.origin_run_id,
         namespace=ctx.namespace, username=ctx.username, tags=list(ctx.tags),
-        is_interactive=ctx.is_interactive, **(ctx.project or {}))
+        is_interactive=ctx.is_interactive, parameter_names=sorted(req.params),
+        **(ctx.project or {}))
 
 
 def _module_namespace(req: TaskRequest) -> dict:

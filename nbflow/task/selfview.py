@@ -119,7 +119,7 @@ class ForeachStack:
         depth = depth % len(self.frames)
         if depth not in self._value_cache:
             frame = self.frames[depth]
-            items = self.ds.get_object(frame.key)
+            items = self.ds.get_object(frame.key, artifact=frame.var)
             self._value_cache[depth] = items[frame.index]
         return self._value_cache[depth]
 

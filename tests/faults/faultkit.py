@@ -113,3 +113,12 @@ def assert_store_consistent(root: Path) -> int:
 
 def latest_run(ds: Datastore, flow: str) -> str:
     return records.list_runs(ds, flow)[0]
+
+
+def assert_fsck_clean(workdir, *args, env: dict | None = None) -> str:
+    """`nbflow fsck` finds no damage (strays of killed writes are not damage)."""
+    from conftest import run_nbflow
+
+    res = run_nbflow("fsck", *args, cwd=workdir, env=env)
+    assert res.returncode == 0 and "no damage found" in res.stdout, res.stdout + res.stderr
+    return res.stdout

@@ -3,7 +3,7 @@ S3 server), two resumes of one run at once, a client reading while runs write. E
 ends as it should, and the store is consistent afterwards."""
 from __future__ import annotations
 
-from faultkit import Marked, assert_store_consistent, start
+from faultkit import Marked, assert_fsck_clean, assert_store_consistent, start
 from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 from test_s3_datastore import s3_endpoint, s3_env  # noqa: F401, F811  (the S3 server fixture)
 
@@ -51,6 +51,7 @@ def test_8_runs_at_once_on_a_local_store(workdir):
         assert end_value(ds, "ManyFlow", run_id, "vs") == [f"r{i}-{k}" for k in range(3)]
         assert records.read_run_end(ds, "ManyFlow", run_id)["successful"] is True
     assert assert_store_consistent(workdir / ".nbflow") == RUNS * 6
+    assert_fsck_clean(workdir)
 
 
 def test_8_runs_at_once_on_s3(workdir, s3_endpoint):  # noqa: F811
@@ -71,6 +72,7 @@ def test_8_runs_at_once_on_s3(workdir, s3_endpoint):  # noqa: F811
     for i, run_id in enumerate(ids):
         assert end_value(ds, "ManyFlow", run_id, "vs") == [f"r{i}-{k}" for k in range(3)]
         assert records.read_run_end(ds, "ManyFlow", run_id)["successful"] is True
+    assert_fsck_clean(workdir, "--datastore", "s3://flows/many", env=env)
 
 
 def test_two_resumes_of_one_run_at_once(workdir):
@@ -103,6 +105,7 @@ def test_two_resumes_of_one_run_at_once(workdir):
         assert end_value(ds, "TwiceFlow", run_id, "vs") == [0, 10, 20, 30]
     assert records.read_run_end(ds, "TwiceFlow", origin)["successful"] is False
     assert_store_consistent(workdir / ".nbflow")
+    assert_fsck_clean(workdir)
 
 
 def test_a_client_reads_while_runs_write(workdir):
@@ -125,6 +128,7 @@ def test_a_client_reads_while_runs_write(workdir):
         assert p.returncode == 0, out + err
     assert reads > 0
     assert_store_consistent(workdir / ".nbflow")
+    assert_fsck_clean(workdir)
 
 
 def read_everything(workdir) -> int:

@@ -7,7 +7,7 @@ as an uninterrupted run."""
 from __future__ import annotations
 
 import pytest
-from faultkit import Marked, assert_store_consistent, latest_run, start
+from faultkit import Marked, assert_fsck_clean, assert_store_consistent, latest_run, start
 from helpers import make_notebook, read_task_json, run_nbflow
 
 from nbflow import client
@@ -80,6 +80,7 @@ def test_sigkill_at_a_stage_of_a_task(workdir, stage, target):
     assert resumed != run_id
     assert end_c(ds, resumed) == EXPECTED_C
     assert_store_consistent(workdir / ".nbflow")
+    assert_fsck_clean(workdir)
 
 
 @pytest.mark.parametrize("stage", ["running", "blob", "committed"])
