@@ -45,12 +45,12 @@ class ConsolePrinter:
             self._line(f"{prefix} Retrying (attempt {ev.attempt + 1})"
                        + (f" in {delay:g} s." if delay else "."), self.err)
         elif ev.kind == EventKind.RUN_FINISHED:
+            if not self.quiet and getattr(self, "store", None):   # "Done!" stays the last line
+                self._line(stored_line(self.flow, ev.run_id, self.store))
             if ev.successful:
                 self._line("Done!")
             else:
                 self._line(f"Workflow failed: {ev.text}", self.err)
-            if not self.quiet and getattr(self, "store", None):
-                self._line(stored_line(self.flow, ev.run_id, self.store))
 
 
 def stored_line(flow: str, run_id: str, store: str) -> str:
