@@ -21,7 +21,7 @@ from typing import Any
 from ..datastore import Datastore, default_datastore_url, records
 from ..environment import crossing
 from ..errors import ClientError
-from ..records import TaskRecord
+from ..records import RunStatus, TaskRecord
 from ..task.failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
     _NAME,
@@ -348,12 +348,12 @@ class Run(RunTags, _Object):
 
     @property
     def successful(self) -> bool:
-        return self.status == "successful"
+        return self.status == RunStatus.SUCCESSFUL
 
     @property
     def finished(self) -> bool:
         """True once the run has ended: successful, failed, or its process died."""
-        return self.status != "running"
+        return self.status != RunStatus.RUNNING
 
     @property
     def finished_at(self) -> datetime | None:
@@ -364,7 +364,7 @@ class Run(RunTags, _Object):
     def message(self) -> str:
         """Why the run failed ('' when it did not)."""
         end = self._end_record()
-        return (end or {}).get("message", "") or ("the run's process died" if self.status == "died"
+        return (end or {}).get("message", "") or ("the run's process died" if self.status == RunStatus.DIED
                                                   else "")
 
     @property
@@ -454,7 +454,7 @@ class Step(_Object):
         if not self._attempts:
             steps = list(reversed(self.run._step_names()))
             raise NotFound(_nearby(step, steps, "step", f"run {self.run.pathspec}") +
-                           (" (the run is still going)" if self.run.status == "running" else ""))
+                           (" (the run is still going)" if self.run.status == RunStatus.RUNNING else ""))
         self._tasks: list[Task] | None = None
 
     def _all_tasks(self) -> list[Task]:
@@ -711,7 +711,7 @@ def elapsed(run: Run) -> float | None:
     end = run._end_record()
     if end:
         return end.get("finished_at", start) - start
-    return time.time() - start if run.status == "running" else None
+    return time.time() - start if run.status == RunStatus.RUNNING else None
 
 
 __all__ = [

@@ -6,7 +6,7 @@ import random
 import re
 import time
 
-from ..records import TaskRecord
+from ..records import RunStatus, TaskRecord
 from . import Datastore
 
 RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
@@ -222,9 +222,9 @@ def run_status(run_record: dict, end_record: dict | None) -> str:
     """'successful' or 'failed' once ended; 'died' when its process is gone (same host
     only); else 'running'."""
     if end_record is not None:
-        return "successful" if end_record.get("successful") else "failed"
+        return RunStatus.SUCCESSFUL if end_record.get("successful") else RunStatus.FAILED
     import socket
 
     if run_record.get("host") == socket.gethostname() and not process_alive(run_record.get("pid")):
-        return "died"
-    return "running"
+        return RunStatus.DIED
+    return RunStatus.RUNNING
