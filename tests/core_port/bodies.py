@@ -490,11 +490,12 @@ TAG_STEP = '''
 from nbflow import Run, get_namespace
 assert_equals("user:tester", get_namespace())
 run = Run(f"{current.flow_name}/{current.run_id}")
-for i in range(3):
-    run.add_tag(f"{current.step_name}-{i}")
-    assert f"{current.step_name}-{i}" in run.user_tags
-    run.remove_tag(f"{current.step_name}-{i}")
-    assert f"{current.step_name}-{i}" not in run.user_tags
+for i in range(3):   # foreach splits tag the run at once: each its own tags
+    mine = f"{current.step_name}-{current.task_id}-{i}"
+    run.add_tag(mine)
+    assert mine in run.user_tags
+    run.remove_tag(mine)
+    assert mine not in run.user_tags
 '''
 
 
