@@ -70,3 +70,17 @@ def test_read_only_error_is_both_families():
     err = ReadOnlyArtifact("'alpha' is a parameter", step="s", artifact="alpha")
     assert isinstance(err, AttributeError) and isinstance(err, ArtifactError)
     assert isinstance(err, NbflowError) and str(err) == "step 's': 'alpha' is a parameter"
+
+
+def test_current_has_metaflows_parameter_names_and_run(workdir, store):
+    nb = make_notebook(workdir / "cur.ipynb", [
+        "%%flow CurFlow\nalpha = Parameter('alpha', default=1)\nbeta = Parameter('beta', default=2)",
+        ("%%step start -> end\nself.names = current.parameter_names\n"
+         "self.run_pathspec = current.run.pathspec\nself.run_tags = sorted(current.run.tags)"),
+        "%%step end"])
+    res = run_nbflow("run", nb, "--tag", "t1", cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    run_id = run_id_of(res.stdout)
+    start = store.artifacts("CurFlow", run_id, "start")
+    assert start["names"] == ["alpha", "beta"]
+    assert start["run_pathspec"] == f"CurFlow/{run_id}" and "t1" in start["run_tags"]

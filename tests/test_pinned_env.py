@@ -83,6 +83,11 @@ def test_pinned_step_runs_its_release_and_the_env_is_reused(tmp_path, cache):
     offline = _run(nb, cache, NBFLOW_UV="/bin/false", UV_OFFLINE="1")
     assert store.artifacts("PinFlow", run_id_of(offline.stdout), "train")["v_train"] == OLD
 
+    # a rerun takes the lock the last run stored, even without the resolution cache
+    shutil.rmtree(cache / "locks")
+    rerun = _run(nb, cache, NBFLOW_UV="/bin/false")
+    assert store.artifacts("PinFlow", run_id_of(rerun.stdout), "train")["v_train"] == OLD
+
 
 def test_resume_reuses_the_stored_lock(tmp_path, cache):
     nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD, fail_file=str(tmp_path / "fail")))

@@ -32,6 +32,26 @@ def prepare(notebook, datastore_url: str, stored: dict | None = None,
     return out
 
 
+def latest_locks(ds, flow: str, runs: int = 10) -> dict[str, dict]:
+    """The pinned entries of the flow's newest runs (the newest per step): a rerun in the
+    same store uses the versions an earlier run resolved, on any machine."""
+    from ..datastore import records
+
+    found: dict[str, dict] = {}
+    try:
+        run_ids = records.list_runs(ds, flow)[:runs]
+    except (OSError, ValueError):
+        return found
+    for run_id in run_ids:
+        try:
+            entries = records.read_run(ds, flow, run_id).get("pinned_environments") or {}
+        except Exception:  # noqa: BLE001 - a damaged or half-written record: look further
+            continue
+        for step, entry in entries.items():
+            found.setdefault(step, entry)
+    return found
+
+
 def launch_info(entries: dict[str, dict] | None) -> dict[str, dict]:
     """{step: {"python": its interpreter, "pythonpath": nbflow's runtime folder}}."""
     if not entries:

@@ -196,7 +196,9 @@ class DaskExecutor(Executor):
         from .dask_cluster import scheduler_address
 
         self.address = scheduler_address(address)
-        self.n_workers = n_workers or os.cpu_count() or 1
+        # the LocalCluster's worker processes (single-threaded): NBFLOW_DASK_WORKERS, else a core each
+        self.n_workers = n_workers or int(os.environ.get("NBFLOW_DASK_WORKERS") or 0) \
+            or os.cpu_count() or 1
         self.client = None
         self.cluster = None
         self.topic = f"nbflow-{uuid.uuid4().hex}"

@@ -61,7 +61,7 @@ def prepare(notebook: NotebookSpec, opts: RunOptions):
     params = notebook_parameters(notebook)
     given = dict(opts.param_values)
     given.update(parse_param_args(opts.params, params))
-    values = resolve_values(params, given)
+    values = resolve_values(params, given, flow_name=notebook.flow_name)
     return graph, params, values
 
 
@@ -78,7 +78,8 @@ def run_context(opts: RunOptions, user: str) -> dict:
 def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
                         stored: dict | None = None) -> dict:
     """Resolve and build the `--pypi` steps' environments before the run exists (a bad pin
-    fails here, naming its step); `stored` (resume): the origin's locks, reused."""
+    fails here, naming its step). Locks are reused: `stored` (resume: the origin's), else
+    those of the flow's latest runs, for steps asking for the same requirements."""
     from ..environment.requirements import pinned_steps
 
     if not pinned_steps(notebook):
@@ -90,6 +91,8 @@ def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
                          f"local executor only; --executor {opts.executor} is not supported yet")
     from ..environment import pinned
 
+    if stored is None:
+        stored = pinned.latest_locks(ds, notebook.flow_name)
     return pinned.prepare(notebook, ds.url, stored, announce=pinned.printer())
 
 

@@ -8,7 +8,8 @@ import types
 class Current:
     _FIELDS = ("flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count",
                "origin_run_id", "namespace", "username", "tags", "is_interactive",
-               "project_name", "branch_name", "project_flow_name", "is_production")
+               "project_name", "branch_name", "project_flow_name", "is_production",
+               "parameter_names")
 
     def __init__(self):
         self._set = False
@@ -18,6 +19,7 @@ class Current:
         self.retry_count = 0
         self.is_interactive = False
         self.is_production = False
+        self.parameter_names = []
 
     def _bind(self, **values) -> None:
         for k, v in values.items():
@@ -32,6 +34,13 @@ class Current:
         from ..cards.capture import card
 
         return card
+
+    @property
+    def run(self):
+        """The client's Run of this task (Metaflow's `current.run`), read from its store."""
+        from ..client import Run
+
+        return Run(f"{self.flow_name}/{self.run_id}") if self._set else None
 
     @property
     def is_running_flow(self) -> bool:

@@ -172,7 +172,7 @@ def _bind_current(req: dict) -> None:
         retry_count=req.get("attempt", 0), origin_run_id=req.get("origin_run_id"),
         namespace=req.get("namespace"), username=req.get("username"),
         tags=list(req.get("tags", [])), is_interactive=bool(req.get("is_interactive")),
-        **req.get("project", {}))
+        parameter_names=sorted(req.get("params") or {}), **req.get("project", {}))
 
 
 def _module_namespace(req: dict) -> dict:
