@@ -33,10 +33,22 @@ class RunEntry extends Panel {
     this.setState(what, 'running');
   }
 
+  /** What a click on "inspect" opens: set by the panel. */
+  onInspect: ((pathspec: string) => void) | null = null;
+
   setState(what: string, state: 'running' | 'done' | 'failed', detail = ''): void {
     this.node.dataset.state = state;
     const time = this.started.toLocaleTimeString();
     this.heading.node.textContent = `${time} · ${what} · ${state}${detail ? ' · ' + detail : ''}`;
+    const run = state === 'running' ? '' : this.runId();
+    if (run && this.onInspect) {   // a link into the artifact browser at this run
+      const link = document.createElement('button');
+      link.className = 'nbflow-inspect-run';
+      link.textContent = 'inspect';
+      link.title = `The artifact browser at ${run}`;
+      link.onclick = () => this.onInspect?.(run);
+      this.heading.node.appendChild(link);
+    }
   }
 
   /** The run's pathspec, from the `Run('Flow/id')` it displays at the end. */
@@ -74,12 +86,12 @@ export class RunPanel extends Panel {
    * drawing opens the artifact browser at that step (its tasks, their artifacts). */
   entry(what: string): RunEntry {
     const e = new RunEntry(this.notebook, what);
+    e.onInspect = at => void this.run(`Inspect ${at}`, `${LAB}.inspect_at(${py(at)})`).catch(() => undefined);
     e.node.addEventListener('click', event => {
       const step = (event.target as Element).closest?.('g.nbflow-node')?.getAttribute('data-step');
       const run = e.runId();
       if (step && run) {
-        const at = `${run}/${step}`;
-        void this.run(`Inspect ${at}`, `${LAB}.inspect_at(${py(at)})`).catch(() => undefined);
+        e.onInspect?.(`${run}/${step}`);
       }
     });
     this.list.insertWidget(0, e);

@@ -186,7 +186,7 @@ def _param_values(session: KernelSession, known: NotebookSpec):
     params = flow_parameters(known)
     given = {k: v for k, v in session.params.items() if k in {p.option for p in params}}
     try:
-        return params, resolve_values(params, given)
+        return params, resolve_values(params, given, flow_name=known.flow_name)
     except ParameterError as e:
         e.message += " (for the kernel's steps: %nbflow params --NAME VALUE)"
         raise in_cell(e) from None

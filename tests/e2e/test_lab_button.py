@@ -159,6 +159,14 @@ def badge(panel, index: int):
     return panel.locator(".jp-Cell").nth(index).locator(".nbflow-badge")
 
 
+def click_run(page) -> None:
+    """Click Run as flow once it is enabled (the notebook's kernel known)."""
+    button = page.locator(f".jp-Toolbar-item {RUN_BUTTON}").first
+    button.wait_for(timeout=WAIT_MS)
+    wait_until(page, lambda: button.get_attribute("aria-disabled") != "true", "Run as flow enabled")
+    button.click()
+
+
 def wait_until(page, check, what: str) -> None:
     deadline = time.monotonic() + WAIT_MS / 1000
     while time.monotonic() < deadline:
@@ -178,7 +186,7 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     assert badge(panel, 0).inner_text() == "flow ShapeFlow"
     assert badge(panel, 3).inner_text() == "step b → each (foreach items) · never run"
 
-    page.locator(RUN_BUTTON).first.click()
+    click_run(page)
 
     runs = page.locator(".nbflow-run-panel")
     runs.wait_for(timeout=WAIT_MS)
@@ -224,11 +232,20 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
 def test_run_as_flow_shows_a_failed_run_in_the_panel(lab, page):
     cells = [c.replace("self.x = self.n + 1", "raise ValueError('boom')") for c in BRANCH_FOREACH]
     open_notebook(page, lab, "failing", cells, "shape.ipynb")
-    page.locator(RUN_BUTTON).first.click()
+    click_run(page)
     entry = page.locator(".nbflow-run-panel .nbflow-run-entry").first
-    entry.locator(".nbflow-run-heading", has_text="failed").wait_for(timeout=WAIT_MS)
+    try:
+        entry.locator(".nbflow-run-heading", has_text="failed").wait_for(timeout=WAIT_MS)
+    finally:
+        shot(page, "failed_run.png")
     assert entry.locator("g.nbflow-node.nbflow-failed[data-step='a']").count() == 1
     assert "failed" in entry.locator(".jp-OutputArea-output").last.inner_text()
+    # the run's link into the artifact browser: the stored run drawn, its failed step red
+    entry.locator(".nbflow-inspect-run").click()
+    browser = page.locator(".nbflow-run-panel .nbflow-run-entry").first
+    browser.locator(".nbflow-run-heading", has_text="Inspect ShapeFlow/").wait_for(timeout=WAIT_MS)
+    browser.locator("g.nbflow-node.nbflow-failed[data-step='a']").wait_for(timeout=WAIT_MS)
+    shot(page, "failed_run_inspected.png")
 
 
 def test_run_as_flow_is_disabled_without_step_cells(lab, page):
@@ -242,10 +259,10 @@ def test_run_as_flow_is_disabled_without_step_cells(lab, page):
 
 
 def test_export_command_writes_flow_py_beside_the_notebook(lab, page):
-    _, folder = open_notebook(page, lab, "export")
-    page.keyboard.press("Control+Shift+C")   # the command palette
-    page.locator(".lm-CommandPalette-input").fill("Export notebook to Metaflow")
-    page.locator(".lm-CommandPalette-item", has_text="Export notebook to Metaflow flow.py").click()
+    panel, folder = open_notebook(page, lab, "export")
+    # from the notebook's context menu (the palette has the same commands)
+    panel.locator(".jp-Cell").first.click(button="right")
+    page.locator(".lm-Menu-item", has_text="Export notebook to Metaflow flow.py").click()
 
     target = folder / "hello_world_flow.py"
     # the command opens the written file in an editor tab
