@@ -74,6 +74,7 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
                                         # stop this one
     parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
     params, values = _param_values(session, known)
+    _check_reads(spec, graph, parent_tasks, params)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     run = _interactive_run(session, known, ds, params, values, refs)
     tasks = tasks_of_step(graph, spec.name, parent_tasks)
@@ -114,6 +115,22 @@ def check_against_known(session: KernelSession, spec: StepSpec, saved: NotebookS
             raise cell_error(NotebookError, f"target '{target}' is not a step; did you mean "
                              f"'{close}'?", cell=spec.cell, step=spec.name)
         print(f"(target '{target}' is not a step yet: write a '%%step {target} ...' cell)")
+
+
+def _check_reads(spec: StepSpec, graph, parent_tasks: dict, params: list) -> None:
+    """The lineage check against what the parents' tasks really have: a read of an artifact
+    nobody produced stops the cell before its task starts."""
+    from ..errors import ValidationErrors
+    from ..graph.lineage import check_cell
+
+    parents = {p: frozenset().union(*(r.artifacts for r in recs if r is not None))
+               for p, recs in parent_tasks.items()}
+    errors = check_cell(spec, graph[spec.name].is_join, parents,
+                        frozenset(p.artifact for p in params))
+    if len(errors) == 1:
+        raise in_cell(errors[0], spec.cell)
+    if errors:
+        raise in_cell(ValidationErrors(errors))
 
 
 def _parents(spec: NotebookSpec, step: str) -> list[str]:

@@ -490,11 +490,12 @@ TAG_STEP = '''
 from nbflow import Run, get_namespace
 assert_equals("user:tester", get_namespace())
 run = Run(f"{current.flow_name}/{current.run_id}")
-for i in range(3):
-    run.add_tag(f"{current.step_name}-{i}")
-    assert f"{current.step_name}-{i}" in run.user_tags
-    run.remove_tag(f"{current.step_name}-{i}")
-    assert f"{current.step_name}-{i}" not in run.user_tags
+for i in range(3):   # foreach splits tag the run at once: each its own tags
+    mine = f"{current.step_name}-{current.task_id}-{i}"
+    run.add_tag(mine)
+    assert mine in run.user_tags
+    run.remove_tag(mine)
+    assert mine not in run.user_tags
 '''
 
 
@@ -622,8 +623,38 @@ DETECT_SEGFAULT = CoreTest("detect_segfault", [
 ], _check_segfault, should_fail=True, graphs=("branch",))
 
 
+# -- resume_start_step / resume_foreach_split: resume from the first step, or a split --
+def _check_resume_start(run, graph):
+    for step, task in every_task(run):
+        assert task.data.data == "resumed" and task.origin_pathspec is None, step
+
+
+RESUME_START_STEP = CoreTest("resume_start_step", [
+    Body(0, ("start",), "if not is_resumed():\n    raise ResumeFromHere()\n"
+         "self.data = 'resumed'", required=True),
+    Body(1, ("join",), "self.data = inputs[0].data"),
+    Body(2, ("all",), "assert_equals('resumed', self.data)"),
+], _check_resume_start, resume=True, graphs=("branch", "small_foreach"))
+
+
+def _check_resume_split(run, graph):
+    assert run["start"].task.origin_pathspec is not None          # reused
+    assert [t.data.data for t in run["foreach_inner"]] == ["resumed"] * 3
+    assert run["end"].task.data.data == "resumed"
+
+
+RESUME_FOREACH_SPLIT = CoreTest("resume_foreach_split", [
+    Body(0, ("start",), "self.data = 'start'"),
+    Body(0, ("foreach-split",), "if not is_resumed():\n    raise ResumeFromHere()\n"
+         "self.data = 'resumed'", required=True),
+    Body(1, ("join",), "self.data = inputs[0].data"),
+    Body(2, ("all",), "pass"),
+], _check_resume_split, resume=True, graphs=("small_foreach",))
+
+
 ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREACH,
        NESTED_FOREACH, CATCH_RETRY, TASK_EXCEPTION, BASIC_LOG, BASIC_PARAMETERS,
        CURRENT_SINGLETON, RESUME_FOREACH_JOIN, RESUME_END_STEP, MERGE_INCLUDE, BASIC_INCLUDE,
        FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS, DYNAMIC_PARAMETERS,
-       NONMONOTONIC_FOREACH, RESUME_SUCCEEDED_STEP, DETECT_SEGFAULT]
+       NONMONOTONIC_FOREACH, RESUME_SUCCEEDED_STEP, DETECT_SEGFAULT, RESUME_START_STEP,
+       RESUME_FOREACH_SPLIT]
