@@ -57,6 +57,8 @@ def main() -> int:
     rows = [("local executor (tasks forked from a warm zygote)", timed_run(folder, a.width)),
             ("local executor --no-fork (a fresh interpreter per task, as on Dask)",
              timed_run(folder, a.width, "--no-fork")),
+            (f"local executor --no-fork --max-workers {a.workers} (Dask's concurrency)",
+             timed_run(folder, a.width, "--no-fork", "--max-workers", str(a.workers))),
             (f"dask, own LocalCluster ({a.workers} workers, start-up counted)",
              timed_run(folder, a.width, "--executor", "dask",
                        env=dict(os.environ, NBFLOW_DASK_WORKERS=str(a.workers))))]

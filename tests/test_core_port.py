@@ -28,7 +28,7 @@ def test_core(test, graph, workdir):
     output = res.stdout + res.stderr
     if test.resume:
         assert res.returncode == 1 and "ResumeFromHere" in output, output
-        res = run_nbflow("resume", notebook, cwd=workdir, env=env)
+        res = run_nbflow("resume", notebook, *test.resume_args, cwd=workdir, env=env)
         output = res.stdout + res.stderr
     assert res.returncode == (1 if test.should_fail else 0), output
     run = Flow(flow_name(test, graph)).latest_run

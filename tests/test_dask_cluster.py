@@ -228,3 +228,54 @@ def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
     lost = records.read_task(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
     assert lost["exception"]["type"] == "WorkerLost" and not lost["successful"]
     assert store.artifacts("LostFlow", run_id, "start")["survived"] != worker
+
+
+def test_in_a_kernel_output_is_live_and_the_stop_button_ends_the_task(workdir, store):
+    """`%nbflow run --executor dask` in a real kernel: the task's line reaches the cell while
+    the task runs (it never ends by itself); interrupting the kernel ends it on its worker."""
+    from test_kernel_interactive import KernelDriver
+
+    pid_file = workdir / "pid"
+    path = make_notebook(workdir / "slow.ipynb", [
+        "%load_ext nbflow", "%%flow SlowDaskFlow",
+        f"%%step start -> end\nimport os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "print('started', flush=True)\nwhile True: time.sleep(0.05)",
+        "%%step end"])
+    with KernelDriver(workdir, path, NBFLOW_NO_WIDGETS="1") as k:
+        msg_id = k.send("run = %nbflow run --executor dask")
+        k.collect(msg_id, until=lambda res: "started" in res.stdout)
+        pid = int(pid_file.read_text())
+        k.km.interrupt_kernel()
+        k.collect(msg_id)
+        r = k.run("print(run.successful, run.finished)")
+        assert r.stdout.split() == ["False", "True"]
+    _assert_all_gone([pid])
+    from nbflow.datastore import records
+
+    (run_id,) = records.list_runs(store.ds, "SlowDaskFlow")
+    end = store.run_end("SlowDaskFlow", run_id)
+    assert "interrupted" in end["message"] and [p.split("/")[2] for p in end["ended"]] == ["start"]
+
+
+def test_on_a_running_cluster_a_rerun_dask_makes_itself_is_reported(workdir, store, cluster):
+    """A running cluster with Dask's default allowed-failures reruns a task whose worker
+    died by itself: the run goes on, says so, and the task's line is shown from the rerun."""
+    marker = workdir / "worker"
+    nb = make_notebook(workdir / "rerun.ipynb", [
+        "%%flow RerunFlow",
+        f"%%step start -> end\nimport os, time, psutil\nfirst = not os.path.exists({str(marker)!r})\n"
+        f"if first:\n    tmp = {str(marker)!r} + '.tmp'\n"
+        "    open(tmp, 'w').write(str(psutil.Process(os.getppid()).ppid()))\n"
+        f"    os.replace(tmp, {str(marker)!r})\n    time.sleep(300)\nprint('finished on the rerun')",
+        "%%step end\npass",
+    ])
+    proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--scheduler",
+                             cluster.scheduler_address, "--datastore-shared"], cwd=workdir,
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    (worker,) = (int(p) for p in wait_for(marker, proc))
+    os.kill(worker, signal.SIGKILL)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "running this task was lost; Dask reran it on" in err
+    assert "finished on the rerun" in out

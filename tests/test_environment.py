@@ -122,3 +122,12 @@ def test_bad_pins_name_the_cell(header, message):
     with pytest.raises(NotebookError) as e:
         parse_header(header, 4)
     assert message in str(e.value) and "cell 4" in str(e.value)
+
+
+def test_pinned_steps_refuse_executors_that_cannot_run_them(tmp_path):
+    nb = make_notebook(tmp_path / "pin.ipynb", ["%%step start -> end --pypi six==1.16.0",
+                                                "%%step end"])
+    proc = run_nbflow("run", nb, "--executor", "dask", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "steps with --pypi (start) run with the local executor only" in proc.stderr
+    assert not (tmp_path / ".nbflow").exists()

@@ -30,7 +30,7 @@ LAYOUT = [
      f"self.text = {TEXT}\nself.items = [1, 2]"),
     "%%step left -> join --retry 2 --retry-delay 90 --timeout 2.5\nself.v = 1",
     "%%step right -> join --catch failed --resources cpu=2,memory=512,gpu=1\nself.v = 2",
-    "%%step join -> fan\nself.vs = [i.v for i in inputs]",
+    "%%step join -> fan\nself.vs = [i.v for i in inputs]\nself.items = inputs.left.items",
     "%%step fan -> each --foreach items\n",
     "%%step each -> collect\nself.sq = self.input ** 2",
     "%%step collect -> end\nself.done = current.step_name",

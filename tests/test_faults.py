@@ -69,7 +69,7 @@ def test_task_killed_from_outside_fails_the_run(workdir):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, out + err
     run_id = run_id_of(out)
-    assert "the task process killed by signal 9 before it finished" in err
+    assert "the task process killed by signal 9 (SIGKILL) before it finished" in err
     ds = Datastore(str(workdir / ".nbflow"))
     rec = records.read_task(ds, "KilledFlow", run_id, "work", "2")
     assert rec["successful"] is False and rec["artifacts"] == {}

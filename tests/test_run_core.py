@@ -244,13 +244,27 @@ def test_foreach_over_an_iterable_that_is_not_a_sequence(workdir, store):
 
 
 def test_missing_artifact_lists_the_existing_ones(workdir):
+    # a computed name: the lineage check cannot tell, the task says what exists
     nb = make_notebook(workdir / "miss.ipynb", [
-        "%%step start -> end\nself.alpha = 1\nself.beta = 2", "%%step end\nprint(self.gamma)"])
+        "%%step start -> end\nself.alpha = 1\nself.beta = 2",
+        "%%step end\nprint(getattr(self, 'gam' + 'ma'))"])
     res = run_nbflow("run", nb, cwd=workdir)
     assert res.returncode == 1
     assert ("step 'end': artifact 'gamma' does not exist; artifacts available: alpha, beta"
             in res.stderr)
     assert 'File "miss.ipynb, cell 2", line 2, in end' in res.stderr
+
+
+def test_a_read_nobody_produced_stops_the_run_before_it_starts(workdir, store):
+    nb = make_notebook(workdir / "typo.ipynb", [
+        "%%step start -> end\nself.alpha = 1\nself.beta = 2", "%%step end\nprint(self.alpah)"])
+    res = run_nbflow("run", nb, cwd=workdir)
+    assert res.returncode == 1
+    assert ("cell 2, line 2, step 'end': reads self.alpah, but no step before 'end' sets it and "
+            "no parameter is named 'alpah'; did you mean self.alpha?") in res.stderr
+    assert "Workflow starting" not in res.stdout
+    from nbflow.datastore import records
+    assert records.list_runs(store.ds, "TypoFlow") == []
 
 
 def test_unpicklable_artifact_is_named(workdir, store):

@@ -44,6 +44,8 @@ def add_commands(sub) -> dict:
     run_options(p)
     p = sub.add_parser("show", help="the graph in text, with docstrings")
     p.add_argument("notebook")
+    p.add_argument("--artifacts", action="store_true",
+                   help="also list what each step reads (and from which step) and writes")
     p = sub.add_parser("check", help="validate a notebook; exit 1 with the errors")
     p.add_argument("notebook")
     return {"run": cmd_run, "resume": cmd_resume, "show": cmd_show, "check": cmd_check}
@@ -106,7 +108,7 @@ def cmd_resume(args, extra) -> int:
 def cmd_show(args, extra) -> int:
     from ..commands.notebook_cmds import show
 
-    report, text = show(args.notebook)
+    report, text = show(args.notebook, artifacts=args.artifacts)
     print(text)
     if not report.ok:
         print("\n" + report.errors_text(), file=sys.stderr)

@@ -33,9 +33,10 @@ def check(notebook: NotebookSpec | str) -> GraphReport:
     return GraphReport(spec, graph, tuple(validate(graph)))
 
 
-def show(notebook: NotebookSpec | str) -> tuple[GraphReport, str]:
-    """The graph as text (with docstrings), and the validation findings."""
+def show(notebook: NotebookSpec | str, artifacts: bool = False) -> tuple[GraphReport, str]:
+    """The graph as text (with docstrings; `artifacts`: what each step reads and writes),
+    and the validation findings."""
     from ..graph.show import render_graph
 
     report = check(notebook)
-    return report, render_graph(report.graph)
+    return report, render_graph(report.graph, artifacts=artifacts)

@@ -7,8 +7,6 @@ completes, so there the final name is written directly.
 """
 from __future__ import annotations
 
-import errno
-import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from ..errors import DatastoreError
+from .storefaults import REASONS, filesystem, remote_errors, write_error
 
 
 @dataclass(frozen=True)
@@ -24,106 +23,6 @@ class FileInfo:
     rel: str        # path relative to the store's root
     size: int
     mtime: float    # seconds since the epoch (an object's LastModified)
-
-
-class StoreWriteError(DatastoreError, OSError):
-    """A write to the store failed: disk full, read-only, not a folder, ... (an OSError
-    too, so code that handles OSError keeps working)."""
-
-
-REASONS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is exceeded",
-    errno.EROFS: "the store is on a read-only file system",
-    errno.EACCES: "permission denied (the store is read-only for you)",
-    errno.EPERM: "permission denied (the store is read-only for you)",
-    errno.ENOTDIR: "its path is not a folder",
-    errno.EEXIST: "its path is not a folder",
-}
-
-
-def write_error(url: str, path: str, e: Exception, nbytes: int | None = None,
-                what: str | None = None) -> StoreWriteError:
-    """One line saying what could not be written where, and why."""
-    if isinstance(e, StoreWriteError):
-        return e
-    code = getattr(e, "errno", None)
-    if isinstance(e, NotImplementedError):
-        reason = "this kind of store cannot be written (a read-only protocol)"
-    else:
-        reason = REASONS.get(code) or getattr(e, "strerror", None) or str(e) or type(e).__name__
-    full = code in (errno.ENOSPC, errno.EDQUOT)
-    need = f" ({nbytes} bytes needed)" if nbytes is not None and full else ""
-    hint = ("; free some space (`nbflow gc` collects blobs no run references), then run "
-            "again, or `nbflow resume` completes the run") if full else ""
-    err = StoreWriteError(f"{what + ': ' if what else ''}cannot write {path}{need} to the datastore "
-                          f"{url}: {reason}{hint}")
-    err.errno = code
-    return err
-
-
-class StoreAccessError(DatastoreError, OSError):
-    """An object store could not be reached or refused the request (no connection, no
-    credentials, no such bucket)."""
-
-
-def _remote_errors(method):
-    """On an object store, an error of its client library (botocore, aiohttp, ...) becomes
-    a one-line StoreAccessError; FileNotFoundError stays what it is."""
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        if self.local:
-            return method(self, *args, **kwargs)
-        try:
-            return method(self, *args, **kwargs)
-        except (FileNotFoundError, DatastoreError):
-            raise
-        except Exception as e:  # noqa: BLE001 - whatever the fsspec implementation raises
-            raise access_error(self.url, e) from None
-    return wrapper
-
-
-def access_error(url: str, e: Exception) -> StoreAccessError:
-    text = " ".join(str(e).split())
-    text = text if len(text) <= 300 else text[:300] + " ..."
-    return StoreAccessError(f"datastore {url} cannot be used: {type(e).__name__}: {text}")
-
-
-def _filesystem(url: str):
-    """fsspec's filesystem for `url`; an unknown protocol or a missing implementation
-    is a DatastoreError saying what to do."""
-    import fsspec
-    from fsspec.registry import known_implementations as known
-    from fsspec.registry import registry
-
-    protocol = url.split("://", 1)[0]
-    if protocol not in known and protocol not in registry:
-        raise DatastoreError(f"datastore '{url}': unknown protocol '{protocol}://' (fsspec knows "
-                             "file://, s3://, gcs://, az://, ... or give a folder)")
-    try:
-        return fsspec.core.url_to_fs(url, **storage_options())
-    except ImportError:
-        package = known.get(protocol, {}).get("class", protocol).split(".")[0]
-        raise DatastoreError(f"datastore '{url}': the fsspec implementation of '{protocol}://' is "
-                             f"not installed; install it with: pip install {package}") from None
-    except (ValueError, TypeError, OSError) as e:
-        raise DatastoreError(f"datastore '{url}' cannot be opened: {e}") from None
-
-
-def storage_options() -> dict:
-    """NBFLOW_DATASTORE_OPTIONS: JSON of fsspec storage options (endpoint, credentials)."""
-    import json
-
-    raw = os.environ.get("NBFLOW_DATASTORE_OPTIONS")
-    if not raw:
-        return {}
-    try:
-        options = json.loads(raw)
-    except ValueError as e:
-        raise DatastoreError(f"NBFLOW_DATASTORE_OPTIONS is not JSON ({e})") from None
-    if not isinstance(options, dict):
-        raise DatastoreError("NBFLOW_DATASTORE_OPTIONS must be a JSON object of fsspec options")
-    return options
 
 
 def is_local(url: str) -> bool:
@@ -142,7 +41,7 @@ class Storage:
             self.fs = None
             self.root = os.path.abspath(url.removeprefix("file://"))
         else:
-            self.fs, root = _filesystem(url)
+            self.fs, root = filesystem(url)
             self.root = root.rstrip("/")
         self._made_dirs: set[str] = set()
 
@@ -336,7 +235,7 @@ class Storage:
                 continue
             yield FileInfo(path[len(self.root) + 1:], int(info.get("size") or 0), _mtime(info))
 
-    @_remote_errors
+    @remote_errors
     def _find(self, full: str) -> dict:
         self.fs.invalidate_cache()
         try:
@@ -419,4 +318,4 @@ def _mtime(info: dict) -> float:
 
 for _name in ("get_bytes", "open_for_read", "exists", "size", "list", "delete", "get_many",
               "move", "delete_files"):
-    setattr(Storage, _name, _remote_errors(getattr(Storage, _name)))
+    setattr(Storage, _name, remote_errors(getattr(Storage, _name)))

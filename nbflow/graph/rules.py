@@ -8,6 +8,7 @@ from ..names import did_you_mean, is_identifier
 from ..notebook import code as codemod
 from ..notebook.spec import NotebookSpec, StepSpec
 from .flowgraph import FlowGraph, Structural, step_error
+from .lineage import check_lineage
 
 
 def build(notebook: NotebookSpec) -> FlowGraph:
@@ -32,6 +33,8 @@ def validate(graph: FlowGraph) -> list[NbflowError]:
             rule(graph, errors)
     if not any(isinstance(e, Structural) for e in errors):
         check_split_join(graph, errors)
+        if graph.complete and graph.split_problem is None:
+            check_lineage(graph, errors)
     return errors
 
 

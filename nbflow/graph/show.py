@@ -4,7 +4,13 @@ from __future__ import annotations
 from .flowgraph import FlowGraph
 
 
-def render_graph(graph: FlowGraph) -> str:
+def render_graph(graph: FlowGraph, artifacts: bool = False) -> str:
+    """`artifacts`: each step's reads and writes too (lineage.py; the graph must be complete)."""
+    lineage = None
+    if artifacts and graph.complete:
+        from .lineage import analyze
+
+        lineage = analyze(graph)
     lines = [f"Flow {graph.name}", ""]
     for node in graph.notebook.steps:
         n = graph.nodes.get(node.name)
@@ -18,5 +24,9 @@ def render_graph(graph: FlowGraph) -> str:
             if node.options.foreach:
                 arrow += f"  (foreach over self.{node.options.foreach})"
             lines.append(f"    => {arrow}")
+        if lineage is not None and n is not None and n.spec is node:
+            from .lineage import describe
+
+            lines.extend(describe(lineage, graph, node.name))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

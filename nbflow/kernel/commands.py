@@ -91,13 +91,17 @@ def this_notebook(session: KernelSession, given: str, cmd: str,
 
 
 def cmd_show(session: KernelSession, shell, rest: list[str]):
-    """%nbflow show [NOTEBOOK]: the graph drawn, coloured by the interactive run."""
+    """%nbflow show [NOTEBOOK] [--artifacts]: the graph drawn, coloured by the interactive
+    run; with --artifacts, what each step reads and writes, as text."""
     from ..commands.notebook_cmds import show
     from .widgets.graph import show_graph
 
     args, _ = parse("show", _with_notebook(rest))
-    report, text = show(this_notebook(session, args.notebook, "show"))
-    show_graph(session, report.graph, text)
+    report, text = show(this_notebook(session, args.notebook, "show"), artifacts=args.artifacts)
+    if args.artifacts:   # the reads and writes are text
+        print(text)
+    else:
+        show_graph(session, report.graph, text)
     if not report.ok:
         print("\n" + report.errors_text(), file=sys.stderr)
 

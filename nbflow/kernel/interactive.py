@@ -70,6 +70,7 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
                                         # stop this one
     parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
     params, values = _param_values(session, known)
+    _check_reads(spec, graph, parent_tasks, params)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     run = _interactive_run(session, known, ds, params, values, refs)
     tasks = plan_tasks(graph, spec.name, parent_tasks)
@@ -84,6 +85,26 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     note = "" if len(recs) == 1 else f" (task 1 of {len(recs)}; the others: " \
         + ", ".join(r["pathspec"] for r in recs[1:4]) + (" ..." if len(recs) > 4 else "") + ")"
     return SelfView(ds, recs[0], note)
+
+
+def _check_reads(spec: StepSpec, graph, parent_tasks: dict, params: list) -> None:
+    """The lineage check against what the parents' tasks really have: a read of an artifact
+    nobody produced stops the cell before its task starts."""
+    from ..errors import ValidationErrors
+    from ..graph.lineage import check_cell
+
+    def names(rec) -> set:
+        arts = getattr(rec, "artifacts", None) if not isinstance(rec, dict) else rec.get("artifacts")
+        return set(arts or ())
+
+    parents = {p: frozenset().union(*(names(r) for r in recs if r is not None))
+               for p, recs in parent_tasks.items()}
+    errors = check_cell(spec, graph[spec.name].is_join, parents,
+                        frozenset(p.artifact for p in params))
+    if len(errors) == 1:
+        raise in_cell(errors[0], spec.cell)
+    if errors:
+        raise in_cell(ValidationErrors(errors))
 
 
 def _parents(spec: NotebookSpec, step: str) -> list[str]:
@@ -165,7 +186,7 @@ def _param_values(session: KernelSession, known: NotebookSpec):
     params = flow_parameters(known)
     given = {k: v for k, v in session.params.items() if k in {p.option for p in params}}
     try:
-        return params, resolve_values(params, given)
+        return params, resolve_values(params, given, flow_name=known.flow_name)
     except ParameterError as e:
         e.message += " (for the kernel's steps: %nbflow params --NAME VALUE)"
         raise in_cell(e) from None

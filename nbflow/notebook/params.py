@@ -235,9 +235,9 @@ def parse_param_args(args: list[str], params: list[ParamDef]) -> dict[str, str]:
     return out
 
 
-def _call_default(p: ParamDef, fn) -> Any:
+def _call_default(p: ParamDef, fn, flow_name: str | None = None) -> Any:
     """A function as default: called when the run starts; Metaflow's deploy-time
-    functions take a context (here with parameter_name, user_name, flow_name=None)."""
+    functions take a context (parameter_name, user_name, flow_name)."""
     import inspect
     from types import SimpleNamespace
 
@@ -245,7 +245,7 @@ def _call_default(p: ParamDef, fn) -> Any:
         takes_context = len(inspect.signature(fn).parameters) > 0
     except (TypeError, ValueError):
         takes_context = False
-    ctx = SimpleNamespace(parameter_name=p.option, flow_name=None,
+    ctx = SimpleNamespace(parameter_name=p.option, flow_name=flow_name,
                           user_name=os.environ.get("NBFLOW_USER") or os.environ.get("USER"))
     try:
         return fn(ctx) if takes_context else fn()
@@ -255,7 +255,8 @@ def _call_default(p: ParamDef, fn) -> Any:
 
 
 def resolve_values(params: list[ParamDef], given: dict[str, Any],
-                   environ: dict[str, str] | None = None) -> dict[str, Any]:
+                   environ: dict[str, str] | None = None,
+                   flow_name: str | None = None) -> dict[str, Any]:
     """Artifact name -> value, in the order: given, NBFLOW_RUN_<OPTION>, default.
 
     IncludeFile values are the file contents, read now."""
@@ -271,7 +272,7 @@ def resolve_values(params: list[ParamDef], given: dict[str, Any],
         elif decl.default is not None:
             raw, origin = decl.default, "default"
             if callable(raw) and not isinstance(raw, type):
-                raw = _call_default(p, raw)
+                raw = _call_default(p, raw, flow_name)
         else:
             if decl.required:
                 missing.append(p)

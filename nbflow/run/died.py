@@ -10,10 +10,25 @@ from ..task import options as taskopts
 ENDED = "TaskEnded"      # the exception type of a task the run ended (it did not fail)
 
 
+def signal_name(number: int) -> str:
+    """'SIGKILL'; a crash says what it was ('SIGSEGV: a segmentation fault')."""
+    import signal
+
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"
+    crashes = {"SIGSEGV": "a segmentation fault", "SIGBUS": "a bus error",
+               "SIGFPE": "a floating-point error", "SIGILL": "an illegal instruction",
+               "SIGABRT": "aborted"}
+    return f"{name}: {crashes[name]}" if name in crashes else name
+
+
 def ended_record(graph, run_id: str, r, code: int) -> dict:
     """`r`: the scheduler's Running entry; `code`: the exit status (negative: a signal)."""
     t = r.task
-    how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+    how = f"killed by signal {-code} ({signal_name(-code)})" if code < 0 else \
+        f"exited with status {code}"
     message = f"the task process {how} before it finished"
     kind = "TaskKilled"
     if r.handle.lost:

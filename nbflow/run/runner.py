@@ -61,7 +61,7 @@ def prepare(notebook: NotebookSpec, opts: RunOptions):
     params = notebook_parameters(notebook)
     given = dict(opts.param_values)
     given.update(parse_param_args(opts.params, params))
-    values = resolve_values(params, given)
+    values = resolve_values(params, given, flow_name=notebook.flow_name)
     return graph, params, values
 
 

@@ -35,19 +35,11 @@ BASIC_ARTIFACT = CoreTest("basic_artifact", [
 # -- merge_artifacts: what merges, what conflicts, include/exclude, non-joins ----------
 MERGE_JOIN = '''
 from nbflow.errors import ArtifactError
-try:
-    self.merge_artifacts(inputs)
-except ArtifactError as e:
-    assert "manual_merge_required" in str(e), str(e)
-else:
-    raise AssertionError("conflicting artifacts were merged")
+error = assert_raises(ArtifactError, lambda: self.merge_artifacts(inputs))
+assert "manual_merge_required" in str(error), str(error)
 assert not hasattr(self, "non_modified_passdown")     # a failed merge sets nothing
-try:
-    self.merge_artifacts(inputs, exclude=["ignore_me"], include=["non_modified_passdown"])
-except ArtifactError:
-    pass
-else:
-    raise AssertionError("include and exclude together were accepted")
+assert_raises(ArtifactError, lambda: self.merge_artifacts(
+    inputs, exclude=["ignore_me"], include=["non_modified_passdown"]))
 assert not hasattr(self, "manual_merge_required")
 self.manual_merge_required = current.task_id
 self.merge_artifacts(inputs, exclude=["ignore_me"])
@@ -58,12 +50,7 @@ assert not hasattr(self, "ignore_me")
 '''
 MERGE_END = '''
 from nbflow.errors import ArtifactError
-try:
-    self.merge_artifacts([])
-except ArtifactError:
-    pass
-else:
-    raise AssertionError("merge_artifacts worked outside a join")
+assert_raises(ArtifactError, lambda: self.merge_artifacts([]))
 assert_equals("a", self.non_modified_passdown)
 assert_equals("e", self.modified_to_same_value)
 assert hasattr(self, "manual_merge_required")
@@ -277,12 +264,7 @@ assert_equals(123, self.int_param)
 assert_equals("foobar", self.str_param)
 assert_equals(["a", "b", "c"], self.list_param)
 assert_equals({"a": [1, 2, 3]}, self.json_param)
-try:
-    self.int_param = 5
-except AttributeError:
-    pass
-else:
-    raise AssertionError("a parameter was assigned")
+assert_raises(AttributeError, lambda: setattr(self, "int_param", 5))
 '''
 
 
@@ -350,15 +332,15 @@ CURRENT_SINGLETON = CoreTest("current_singleton", [
 
 
 # -- resume_foreach_join / resume_end_step: resume reruns from the failed step --------
-RESUME_JOIN = '''
+RESUME_HERE = '''
 self.after = True
 if is_resumed():
     self.data = "resume"
 else:
     self.data = "run"
     raise ResumeFromHere()
-self.var = sorted(v for i in inputs for v in i.var)
 '''
+RESUME_JOIN = RESUME_HERE + "self.var = sorted(v for i in inputs for v in i.var)"
 
 
 def _check_resume_join(run, graph):
@@ -407,12 +389,9 @@ RESUME_END_STEP = CoreTest("resume_end_step", [
 INCLUDE_JOIN = '''
 from nbflow.errors import ArtifactError
 self.manual_merge_required = current.task_id
-try:
-    self.merge_artifacts(inputs, include=["manual_merge_required", "foobar"])
-except ArtifactError as e:
-    assert "foobar" in str(e), str(e)
-else:
-    raise AssertionError("include= of a missing artifact was accepted")
+error = assert_raises(ArtifactError, lambda: self.merge_artifacts(
+    inputs, include=["manual_merge_required", "foobar"]))
+assert "foobar" in str(error), str(error)
 assert not hasattr(self, "non_modified_passdown")
 self.merge_artifacts(inputs, include=["non_modified_passdown"])
 assert_equals("a", self.non_modified_passdown)
@@ -449,12 +428,7 @@ assert_equals("UTF Text File \\u5e74", self.myfile_utf8)
 assert_equals("UTF Text File \\u5e74".encode("utf8"), self.myfile_binary)
 assert_equals("Override Text File", self.myfile_overriden)
 assert_equals(None, self.absent_file)
-try:
-    self.myfile_txt = 5
-except AttributeError:
-    pass
-else:
-    raise AssertionError("an IncludeFile was assigned")
+assert_raises(AttributeError, lambda: setattr(self, "myfile_txt", 5))
 '''
 
 
@@ -488,15 +462,7 @@ FOREACH_JOIN_ORDER = CoreTest("foreach_join_order", [
 
 
 # -- resume_foreach_inner: resuming inside a foreach reruns the splits -----------------
-RESUME_INNER = '''
-self.after = True
-if is_resumed():
-    self.data = "resume"
-else:
-    self.data = "run"
-    raise ResumeFromHere()
-self.var = ["".join(str(f[2]) for f in self.foreach_stack())]
-'''
+RESUME_INNER = RESUME_HERE + 'self.var = ["".join(str(f[2]) for f in self.foreach_stack())]'
 RESUME_INNER_JOIN = '''
 self.var = sorted(v for i in inputs for v in i.var)
 self.data = inputs[0].data
@@ -511,12 +477,10 @@ def _check_resume_inner(run, graph):
 
 
 RESUME_FOREACH_INNER = CoreTest("resume_foreach_inner", [
-    Body(0, ("start",), "self.data = 'start'\nself.after = False"),
-    Body(0, ("foreach-split",), "assert_equals('resume' if self.after else 'start', "
-         "self.data)", required=True),
+    *RESUME_FOREACH_JOIN.bodies[:2],      # start, and the split's check
     Body(0, ("foreach-inner-small",), RESUME_INNER, required=True),
     Body(0, ("join",), RESUME_INNER_JOIN, required=True),
-    Body(2, ("all",), "assert_equals('resume' if self.after else 'start', self.data)"),
+    RESUME_FOREACH_JOIN.bodies[4],        # every other step's check
 ], _check_resume_inner, resume=True, graphs=("small_foreach",))
 
 
@@ -526,11 +490,12 @@ TAG_STEP = '''
 from nbflow import Run, get_namespace
 assert_equals("user:tester", get_namespace())
 run = Run(f"{current.flow_name}/{current.run_id}")
-for i in range(3):
-    run.add_tag(f"{current.step_name}-{i}")
-    assert f"{current.step_name}-{i}" in run.user_tags
-    run.remove_tag(f"{current.step_name}-{i}")
-    assert f"{current.step_name}-{i}" not in run.user_tags
+for i in range(3):   # foreach splits tag the run at once: each its own tags
+    mine = f"{current.step_name}-{current.task_id}-{i}"
+    run.add_tag(mine)
+    assert mine in run.user_tags
+    run.remove_tag(mine)
+    assert mine not in run.user_tags
 '''
 
 
@@ -576,7 +541,120 @@ BASIC_TAGS = CoreTest("basic_tags", [Body(0, ("all",), TAG_STEP)], _check_tags,
                       run_args=("--tag", TAGS[0], "--tag", TAGS[1]))
 
 
+# -- param_names / dynamic_parameters: current.parameter_names, functions as defaults --
+DYNAMIC = '''
+def str_func(ctx):
+    import os
+    assert ctx.parameter_name == "str_param"
+    assert ctx.flow_name == "DynamicParametersBranchFlow"
+    assert ctx.user_name == "tester"
+    if os.path.exists("str_func.only_once"):
+        raise Exception("dynamic parameter function invoked more than once")
+    with open("str_func.only_once", "w") as f:
+        f.write("foo")
+    return "does this work?"
+
+def json_func(ctx):
+    import json
+    return json.dumps({"a": [8]})
+
+str_param = Parameter("str_param", default=str_func)
+json_param = Parameter("json_param", default=json_func, type=JSONType)
+nondefault_param = Parameter("nondefault_param", default=lambda _: True, type=bool)
+'''
+
+
+def _check_dynamic(run, graph):
+    assert_everywhere(run, "str_param", "does this work?")
+    assert_everywhere(run, "json_param", {"a": [8]})
+    assert_everywhere(run, "nondefault_param", False)
+
+
+DYNAMIC_PARAMETERS = CoreTest("dynamic_parameters", [
+    Body(0, ("singleton",), "assert_equals('does this work?', self.str_param)\n"
+         "assert_equals(False, self.nondefault_param)\n"
+         "assert_equals({'a': [8]}, self.json_param)\n"
+         "assert_equals(['json_param', 'nondefault_param', 'str_param'], "
+         "current.parameter_names)", required=True),
+    Body(1, ("all",), "pass"),
+], _check_dynamic, module_code=DYNAMIC, graphs=("branch",),
+    env={"NBFLOW_RUN_NONDEFAULT_PARAM": "False"})
+
+
+# -- nonmonotonic_foreach: inputs in foreach order whatever the values -----------------
+NONMONOTONIC_FOREACH = CoreTest("nonmonotonic_foreach", [
+    Body(0, ("foreach-split",), "self.arr = [5, 3, 1, 4, 2, 6]", required=True),
+    Body(0, ("foreach-inner-small",), "assert_equals(self.arr[self.index], self.input)\n"
+         "self.my_input = self.input", required=True),
+    Body(0, ("foreach-join-small",), "for i, inp in enumerate(inputs):\n"
+         "    assert_equals(i, inp.index)\n"
+         "assert_equals([5, 3, 1, 4, 2, 6], [i.my_input for i in inputs])", required=True),
+    Body(1, ("all",), "pass"),
+], lambda run, graph: None, graphs=("small_foreach",))
+
+
+# -- resume_succeeded_step: resume from a step that succeeded --------------------------
+def _check_resume_succeeded(run, graph):
+    assert run["start"].task.data.data == "start"       # reused
+    assert run["a"].task.data.data == "test_r"          # rerun: the named step
+    assert run["end"].task.data.data == "end_r"
+
+
+RESUME_SUCCEEDED_STEP = CoreTest("resume_succeeded_step", [
+    Body(0, ("start",), "self.data = 'start_r' if is_resumed() else 'start'"),
+    Body(0, ("singleton-end",), "if is_resumed():\n    self.data = 'end_r'\nelse:\n"
+         "    self.data = 'end'\n    raise ResumeFromHere()", required=True),
+    Body(1, ("join",), "self.data = 'test_r' if is_resumed() else 'test'"),
+    Body(2, ("all",), "self.data = 'test_r' if is_resumed() else 'test'"),
+], _check_resume_succeeded, resume=True, resume_args=("a",), graphs=("branch",))
+
+
+# -- detect_segfault: a crash keeps the output before it and says what happened --------
+def _check_segfault(run, graph):
+    task = run["end"].task
+    assert "Crash and burn!" in task.stdout
+    assert "segmentation fault" in task.exception.message
+
+
+DETECT_SEGFAULT = CoreTest("detect_segfault", [
+    Body(0, ("singleton-end",), "import ctypes\nprint('Crash and burn!')\nctypes.string_at(0)",
+         required=True),
+    Body(1, ("all",), "pass"),
+], _check_segfault, should_fail=True, graphs=("branch",))
+
+
+# -- resume_start_step / resume_foreach_split: resume from the first step, or a split --
+def _check_resume_start(run, graph):
+    for step, task in every_task(run):
+        assert task.data.data == "resumed" and task.origin_pathspec is None, step
+
+
+RESUME_START_STEP = CoreTest("resume_start_step", [
+    Body(0, ("start",), "if not is_resumed():\n    raise ResumeFromHere()\n"
+         "self.data = 'resumed'", required=True),
+    Body(1, ("join",), "self.data = inputs[0].data"),
+    Body(2, ("all",), "assert_equals('resumed', self.data)"),
+], _check_resume_start, resume=True, graphs=("branch", "small_foreach"))
+
+
+def _check_resume_split(run, graph):
+    assert run["start"].task.origin_pathspec is not None          # reused
+    assert [t.data.data for t in run["foreach_inner"]] == ["resumed"] * 3
+    assert run["end"].task.data.data == "resumed"
+
+
+RESUME_FOREACH_SPLIT = CoreTest("resume_foreach_split", [
+    Body(0, ("start",), "self.data = 'start'"),
+    Body(0, ("foreach-split",), "if not is_resumed():\n    raise ResumeFromHere()\n"
+         "self.data = 'resumed'", required=True),
+    Body(1, ("join",), "self.data = inputs[0].data"),
+    Body(2, ("all",), "pass"),
+], _check_resume_split, resume=True, graphs=("small_foreach",))
+
+
 ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREACH,
        NESTED_FOREACH, CATCH_RETRY, TASK_EXCEPTION, BASIC_LOG, BASIC_PARAMETERS,
        CURRENT_SINGLETON, RESUME_FOREACH_JOIN, RESUME_END_STEP, MERGE_INCLUDE, BASIC_INCLUDE,
-       FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS]
+       FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS, DYNAMIC_PARAMETERS,
+       NONMONOTONIC_FOREACH, RESUME_SUCCEEDED_STEP, DETECT_SEGFAULT, RESUME_START_STEP,
+       RESUME_FOREACH_SPLIT]

@@ -28,7 +28,15 @@ def assert_equals(expected, got):
     assert expected == got, f"expected {expected!r}, got {got!r}"
 
 def is_resumed():
-    return current.origin_run_id is not None'''
+    return current.origin_run_id is not None
+
+def assert_raises(kind, fn):
+    """Metaflow's assert_exception: the error `fn()` raises, which must be a `kind`."""
+    try:
+        fn()
+    except kind as e:
+        return e
+    raise AssertionError(f"no {kind.__name__} was raised")'''
 
 
 @dataclass
@@ -109,6 +117,7 @@ class CoreTest:
     graphs: tuple[str, ...] = tuple(GRAPHS)
     should_fail: bool = False
     resume: bool = False
+    resume_args: tuple[str, ...] = ()           # e.g. the step to resume from
     env: dict = field(default_factory=dict)
     run_args: tuple[str, ...] = ()
     files: dict = field(default_factory=dict)   # written beside the notebook before the run
