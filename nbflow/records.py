@@ -313,46 +313,35 @@ class RunRecord:
     max_workers: int | None = None
     max_num_splits: int = 100
     datastore: str = ""
+    environment: dict | None = None         # the blob ref of the environment it ran with
+    pinned_environments: dict = field(default_factory=dict)   # --pypi steps: their locks
+    interactive_latest: dict = field(default_factory=dict)    # kernel: step -> task ids
+    stale: tuple[str, ...] = ()             # kernel: tasks an upstream re-run made stale
     extra: dict = field(default_factory=dict)
 
     @property
     def is_interactive(self) -> bool:
         return "interactive" in self.sys_tags
 
+    @property
+    def namespace_or_user(self) -> str:
+        return self.namespace or f"user:{self.user}"
+
     def to_json(self) -> dict:
         d = {name: getattr(self, name) for name in _known(RunRecord)}
-        d["tags"], d["sys_tags"] = list(self.tags), list(self.sys_tags)
+        d["tags"], d["sys_tags"], d["stale"] = list(self.tags), list(self.sys_tags), list(self.stale)
         d.update(self.extra)
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> RunRecord:
         known, extra = _split(cls, d)
-        known["tags"] = tuple(known.get("tags") or ())
-        known["sys_tags"] = tuple(known.get("sys_tags") or ())
+        for name in ("tags", "sys_tags", "stale"):
+            known[name] = tuple(known.get(name) or ())
+        for name in ("params", "param_options", "pinned_environments", "interactive_latest"):
+            known[name] = known.get(name) or {}
         known.setdefault("user", None)
         known.setdefault("namespace", None)
         known.setdefault("notebook", {})
         known.setdefault("created_at", 0.0)
         return cls(**known, extra=extra)
-
-
-@dataclass(frozen=True)
-class RunEnd:
-    """How a run ended (`_end.json`), written once when it ends."""
-
-    successful: bool
-    finished_at: float
-    message: str = ""
-    failed_steps: tuple[str, ...] = ()
-    extra: dict = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return {"successful": self.successful, "finished_at": self.finished_at,
-                "message": self.message, "failed_steps": list(self.failed_steps), **self.extra}
-
-    @classmethod
-    def from_json(cls, d: dict) -> RunEnd:
-        known, extra = _split(cls, d)
-        return cls(bool(known.get("successful")), known.get("finished_at") or 0.0,
-                   known.get("message") or "", tuple(known.get("failed_steps") or ()), extra)

@@ -65,6 +65,21 @@ def read_task_json(ds, flow: str, run_id: str, step: str, task_id: str,
     return None if rec is None else rec.to_json()
 
 
+def read_run_json(ds, flow: str, run_id: str) -> dict:
+    """A run's record as the JSON stored."""
+    from nbflow.datastore import records
+
+    return records.read_run(ds, flow, run_id).to_json()
+
+
+def create_run_json(ds, flow: str, fields: dict) -> str:
+    """Write a run record made of `fields` (JSON as stored) under a fresh run id; the id."""
+    from nbflow.datastore import records
+    from nbflow.records import RunRecord
+
+    return records.create_run(ds, RunRecord.from_json({**fields, "flow": flow, "run_id": ""})).run_id
+
+
 class StoreReader:
     """Reads runs straight from the datastore files (no client API)."""
 

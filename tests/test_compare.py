@@ -15,7 +15,7 @@ import warnings
 
 import nbformat
 import pytest
-from helpers import StoreReader, make_notebook, run_id_of, run_nbflow
+from helpers import StoreReader, create_run_json, make_notebook, read_run_json, run_id_of, run_nbflow
 from nbclient import NotebookClient
 from test_client import fresh_client_state  # noqa: F401 - autouse: a clean client per test
 
@@ -133,9 +133,9 @@ def test_a_run_still_going_is_shown_not_waited_for(in_store, tmp_path):
     work, ids, _ = in_store
     shutil.copytree(work / ".nbflow", tmp_path / ".nbflow")
     store = StoreReader(tmp_path / ".nbflow")
-    rec = records.read_run(store.ds, "TrainFlow", ids[0])
+    rec = read_run_json(store.ds, "TrainFlow", ids[0])
     rec.update(pid=os.getpid(), host=socket.gethostname(), created_at=time.time())
-    running = records.create_run(store.ds, "TrainFlow", rec)
+    running = create_run_json(store.ds, "TrainFlow", rec)
     client.set_datastore(str(tmp_path / ".nbflow"))
     df = compare("TrainFlow", artifacts=["accuracy"])
     assert df.run_id[0] == running and df.status[0] == "running"
@@ -258,7 +258,7 @@ def test_diff_names_changed_packages_when_both_runs_record_an_environment(in_sto
     work, ids, _ = in_store
     shutil.copytree(work / ".nbflow", tmp_path / ".nbflow")
     ds = StoreReader(tmp_path / ".nbflow").ds
-    rec = records.read_run(ds, "TrainFlow", ids[1])
+    rec = read_run_json(ds, "TrainFlow", ids[1])
     env = capture.load(ds, rec["environment"])
     env["packages"] = dict(env["packages"], pandas="0.1.0", newpkg="1.0")
     records.update_run(ds, "TrainFlow", ids[1], environment=dict(

@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import create_run_json, read_run_json
 
 from nbflow.datastore import Datastore, records, serialize
 from nbflow.errors import ArtifactError, DatastoreError
@@ -86,7 +87,7 @@ def test_memory_url_datastore():
     key = ds.put_object({"x": np.arange(10)})["key"]
     assert ds.get_object(key)["x"].tolist() == list(range(10))
     with pytest.raises(DatastoreError, match="a memory:// store lives inside one process"):
-        records.create_run(ds, "MemFlow", {"params": {}})   # tasks could not see it
+        create_run_json(ds, "MemFlow", {"params": {}})   # tasks could not see it
 
 
 def test_truncated_blob_is_an_error_not_garbage(tmp_path):
@@ -115,7 +116,7 @@ def test_run_ids_are_unique_even_at_the_same_moment(tmp_path, monkeypatch):
     ds = Datastore(str(tmp_path / "store"))
     monkeypatch.setattr(records, "new_run_id", lambda: "1700000000000000")
     ids: list[str] = []
-    threads = [threading.Thread(target=lambda: ids.append(records.create_run(ds, "F", {"n": 1})))
+    threads = [threading.Thread(target=lambda: ids.append(create_run_json(ds, "F", {"n": 1})))
                for _ in range(8)]
     for t in threads:
         t.start()
@@ -124,7 +125,7 @@ def test_run_ids_are_unique_even_at_the_same_moment(tmp_path, monkeypatch):
     assert len(set(ids)) == 8
     assert sorted(records.list_runs(ds, "F")) == sorted(ids)
     for run_id in ids:
-        assert records.read_run(ds, "F", run_id)["run_id"] == run_id
+        assert read_run_json(ds, "F", run_id)["run_id"] == run_id
 
 
 def test_default_datastore_is_found_upward(tmp_path, monkeypatch):

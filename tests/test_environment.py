@@ -5,10 +5,10 @@ import os
 import platform
 
 import pytest
-from helpers import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_run_json, run_id_of, run_nbflow
 
 from nbflow import Run, client
-from nbflow.datastore import Datastore, records
+from nbflow.datastore import Datastore
 
 FLOW = ["%%flow EnvFlow", "%%step start -> end\nself.x = 1", "%%step end\npass"]
 
@@ -51,7 +51,7 @@ def test_one_blob_per_distinct_environment(tmp_path):
     first = _run(tmp_path)
     stored = blobs()
     second = _run(tmp_path)
-    refs = [records.read_run(ds, "EnvFlow", r)["environment"] for r in (first, second)]
+    refs = [read_run_json(ds, "EnvFlow", r)["environment"] for r in (first, second)]
     assert refs[0]["key"] == refs[1]["key"]
     assert any(refs[0]["key"] in b for b in stored)
     assert blobs() == stored   # the second run in the same environment stored nothing new

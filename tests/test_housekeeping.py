@@ -5,7 +5,7 @@ import time
 import uuid
 
 import pytest
-from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import create_run_json, make_notebook, read_run_json, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
 from nbflow.records import TaskRecord
@@ -31,7 +31,7 @@ def three_runs(workdir, *extra, env=None) -> tuple:
 def own_keys(ds: Datastore, run_id: str) -> set:
     """The blobs only this run has: its `own` array and its `seed` parameter."""
     rec = read_task_json(ds, "HouseFlow", run_id, "start", "1")
-    run = records.read_run(ds, "HouseFlow", run_id)
+    run = read_run_json(ds, "HouseFlow", run_id)
     return {rec["artifacts"]["own"]["key"], run["params"]["seed"]["key"]}
 
 
@@ -105,7 +105,7 @@ def test_rm_refuses_a_running_run_and_a_resume_origin(workdir):
     assert (f"error: run FailFlow/{origin} is the origin of FailFlow/{new} (resumed from it"
             in res.stderr)
     ds = Datastore(str(workdir / ".nbflow"))
-    running = records.create_run(ds, "FailFlow", {"pid": os.getpid(), "created_at": time.time(),
+    running = create_run_json(ds, "FailFlow", {"pid": os.getpid(), "created_at": time.time(),
                                                   "host": os.uname().nodename})
     res = run_nbflow("rm", f"FailFlow/{running}", cwd=workdir)
     assert res.returncode == 1

@@ -8,7 +8,7 @@ import queue
 from dataclasses import dataclass, field
 
 import pytest
-from helpers import StoreReader, cli_env, make_notebook
+from helpers import StoreReader, cli_env, make_notebook, read_run_json
 from jupyter_client import KernelManager
 
 pytestmark = pytest.mark.timeout(300)
@@ -110,7 +110,7 @@ def interactive_runs(store: StoreReader, flow: str) -> list[str]:
     from nbflow.datastore import records
 
     return [r for r in records.list_runs(store.ds, flow)
-            if "interactive" in records.read_run(store.ds, flow, r)["sys_tags"]]
+            if "interactive" in read_run_json(store.ds, flow, r)["sys_tags"]]
 
 
 def test_steps_run_cell_by_cell_with_parents_inputs(kernel, store):
@@ -154,9 +154,8 @@ def test_rerun_marks_downstream_stale_and_edited_flow_cell_applies(kernel, store
     kernel.run("%%step mid -> end\nself.y = self.x * 10")
     assert kernel.run("print(self.y)").stdout.strip() == "70"
     [run_id] = interactive_runs(store, "DevFlow")
-    from nbflow.datastore import records
 
-    rec = records.read_run(store.ds, "DevFlow", run_id)
+    rec = read_run_json(store.ds, "DevFlow", run_id)
     assert [p.split("/")[2] for p in rec["stale"]] == ["end"]   # mid ran again: fresh
 
 

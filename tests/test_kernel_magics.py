@@ -6,7 +6,7 @@ import json
 
 import nbformat
 import pytest
-from helpers import StoreReader, make_notebook
+from helpers import StoreReader, make_notebook, read_run_json
 from nbclient import NotebookClient
 from test_kernel_interactive import KernelDriver
 
@@ -27,7 +27,7 @@ FLOW_CELLS = [
 
 def runs_of(store: StoreReader, flow: str, interactive: bool) -> list[str]:
     return [r for r in records.list_runs(store.ds, flow)
-            if ("interactive" in records.read_run(store.ds, flow, r)["sys_tags"]) == interactive]
+            if ("interactive" in read_run_json(store.ds, flow, r)["sys_tags"]) == interactive]
 
 
 def widget_texts(nb) -> str:

@@ -7,7 +7,7 @@ import shutil
 
 import nbformat
 import pytest
-from helpers import NOTEBOOKS, StoreReader
+from helpers import NOTEBOOKS, StoreReader, read_run_json
 from nbclient import NotebookClient
 
 from nbflow.datastore import records
@@ -48,7 +48,7 @@ def test_notebook_runs_cell_by_cell(name, workdir, monkeypatch):
     spec = read_notebook(str(path))
     store = StoreReader(folder / ".nbflow")
     [run_id] = records.list_runs(store.ds, spec.flow_name)
-    run = records.read_run(store.ds, spec.flow_name, run_id)
+    run = read_run_json(store.ds, spec.flow_name, run_id)
     assert "interactive" in run["sys_tags"]
     for step in spec.steps:
         tasks = store.tasks(spec.flow_name, run_id, step.name)

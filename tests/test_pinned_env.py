@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from helpers import StoreReader, cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import StoreReader, cli_env, make_notebook, read_run_json, run_id_of, run_nbflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -70,9 +70,8 @@ def test_pinned_step_runs_its_release_and_the_env_is_reused(tmp_path, cache):
           f"run reusing it: {reuse_run:.2f}s")
 
     # the lock is stored with the run and shown by `nbflow env`
-    from nbflow.datastore import records
 
-    rec = records.read_run(store.ds, "PinFlow", run_id)["pinned_environments"]["train"]
+    rec = read_run_json(store.ds, "PinFlow", run_id)["pinned_environments"]["train"]
     assert rec["requirements"] == [f"six=={OLD}"] and f"six=={OLD}" in rec["lock"].split()
     shown = run_nbflow("env", f"PinFlow/{run_id}", cwd=tmp_path, env=_env(cache))
     assert f"step train: --pypi six=={OLD}; python {'.'.join(map(str, sys.version_info[:3]))}" \

@@ -160,7 +160,7 @@ def _row(run: client.Run, wanted: list[str], step: str, load_limit: int,
         "duration": NaN if seconds is None else seconds,
         "tags": " ".join(sorted(run.user_tags)),
         "__params": {name: _value(run._ds, ref, (), load_limit, cache)
-                     for name, ref in (run._record.get("params") or {}).items()},
+                     for name, ref in run.record.params.items()},
     }
     task = _task(run, step)
     refs = task._refs() if task is not None else {}

@@ -21,7 +21,7 @@ from typing import Any
 from ..datastore import Datastore, default_datastore_url, records
 from ..environment import crossing
 from ..errors import ClientError
-from ..records import RunStatus, TaskRecord
+from ..records import RunRecord, RunStatus, TaskRecord
 from ..task.failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
     _NAME,
@@ -276,7 +276,7 @@ class Run(RunTags, _Object):
             if not ids and flow not in flows:
                 raise NotFound(_nearby(flow, flows, "flow", self._ctx.where()))
             raise NotFound(_nearby(run_id, ids, "run", f"flow '{flow}'"))
-        self._record = _read_json(self._ds, rel, f"run {self.pathspec}")
+        self.record = _run_record(self._ds, rel, f"run {self.pathspec}")   # a RunRecord
         self._end: dict | None = None
         if _check and not self._visible():
             raise NamespaceMismatch(
@@ -291,11 +291,11 @@ class Run(RunTags, _Object):
     # -- metadata --------------------------------------------------------------
     @property
     def namespace(self) -> str:
-        return self._record.get("namespace") or f"user:{self._record.get('user')}"
+        return self.record.namespace_or_user
 
     @property
     def user(self) -> str | None:
-        return self._record.get("user")
+        return self.record.user
 
     @property
     def user_tags(self) -> frozenset:
@@ -304,7 +304,7 @@ class Run(RunTags, _Object):
 
     @property
     def system_tags(self) -> frozenset:
-        return frozenset(list(self._record.get("sys_tags") or []) + [self.namespace])
+        return frozenset(list(self.record.sys_tags) + [self.namespace])
 
     @property
     def tags(self) -> frozenset:
@@ -312,11 +312,11 @@ class Run(RunTags, _Object):
 
     @property
     def created_at(self) -> datetime:
-        return _dt(self._record.get("created_at"))
+        return _dt(self.record.created_at)
 
     @property
     def origin_run_id(self) -> str | None:
-        return self._record.get("origin_run_id")
+        return self.record.origin_run_id
 
     @property
     def origin_pathspec(self) -> str | None:
@@ -324,7 +324,7 @@ class Run(RunTags, _Object):
 
     @property
     def is_interactive(self) -> bool:
-        return "interactive" in (self._record.get("sys_tags") or [])
+        return self.record.is_interactive
 
     @property
     def environment(self) -> dict | None:
@@ -332,7 +332,7 @@ class Run(RunTags, _Object):
         ({name: version}), and `steps`: the environments of its `--pypi` steps."""
         from ..environment.record import run_environment
 
-        return run_environment(self._ds, self._record)
+        return run_environment(self._ds, self.record)
 
     def _end_record(self) -> dict | None:
         if self._end is None:
@@ -344,7 +344,7 @@ class Run(RunTags, _Object):
     @property
     def status(self) -> str:
         """'running', 'successful', 'failed', or 'died' (its process ended without a record)."""
-        return records.run_status(self._record, self._end_record())
+        return records.run_status(self.record, self._end_record())
 
     @property
     def successful(self) -> bool:
@@ -381,14 +381,14 @@ class Run(RunTags, _Object):
     def parameters(self) -> dict:
         """Parameter values by artifact name (each loaded when this is read)."""
         return {name: crossing.load(self._ds, name, ref, self.pathspec)
-                for name, ref in (self._record.get("params") or {}).items()}
+                for name, ref in self.record.params.items()}
 
     @property
     def notebook(self):
         """The notebook's code as this run ran it (a NotebookSpec)."""
         from ..notebook.spec import NotebookSpec
 
-        return NotebookSpec.from_dict(self._record["notebook"])
+        return NotebookSpec.from_dict(self.record.notebook)
 
     def diff(self, other: Run):
         """What changed from this run to `other` (a RunDiff: parameters, cells, environment,
@@ -707,7 +707,7 @@ def damaged_runs(flow: str, _datastore: Datastore | None = None) -> dict[str, st
 
 def elapsed(run: Run) -> float | None:
     """Seconds from start to end (to now while it runs); None if it died."""
-    start = run._record.get("created_at")
+    start = run.record.created_at
     end = run._end_record()
     if end:
         return end.get("finished_at", start) - start
@@ -740,6 +740,15 @@ __all__ = [
     "set_datastore",
     "store_at",
 ]
+
+
+def _run_record(ds: Datastore, rel: str, what: str) -> RunRecord:
+    rec = _read_json(ds, rel, what)
+    try:
+        return RunRecord.from_json(rec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a run record "
+                            f"holds ({type(e).__name__}: {e})") from None
 
 
 def _task_record(ds: Datastore, rel: str, what: str) -> TaskRecord:

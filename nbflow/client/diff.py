@@ -90,7 +90,7 @@ def diff_runs(a: client.Run, b: client.Run) -> RunDiff:
     if a.flow_name != b.flow_name:
         raise client.ClientError(f"cannot diff runs of different flows: {a.pathspec} is a run of "
                                  f"{a.flow_name}, {b.pathspec} of {b.flow_name}")
-    params = set(a._record.get("params") or {}) | set(b._record.get("params") or {})
+    params = set(a.record.params) | set(b.record.params)
     return RunDiff(run_a=a.pathspec, run_b=b.pathspec, parameters=_parameters(a, b),
                    cells=_cells(a, b), environment=_environment(a, b),
                    artifacts=_artifacts(a, b, params))
@@ -99,7 +99,7 @@ def diff_runs(a: client.Run, b: client.Run) -> RunDiff:
 # -- parameters ---------------------------------------------------------------------------
 
 def _parameters(a: client.Run, b: client.Run) -> tuple[ParamChange, ...]:
-    ra, rb = a._record.get("params") or {}, b._record.get("params") or {}
+    ra, rb = a.record.params, b.record.params
     out = []
     for name in sorted(set(ra) | set(rb)):
         ka, kb = (ra.get(name) or {}).get("key"), (rb.get(name) or {}).get("key")

@@ -15,12 +15,12 @@ class RunTags:
     def _current_user_tags(self) -> frozenset:
         if self._user_tags_cache is None:
             self._user_tags_cache = frozenset(store.user_tags(
-                self._ds, self.path_components[0], self.id, self._record.get("tags") or []))
+                self._ds, self.path_components[0], self.id, list(self.record.tags)))
         return self._user_tags_cache
 
     def _mutate(self, remove: Iterable[str] = (), add: Iterable[str] = ()) -> None:
         after = store.mutate(self._ds, self.path_components[0], self.id,
-                             self._record.get("tags") or [], self.system_tags,
+                             list(self.record.tags), self.system_tags,
                              remove=remove, add=add)
         self._user_tags_cache = frozenset(after)
 

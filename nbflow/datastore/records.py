@@ -5,8 +5,9 @@ import os
 import random
 import re
 import time
+from dataclasses import replace
 
-from ..records import RunStatus, TaskRecord
+from ..records import RunRecord, RunStatus, TaskRecord
 from . import Datastore
 
 RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
@@ -17,21 +18,24 @@ def new_run_id() -> str:
     return str(time.time_ns() // 1000)
 
 
-def create_run(ds: Datastore, flow: str, record: dict) -> str:
-    """Claim a fresh run id and write its record; two runs started at once never collide."""
+def create_run(ds: Datastore, record: RunRecord) -> RunRecord:
+    """Claim a fresh run id for `record` and write it; two runs started at once never collide.
+    Returns the record with its run id."""
+    flow = record.flow
     check_flow_name(flow)
     ds.check_shared()
     run_id = new_run_id()
     for _ in range(1000):
-        record = dict(record, run_id=run_id, flow=flow)
+        record = replace(record, run_id=run_id)
         try:
-            created = ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json", _dumps(record))
+            created = ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json",
+                                                  _dumps(record.to_json()))
         except OSError:
             _remove_empty_run_dir(ds, flow, run_id)   # never a run without a record
             raise
         if created:
             _reserve_run_end(ds, flow, run_id)
-            return run_id
+            return record
         run_id = str(int(run_id) + 1 + random.randrange(1000))
     raise RuntimeError("could not allocate a run id")
 
@@ -64,14 +68,14 @@ def _dumps(record: dict) -> bytes:
     return json.dumps(record, default=str).encode()
 
 
-def read_run(ds: Datastore, flow: str, run_id: str) -> dict:
-    return ds.get_json(f"{flow}/{run_id}/_run.json")
+def read_run(ds: Datastore, flow: str, run_id: str) -> RunRecord:
+    return RunRecord.from_json(ds.get_json(f"{flow}/{run_id}/_run.json"))
 
 
 def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
-    rec = read_run(ds, flow, run_id)
-    rec.update(changes)
-    ds.put_json(f"{flow}/{run_id}/_run.json", rec)
+    """A kernel's interactive run keeps its record up to date (code, latest tasks)."""
+    rec = replace(read_run(ds, flow, run_id), **changes)
+    ds.put_json(f"{flow}/{run_id}/_run.json", rec.to_json())
 
 
 def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, message: str = "",
@@ -218,13 +222,13 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
-def run_status(run_record: dict, end_record: dict | None) -> str:
+def run_status(run_record: RunRecord, end_record: dict | None) -> str:
     """'successful' or 'failed' once ended; 'died' when its process is gone (same host
     only); else 'running'."""
     if end_record is not None:
         return RunStatus.SUCCESSFUL if end_record.get("successful") else RunStatus.FAILED
     import socket
 
-    if run_record.get("host") == socket.gethostname() and not process_alive(run_record.get("pid")):
+    if run_record.host == socket.gethostname() and not process_alive(run_record.pid):
         return RunStatus.DIED
     return RunStatus.RUNNING

@@ -44,7 +44,7 @@ def latest_locks(ds, flow: str, runs: int = 10) -> dict[str, dict]:
         return found
     for run_id in run_ids:
         try:
-            entries = records.read_run(ds, flow, run_id).get("pinned_environments") or {}
+            entries = records.read_run(ds, flow, run_id).pinned_environments
         except Exception:  # noqa: BLE001 - a damaged or half-written record: look further
             continue
         for step, entry in entries.items():

@@ -13,8 +13,8 @@ def run_environment(ds, record: dict) -> dict | None:
     """{"python", "implementation", "platform", "executable", "packages",
     "steps": {step: {"requirements", "python", "lock", "packages"}}}; None for runs
     recorded before environments were."""
-    env = capture.load(ds, record.get("environment"))
-    pinned = record.get("pinned_environments") or {}
+    env = capture.load(ds, record.environment)
+    pinned = record.pinned_environments
     if env is None and not pinned:
         return None
     out = dict(env or {})

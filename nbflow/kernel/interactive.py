@@ -142,7 +142,7 @@ def _last_run_notebook(ds, flow: str) -> NotebookSpec | None:
     if not runs:
         return None
     try:
-        return NotebookSpec.from_dict(records.read_run(ds, flow, runs[0])["notebook"])
+        return NotebookSpec.from_dict(records.read_run(ds, flow, runs[0]).notebook)
     except Exception:  # noqa: BLE001 - an unreadable record only means fewer known steps
         return None
 
@@ -189,7 +189,7 @@ def _refuse_unusable_parent(session: KernelSession, graph, spec: StepSpec, paren
 def _code_note(ds, graph, step: str, run_id: str) -> str:
     """Which code made the stored tasks, and whether the cell still has that code."""
     try:
-        was = NotebookSpec.from_dict(records.read_run(ds, graph.name, run_id)["notebook"])
+        was = NotebookSpec.from_dict(records.read_run(ds, graph.name, run_id).notebook)
         old = was.step(step)
     except Exception:  # noqa: BLE001 - an old or unreadable record: nothing to compare
         return ""
@@ -206,7 +206,7 @@ def _stored_tasks(ds, flow: str, step: str, current: InteractiveRun | None):
         if current is not None and run_id == current.run_id:
             continue
         try:
-            latest = records.read_run(ds, flow, run_id).get("interactive_latest") or {}
+            latest = records.read_run(ds, flow, run_id).interactive_latest
         except Exception:  # noqa: BLE001, S112 - an unreadable run is skipped
             continue
         attempts = records.list_tasks(ds, flow, run_id, step)
@@ -254,7 +254,7 @@ def _interactive_run(session: KernelSession, known: NotebookSpec, ds, params, va
             end_interactive_run(session)
         run_id, record = create_run_record(ds, known, params, values,
                                            RunOptions(is_interactive=True), param_refs=refs)
-        run = session.run = InteractiveRun(known.flow_name, run_id, ds, record["user"])
+        run = session.run = InteractiveRun(known.flow_name, run_id, ds, record.user)
         session.latest.clear()
         session.stale.clear()
         print(f"(interactive run {known.flow_name}/{run_id})")
@@ -271,7 +271,7 @@ def _step_environment(session: KernelSession, run: InteractiveRun, known: Notebo
     if step_env_spec(known, known.step(step)) is None:
         return {}
     said = session.__dict__.setdefault("environments_announced", set())
-    stored = records.read_run(run.datastore, run.flow, run.run_id).get("pinned_environments") or {}
+    stored = records.read_run(run.datastore, run.flow, run.run_id).pinned_environments
 
     def announce(name, entry, built_seconds):
         if (name, entry["hash"]) not in said:

@@ -51,7 +51,7 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
     origin_id = origin_run_id or latest_origin(ds, graph.name, opts.namespace)
     plan = plan_resume(graph, ds, origin_id, step)
     params, param_refs = check_parameters(notebook, opts, ds, plan)
-    environments = pinned_environments(notebook, ds, opts, plan.origin.get("pinned_environments"))
+    environments = pinned_environments(notebook, ds, opts, plan.origin.pinned_environments)
     run_id, record = create_run_record(ds, notebook, params, {}, opts, origin_run_id=origin_id,
                                        param_refs=param_refs, environments=environments)
     clones = [clone_task(ds, rec, run_id) for rec in plan.reused]
@@ -71,8 +71,8 @@ def latest_origin(ds: Datastore, flow: str, namespace: str | None) -> str:
             rec = records.read_run(ds, flow, run_id)
         except (OSError, ValueError):
             continue  # damaged or half-created: never a default origin
-        tags = set(rec.get("sys_tags") or []) | set(rec.get("tags") or []) | {rec.get("namespace")}
-        if ns in tags and "interactive" not in (rec.get("sys_tags") or []):
+        tags = set(rec.sys_tags) | set(rec.tags) | {rec.namespace}
+        if ns in tags and not rec.is_interactive:
             return run_id
     raise ResumeError(f"flow '{flow}' has no run in namespace '{ns}' in {ds.url} to resume; "
                       "start one with `nbflow run`, or name one with --origin-run-id")
@@ -92,8 +92,8 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
                           "`nbflow run` or `%nbflow run`")
     status = origin.status
     if status == "running":
-        raise ResumeError(f"{where} is still running (pid {origin._record.get('pid')} on "
-                          f"{origin._record.get('host')}); wait for it to end before resuming it")
+        raise ResumeError(f"{where} is still running (pid {origin.record.pid} on "
+                          f"{origin.record.host}); wait for it to end before resuming it")
     old_graph = FlowGraph(origin.notebook)
     if step is not None:
         if step not in graph:
@@ -114,7 +114,7 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
     for s in rerun:
         invalid |= graph.descendants(s) | (old_graph.descendants(s) if s in old_graph else set())
     _check_structure(graph, old_graph, invalid, where)
-    plan = ResumePlan(origin_id, origin._record, rerun)
+    plan = ResumePlan(origin_id, origin.record, rerun)
     for s in graph.topological():
         if s in invalid:
             continue
@@ -200,7 +200,7 @@ def check_parameters(notebook: NotebookSpec, opts: RunOptions, ds: Datastore,
     """The parameters and the origin's refs to their values; an error if the
     notebook's parameters or a given value differ from the origin's."""
     params = notebook_parameters(notebook)
-    refs = dict(plan.origin.get("params") or {})
+    refs = dict(plan.origin.params)
     now, before = {p.artifact for p in params}, set(refs)
     if now != before:
         added, removed = sorted(now - before), sorted(before - now)

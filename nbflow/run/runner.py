@@ -15,7 +15,7 @@ from ..errors import DatastoreError, NbflowError, UsageError
 from ..executors import get_executor
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
 from ..notebook.spec import NotebookSpec
-from ..records import EventKind, RunContext, RunEvent
+from ..records import EventKind, RunContext, RunEvent, RunRecord
 from ..user import username
 from .scheduler import Listener, RunResult, Scheduler
 
@@ -102,7 +102,7 @@ def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
 def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dict,
                       opts: RunOptions, origin_run_id: str | None = None,
                       param_refs: dict | None = None,
-                      environments: dict | None = None) -> tuple[str, dict]:
+                      environments: dict | None = None) -> tuple[str, RunRecord]:
     """`param_refs` (resume): the origin run's stored parameters, reused as they are;
     `environments`: pinned_environments(...), kept with the run (its locks)."""
     check_store_reachable(ds, opts)
@@ -110,20 +110,16 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
     if param_refs is None:
         param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else [])
-    record = {
-        "created_at": time.time(), "user": user, "tags": list(opts.tags),
-        "sys_tags": sys_tags, "namespace": run_namespace(opts, user),
-        "params": param_refs,
-        "param_options": {p.artifact: p.option for p in params},
-        "notebook": notebook.to_dict(), "origin_run_id": origin_run_id,
-        "pid": os.getpid(), "host": os.uname().nodename if hasattr(os, "uname") else "",
-        "max_workers": opts.max_workers, "max_num_splits": opts.max_num_splits,
-        "datastore": ds.url,
-        "environment": capture.record_current(ds),
-        "pinned_environments": environments or {},
-    }
-    run_id = records.create_run(ds, notebook.flow_name, record)
-    return run_id, record
+    record = RunRecord(
+        flow=notebook.flow_name, run_id="", created_at=time.time(), user=user,
+        namespace=run_namespace(opts, user), notebook=notebook.to_dict(), params=param_refs,
+        param_options={p.artifact: p.option for p in params}, tags=tuple(opts.tags),
+        sys_tags=tuple(sys_tags), origin_run_id=origin_run_id, pid=os.getpid(),
+        host=os.uname().nodename if hasattr(os, "uname") else "",
+        max_workers=opts.max_workers, max_num_splits=opts.max_num_splits, datastore=ds.url,
+        environment=capture.record_current(ds), pinned_environments=environments or {})
+    record = records.create_run(ds, record)
+    return record.run_id, record
 
 
 def check_store_reachable(ds: Datastore, opts: RunOptions) -> None:
@@ -163,14 +159,14 @@ def run_notebook(notebook: NotebookSpec, opts: RunOptions,
     return execute(graph, ds, run_id, record, opts, listeners, executor=executor)
 
 
-def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
+def execute(graph, ds: Datastore, run_id: str, record: RunRecord, opts: RunOptions,
             listeners: list[Listener] | None = None, *, seed=None, completed=None,
             first_task_id: int = 1, executor=None) -> RunResult:
     listeners = list(listeners or [])
     from ..notebook.production import project_context
 
-    context = run_context(opts, record["user"], record.get("origin_run_id"),
-                          project_context(graph.notebook, record["user"]).get("project"))
+    context = run_context(opts, record.user, record.origin_run_id,
+                          project_context(graph.notebook, record.user).get("project"))
     for listener in listeners:
         listener(RunEvent(EventKind.RUN_STARTED, run_id, info={"flow": graph.name,
                                                          "datastore": ds.url,
@@ -187,10 +183,10 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
             from ..notebook.preload import modules_to_preload
 
             executor.preload(modules_to_preload(graph.notebook))
-        environments = launch_info(record.get("pinned_environments"))
+        environments = launch_info(record.pinned_environments)
         for environment in {e["hash"]: e for e in environments.values()}.values():
             executor.warm_environment(environment)
-        sched = Scheduler(graph, ds, run_id, params=record["params"], executor=executor,
+        sched = Scheduler(graph, ds, run_id, params=record.params, executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id,
                           environments=environments)

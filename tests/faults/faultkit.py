@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import psutil
-from helpers import cli_env
+from helpers import cli_env, read_run_json
 
 from nbflow.datastore import Datastore, records
 
@@ -102,7 +102,7 @@ def assert_store_consistent(root: Path) -> int:
     checked = 0
     for flow in records.list_flows(ds):
         for run_id in records.list_runs(ds, flow):
-            records.read_run(ds, flow, run_id)
+            read_run_json(ds, flow, run_id)
             for rec in task_records(ds, flow, run_id):
                 checked += 1
                 for name, ref in (rec.get("artifacts") or {}).items():

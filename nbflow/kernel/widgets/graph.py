@@ -111,7 +111,7 @@ def run_html(ds, flow: str, run_id: str) -> str:
     """A stored run's graph (the artifact browser): states and task counts from its records."""
     from ...datastore import records
 
-    notebook = NotebookSpec.from_dict(records.read_run(ds, flow, run_id)["notebook"])
+    notebook = NotebookSpec.from_dict(records.read_run(ds, flow, run_id).notebook)
     graph = graph_of(notebook)
     targets, foreach, joins = shape(graph)
     states, counts = run_states(ds, flow, run_id)

@@ -70,7 +70,7 @@ class RunModel:
 
     def _read_graph(self) -> FlowGraph | None:
         try:
-            nb = records.read_run(self.ds, self.flow, self.run_id)["notebook"]
+            nb = records.read_run(self.ds, self.flow, self.run_id).notebook
             graph = FlowGraph(NotebookSpec.from_dict(nb))
             validate(graph)
             return graph
