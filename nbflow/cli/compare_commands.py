@@ -6,7 +6,6 @@ import math
 import sys
 from datetime import datetime
 
-from ..client.summary import short_repr
 from ..commands.text import duration
 from ..commands.text import table as text_table
 from ..errors import UsageError
@@ -68,6 +67,8 @@ def cell_text(column: str, value) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if column == "duration":
         return duration(value)
+    from ..client.summary import short_repr
+
     return value if isinstance(value, str) else short_repr(value, 40)
 
 
@@ -94,6 +95,8 @@ def _csv_value(value):
         return value.isoformat(sep=" ")
     if isinstance(value, (str, int, float, bool)):
         return value
+    from ..client.summary import short_repr
+
     return short_repr(value, 200)
 
 

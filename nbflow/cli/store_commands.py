@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from ..client.summary import human_size
+
+def human_size(n) -> str:
+    from ..client.summary import human_size as size  # the client loads on use, not at start
+
+    return size(n)
+
 
 DATASTORE_HELP = "an fsspec URL (default: NBFLOW_DATASTORE, else the nearest .nbflow/)"
 

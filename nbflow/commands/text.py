@@ -1,7 +1,10 @@
 """Plain-text renderings of command results, shared by the CLI and the kernel's %nbflow."""
 from __future__ import annotations
 
-from .inspect import RunList, RunRow, TaskDump
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .inspect import RunList, RunRow, TaskDump
 
 
 def table(headers: list[str], rows: list[tuple]) -> str:
