@@ -57,9 +57,14 @@ class RunEntry:
 
     @property
     def status(self) -> str:
+        from ..records import RunRecord, RunStatus
         from .records import run_status
 
-        return "damaged" if self.error else run_status(self.record or {}, self.end)
+        if self.error:
+            return RunStatus.DAMAGED
+        record = RunRecord.from_json({"flow": self.flow, "run_id": self.run_id,
+                                      **(self.record or {})})
+        return run_status(record, self.end)
 
     @property
     def created_at(self) -> float:

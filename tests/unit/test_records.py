@@ -64,7 +64,7 @@ def test_a_clone_points_at_its_origin():
 def test_run_records_round_trip():
     run = RunRecord(flow="F", run_id="7", created_at=1.0, user="me", namespace="user:me",
                     notebook={"flow_name": "F", "steps": []}, tags=("a",),
-                    extra={"environment": {"key": "e"}})
+                    environment={"key": "e"}, extra={"written_later": 1})
     assert RunRecord.from_json(json.loads(json.dumps(run.to_json()))) == run
     assert run.to_json()["environment"] == {"key": "e"} and run.namespace_or_user == "user:me"
 
