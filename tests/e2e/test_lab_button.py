@@ -9,6 +9,7 @@ NBFLOW_LABEXTENSION=<built extension folder> tests a build instead of the instal
 (e.g. nbflow/labextension after `jlpm build:prod` in labextension/)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -101,18 +102,25 @@ def wait_for_server(url: str, server: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"jupyter lab did not start:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def page(lab, tmp_path):
+@contextlib.contextmanager
+def chromium_page(profile: Path):
+    """A page of headless Chromium (Debian's), its profile in `profile`."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            str(profile), executable_path=CHROMIUM, headless=True, args=FLAGS,
             viewport={"width": 1400, "height": 1000})
         try:
             yield context.pages[0] if context.pages else context.new_page()
         finally:
             context.close()
+
+
+@pytest.fixture
+def page(lab, tmp_path):
+    with chromium_page(tmp_path / "profile") as p:
+        yield p
 
 
 def open_notebook(page, lab, folder: str, cells: list[str] | None = None,

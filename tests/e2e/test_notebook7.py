@@ -1,0 +1,82 @@
+"""Notebook 7 smoke test: in a real Jupyter Notebook 7 server and headless Chromium, a
+notebook's `%nbflow run` cell shows the drawn graph, every step done, and the status
+widget (the ipywidgets front end works there as in JupyterLab).
+
+Skipped without the `notebook` package or /usr/bin/chromium."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import test_lab_button
+from conftest import make_notebook
+from test_kernel_graph import CELLS
+from test_lab_button import WAIT_MS, chromium_page, free_port, lab_env, shot, wait_for_server, wait_until
+
+pytest.importorskip("notebook")
+
+pytestmark = test_lab_button.pytestmark   # e2e, slow, a timeout; skipped without Chromium
+
+
+@pytest.fixture(scope="module")
+def nb7(tmp_path_factory):
+    """A real Notebook 7 server on a free port, token off, serving a fresh folder."""
+    home = tmp_path_factory.mktemp("nb7")
+    root = home / "root"
+    root.mkdir()
+    port = free_port()
+    with open(home / "server.log", "w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+             f"--port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+             "--ServerApp.password=", f"--ServerApp.root_dir={root}"],
+            env=lab_env(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(url, server, home / "server.log")
+        yield url, root
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def page(nb7, tmp_path):
+    with chromium_page(tmp_path / "profile") as p:
+        yield p
+
+
+def test_nbflow_run_draws_the_graph_in_notebook_7(nb7, page):
+    url, root = nb7
+    make_notebook(root / "shape.ipynb", CELLS)
+    make_notebook(root / "run.ipynb", ["print('kernel ready')", "%load_ext nbflow",
+                                       "%nbflow run shape.ipynb"])
+    page.goto(f"{url}/notebooks/run.ipynb")
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.first.wait_for(timeout=WAIT_MS)
+
+    def ready() -> bool:   # run the first cell until the kernel answers
+        if "kernel ready" in cells.first.locator(".jp-OutputArea").inner_text():
+            return True
+        cells.first.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Control+Enter")
+        page.wait_for_timeout(3000)
+        return "kernel ready" in cells.first.locator(".jp-OutputArea").inner_text()
+
+    wait_until(page, ready, "the kernel")
+    cells.nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")   # %load_ext nbflow, then %nbflow run
+    page.keyboard.press("Control+Enter")
+    last = cells.nth(2)
+    try:
+        done = last.locator("g.nbflow-node.nbflow-done")
+        wait_until(page, lambda: done.count() == 7, "every step drawn done")
+        last.locator(".widget-html", has_text="tasks done").first.wait_for(timeout=WAIT_MS)
+    finally:
+        shot(page, "notebook7.png")
