@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 pytest.importorskip("distributed")
 
