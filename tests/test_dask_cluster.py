@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -221,11 +221,10 @@ def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
     _assert_all_gone([task])  # the lost attempt died with its worker
     assert "worker running the task was lost" in err
     run_id = run_id_of(out)
-    from nbflow.datastore import records
 
     (last,) = store.tasks("LostFlow", run_id, "start")
     assert last["successful"] and last["attempt"] == 1
-    lost = records.read_task(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
+    lost = read_task_json(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
     assert lost["exception"]["type"] == "WorkerLost" and not lost["successful"]
     assert store.artifacts("LostFlow", run_id, "start")["survived"] != worker
 
