@@ -77,3 +77,8 @@ class TaskFailed(NbflowError):
 
 class ClientError(NbflowError):
     """The client API was asked for something that does not exist or is not visible."""
+
+
+class MissingArtifact(ArtifactError, ClientError, AttributeError):
+    """Reading an artifact that does not exist, in a step (`self.x`) or from the client
+    (`task.data.x`): an AttributeError too, so `hasattr` works and Metaflow code ports."""

@@ -10,7 +10,7 @@ import sys
 
 import nbformat
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 pytest.importorskip("matplotlib")
 pytestmark = pytest.mark.timeout(300)

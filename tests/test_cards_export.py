@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_notebook, run_nbflow
+from helpers import make_notebook, run_nbflow
 from test_export_metaflow import metaflow_env, run_metaflow
 
 pytest.importorskip("metaflow")

@@ -1,6 +1,6 @@
 """`nbflow logs | dump | runs` on real runs in a temporary datastore (SPEC section 2)."""
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 INSPECT_FLOW = [
     "%%flow InspectFlow\nimport sys\nimport numpy as np\nimport pandas as pd",

@@ -6,7 +6,7 @@ import warnings
 from datetime import datetime
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 import nbflow
 from nbflow import DataArtifact, Flow, Flows, Run, Step, Task, client, namespace
@@ -189,9 +189,10 @@ def test_a_run_still_going_is_readable(workdir):
                             env=cli_env(GO_FILE=go), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        run = None
+        run, deadline = None, time.time() + 120
         while run is None or "start" not in run:   # until start's record is committed
             assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "start's record never appeared"
             time.sleep(0.05)
             try:
                 run = Flow("SlowFlow").latest_run

@@ -15,7 +15,7 @@ import warnings
 
 import nbformat
 import pytest
-from conftest import StoreReader, make_notebook, run_id_of, run_nbflow
+from helpers import StoreReader, make_notebook, run_id_of, run_nbflow
 from nbclient import NotebookClient
 from test_client import fresh_client_state  # noqa: F401 - autouse: a clean client per test
 

@@ -7,7 +7,7 @@ not apply and why."""
 from __future__ import annotations
 
 import pytest
-from conftest import cli_env, run_nbflow
+from helpers import cli_env, run_nbflow
 
 from tests.core_port.bodies import ALL
 from tests.core_port.harness import crossings, flow_name, write

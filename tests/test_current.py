@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 FIELDS = ("flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count",
           "origin_run_id", "namespace", "username", "tags", "is_interactive")

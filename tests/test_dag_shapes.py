@@ -16,7 +16,7 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
 
@@ -225,7 +225,7 @@ def run_reference(kind: str, shape: dict) -> dict:
 def end_artifacts(workdir, flow: str, run_id: str) -> dict:
     ds = Datastore(str(workdir / ".nbflow"))
     (task_id, attempt), = records.list_tasks(ds, flow, run_id, "end").items()
-    rec = records.read_task(ds, flow, run_id, "end", task_id, attempt)
+    rec = read_task_json(ds, flow, run_id, "end", task_id, attempt)
     return {k: ds.get_object(v["key"]) for k, v in rec["artifacts"].items()}
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
@@ -221,11 +221,10 @@ def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
     _assert_all_gone([task])  # the lost attempt died with its worker
     assert "worker running the task was lost" in err
     run_id = run_id_of(out)
-    from nbflow.datastore import records
 
     (last,) = store.tasks("LostFlow", run_id, "start")
     assert last["successful"] and last["attempt"] == 1
-    lost = records.read_task(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
+    lost = read_task_json(store.ds, "LostFlow", run_id, "start", last["task_id"], 0)
     assert lost["exception"]["type"] == "WorkerLost" and not lost["successful"]
     assert store.artifacts("LostFlow", run_id, "start")["survived"] != worker
 
@@ -279,3 +278,39 @@ def test_on_a_running_cluster_a_rerun_dask_makes_itself_is_reported(workdir, sto
     assert proc.returncode == 0, err
     assert "running this task was lost; Dask reran it on" in err
     assert "finished on the rerun" in out
+
+
+def test_a_step_asking_for_a_gpu_runs_on_the_worker_that_declares_one(workdir, store):
+    """Two workers, one declaring gpu=1: all six tasks of the step with --resources gpu=1
+    are placed there (steps without it may run on either)."""
+    from distributed import Client, Nanny, Scheduler, SpecCluster
+    from distributed.security import Security
+
+    sec = Security.temporary()
+    workers = {"plain": {"cls": Nanny, "options": {"nthreads": 1, "security": sec,
+                                                   "host": "127.0.0.1"}},
+               "gpu": {"cls": Nanny, "options": {"nthreads": 1, "security": sec, "host": "127.0.0.1",
+                                                 "resources": {"gpu": 1}}}}
+    scheduler = {"cls": Scheduler, "options": {"security": sec, "host": "127.0.0.1",
+                                               "dashboard_address": None}}
+    nb = make_notebook(workdir / "gpu.ipynb", [
+        "%%flow GpuFlow",
+        "%%step start -> train --foreach xs\nself.xs = list(range(6))",
+        "%%step train -> join --resources gpu=1\nimport os, psutil\n"
+        "self.worker_pid = psutil.Process(os.getppid()).ppid()",
+        "%%step join -> end\nself.pids = {i.worker_pid for i in inputs}",
+        "%%step end\npass",
+    ])
+    with SpecCluster(workers=workers, scheduler=scheduler, security=sec) as c, \
+            Client(c, security=sec) as client:
+        client.wait_for_workers(2)
+        gpu_worker = next(addr for addr, w in client.scheduler_info()["workers"].items()
+                          if w.get("resources"))
+        gpu_pid = client.run(os.getpid, workers=[gpu_worker])[gpu_worker]
+        env = cli_env(NBFLOW_DASK_SECURITY=json.dumps({
+            "require_encryption": True, "tls_ca_file": sec.tls_ca_file,
+            "tls_client_cert": sec.tls_client_cert, "tls_client_key": sec.tls_client_key}))
+        res = run_nbflow("run", nb, "--scheduler", c.scheduler_address, "--datastore-shared",
+                         cwd=workdir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert store.artifacts("GpuFlow", run_id_of(res.stdout), "join")["pids"] == {gpu_pid}

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import NOTEBOOKS, run_id_of
+from helpers import NOTEBOOKS, run_id_of
 from test_dask_cluster import cluster  # noqa: F401 - the running cluster fixture
 from test_s3_datastore import s3_endpoint  # noqa: F401 - moto's S3 server
 

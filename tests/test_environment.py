@@ -5,7 +5,7 @@ import os
 import platform
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 from nbflow import Run, client
 from nbflow.datastore import Datastore, records

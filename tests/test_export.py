@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_notebook, run_nbflow
+from helpers import make_notebook, run_nbflow
 
 from nbflow.convert import export_notebook
 from nbflow.errors import ValidationErrors

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
-from conftest import NOTEBOOKS, cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import NOTEBOOKS, cli_env, make_notebook, run_id_of, run_nbflow
 
 from nbflow.notebook.parse import read_notebook
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_notebook, run_nbflow
+from helpers import make_notebook, run_nbflow
 
 pytest.importorskip("metaflow")
 

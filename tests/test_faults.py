@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
 
@@ -71,7 +71,7 @@ def test_task_killed_from_outside_fails_the_run(workdir):
     run_id = run_id_of(out)
     assert "the task process killed by signal 9 (SIGKILL) before it finished" in err
     ds = Datastore(str(workdir / ".nbflow"))
-    rec = records.read_task(ds, "KilledFlow", run_id, "work", "2")
+    rec = read_task_json(ds, "KilledFlow", run_id, "work", "2")
     assert rec["successful"] is False and rec["artifacts"] == {}
     assert rec["exception"]["type"] == "TaskKilled"
     assert records.read_run_end(ds, "KilledFlow", run_id)["successful"] is False
@@ -95,7 +95,7 @@ def test_task_killed_while_storing_artifacts_fails_cleanly(workdir):
     assert res.returncode == 1, res.stdout + res.stderr
     run_id = run_id_of(res.stdout)
     ds = Datastore(str(workdir / ".nbflow"))
-    rec = records.read_task(ds, "SelfkillFlow", run_id, "start", "1")
+    rec = read_task_json(ds, "SelfkillFlow", run_id, "start", "1")
     assert rec["successful"] is False and rec["artifacts"] == {}
     assert records.read_run_end(ds, "SelfkillFlow", run_id)["successful"] is False
     assert records.list_tasks(ds, "SelfkillFlow", run_id, "end") == {}
@@ -112,7 +112,7 @@ def test_task_killed_at_any_moment_leaves_no_partial_blob(workdir, delay):
     res = run_nbflow("run", nb, cwd=workdir)
     run_id = run_id_of(res.stdout)
     ds = Datastore(str(workdir / ".nbflow"))
-    rec = records.read_task(ds, "SelfkillFlow", run_id, "start", "1")
+    rec = read_task_json(ds, "SelfkillFlow", run_id, "start", "1")
     end = records.read_run_end(ds, "SelfkillFlow", run_id)
     assert end["successful"] is (res.returncode == 0)
     # the task record is the commit: the run succeeds exactly when the task committed
@@ -136,7 +136,7 @@ def test_interrupted_run_is_marked_failed_and_ends_its_tasks(workdir):
     run_id = run_id_of(out)
     ds = Datastore(str(workdir / ".nbflow"))
     assert records.read_run_end(ds, "InterruptFlow", run_id)["successful"] is False
-    assert records.read_task(ds, "InterruptFlow", run_id, "work", "2")["successful"] is False
+    assert read_task_json(ds, "InterruptFlow", run_id, "work", "2")["successful"] is False
     with pytest.raises(ProcessLookupError):   # the task did not outlive its run
         for _ in range(100):
             os.kill(task_pid, 0)
@@ -158,7 +158,7 @@ def test_two_runs_of_one_notebook_at_once(workdir):
     ds = Datastore(str(workdir / ".nbflow"))
     assert sorted(records.list_runs(ds, "TwiceFlow")) == sorted(ids)
     for i, run_id in enumerate(ids):
-        end = records.read_task(ds, "TwiceFlow", run_id, "end", "7")
+        end = read_task_json(ds, "TwiceFlow", run_id, "end", "7")
         assert ds.get_object(end["artifacts"]["vs"]["key"]) == [f"r{i}{k}" for k in range(4)]
         run = json.loads((workdir / ".nbflow" / "TwiceFlow" / run_id / "_run.json").read_text())
         assert run["run_id"] == run_id

@@ -1,6 +1,6 @@
 """Graph validation (SPEC section 1 "Validation"), `nbflow check` and `nbflow show`."""
 import pytest
-from conftest import make_notebook, run_nbflow
+from helpers import make_notebook, run_nbflow
 
 from nbflow.errors import ValidationErrors
 from nbflow.graph import FlowGraph, build, validate

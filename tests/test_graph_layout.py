@@ -6,7 +6,7 @@ import itertools
 import re
 
 import pytest
-from conftest import NOTEBOOKS
+from helpers import NOTEBOOKS
 from test_dag_shapes import SHAPES
 
 from nbflow.graph import FlowGraph, validate

@@ -5,9 +5,10 @@ import time
 import uuid
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 
 from nbflow.datastore import Datastore, records
+from nbflow.records import TaskRecord
 
 CELLS = [
     "%%flow HouseFlow\nimport numpy as np\nseed = Parameter('seed', default=0)",
@@ -29,7 +30,7 @@ def three_runs(workdir, *extra, env=None) -> tuple:
 
 def own_keys(ds: Datastore, run_id: str) -> set:
     """The blobs only this run has: its `own` array and its `seed` parameter."""
-    rec = records.read_task(ds, "HouseFlow", run_id, "start", "1")
+    rec = read_task_json(ds, "HouseFlow", run_id, "start", "1")
     run = records.read_run(ds, "HouseFlow", run_id)
     return {rec["artifacts"]["own"]["key"], run["params"]["seed"]["key"]}
 
@@ -155,8 +156,9 @@ def test_gc_keeps_what_appears_while_it_walks(workdir, monkeypatch):
         walk = real_walk(store)
         written["new"] = ds.put_object("written meanwhile")["key"]
         rec = {"flow": "F", "run_id": "1", "step": "start", "task_id": "1", "attempt": 0,
+               "pathspec": "F/1/start/1",
                "artifacts": {"x": {"key": old_reused, "size": 1, "type": "str"}}}
-        records.write_task(ds, rec)
+        records.write_task(ds, TaskRecord.from_json(rec))
         os.utime(root / ds.blob_path(old_reused), (past, past))   # as if not freshened
         return walk
 
@@ -171,7 +173,7 @@ def test_fsck_reports_damage_with_the_runs_it_affects_and_repairs(workdir):
     nb, ids = three_runs(workdir)
     root = workdir / ".nbflow"
     ds = Datastore(str(root))
-    own1, own2 = (records.read_task(ds, "HouseFlow", r, "start", "1")["artifacts"]["own"]["key"]
+    own1, own2 = (read_task_json(ds, "HouseFlow", r, "start", "1")["artifacts"]["own"]["key"]
                   for r in ids[:2])
     path = root / ds.blob_path(own1)
     data = bytearray(path.read_bytes())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from conftest import make_notebook
+from helpers import make_notebook
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.timeout(300)

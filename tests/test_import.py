@@ -8,7 +8,7 @@ import json
 import textwrap
 
 import nbformat
-from conftest import StoreReader, run_id_of, run_nbflow
+from helpers import StoreReader, run_id_of, run_nbflow
 
 from nbflow.convert import export_notebook, import_flow
 from nbflow.errors import ValidationErrors

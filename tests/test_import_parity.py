@@ -6,7 +6,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import StoreReader, make_notebook, run_id_of, run_nbflow
+from helpers import StoreReader, make_notebook, run_id_of, run_nbflow
 
 from nbflow.convert import import_flow
 from nbflow.errors import ValidationErrors

@@ -8,7 +8,7 @@ import re
 
 import nbformat
 import pytest
-from conftest import make_notebook
+from helpers import make_notebook
 from nbclient import NotebookClient
 from test_kernel_interactive import KernelDriver
 

@@ -8,7 +8,7 @@ import queue
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import StoreReader, cli_env, make_notebook
+from helpers import StoreReader, cli_env, make_notebook
 from jupyter_client import KernelManager
 
 pytestmark = pytest.mark.timeout(300)

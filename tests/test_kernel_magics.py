@@ -6,7 +6,7 @@ import json
 
 import nbformat
 import pytest
-from conftest import StoreReader, make_notebook
+from helpers import StoreReader, make_notebook
 from nbclient import NotebookClient
 from test_kernel_interactive import KernelDriver
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_id_of, run_nbflow
+from helpers import cli_env, run_id_of, run_nbflow
 from test_export_metaflow import assert_same_artifacts, metaflow_env, read_end, seeded
 
 pytest.importorskip("metaflow")

@@ -3,7 +3,7 @@ inputs are cut in messages, and graph algorithms have no recursion limit on chai
 from __future__ import annotations
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow import client
 from nbflow.errors import NbflowError

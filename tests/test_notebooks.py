@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import NOTEBOOKS, StoreReader, cli_env, run_id_of, run_nbflow
+from helpers import NOTEBOOKS, StoreReader, cli_env, run_id_of, run_nbflow
 
 from nbflow.notebook.parse import read_notebook
 

@@ -7,7 +7,7 @@ import shutil
 
 import nbformat
 import pytest
-from conftest import NOTEBOOKS, StoreReader
+from helpers import NOTEBOOKS, StoreReader
 from nbclient import NotebookClient
 
 from nbflow.datastore import records

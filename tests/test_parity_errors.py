@@ -5,7 +5,7 @@ KeyError where Metaflow raises one."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow.errors import ArtifactError, NbflowError
 

@@ -3,7 +3,7 @@ import json
 
 import nbformat
 import pytest
-from conftest import make_notebook
+from helpers import make_notebook
 
 from nbflow.errors import NotebookError
 from nbflow.notebook.parse import cell_kind, flow_name_from_path, parse_cells, parse_header, read_notebook

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from conftest import StoreReader, cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import StoreReader, cli_env, make_notebook, run_id_of, run_nbflow
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

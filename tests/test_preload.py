@@ -1,7 +1,7 @@
 """The zygote imports the notebook's imports once; tasks behave exactly as without it."""
 from __future__ import annotations
 
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 from nbflow.notebook.parse import parse_cells
 from nbflow.notebook.preload import modules_to_preload

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow.errors import NotebookError
 from nbflow.notebook.parse import parse_cells

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 from nbflow import Run
 from nbflow.datastore import Datastore
@@ -178,7 +178,7 @@ def test_resume_walkthrough_notebook(tmp_path, monkeypatch):
     """The seed example: the wine classifier fails in train_svm, is fixed, and resumed;
     start and train_knn are not run again (notebooks/resume_walkthrough.ipynb)."""
     import nbformat
-    from conftest import NOTEBOOKS
+    from helpers import NOTEBOOKS
     from nbclient import NotebookClient
 
     work = tmp_path / "walk"

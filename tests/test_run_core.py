@@ -3,7 +3,7 @@ joins, foreach, failures and the clear errors of bad input (SPEC sections 1-3)."
 import json
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 PARAMS_FLOW = [
     "md:# Parameters",
@@ -332,17 +332,26 @@ def test_a_failing_branch_stops_the_run(workdir, store):
 
 
 def test_max_workers_bounds_concurrency(workdir, store):
+    """Each task waits (bounded) until it sees a second task running, or until every other
+    task is done: with --max-workers 2 the most ever seen running is exactly 2."""
     nb = make_notebook(workdir / "workers.ipynb", [
         "%%step start -> body --foreach xs\nself.xs = list(range(6))",
-        ("%%step body -> join\nimport os, time\n"
-        "mine = os.path.join(os.getcwd(), f'running-{self.index}')\n"
-        "open(mine, 'w').close()\ntime.sleep(0.3)\n"
-        "self.seen = len([f for f in os.listdir('.') if f.startswith('running-')])\n"
-        "os.remove(mine)"),
+        ("%%step body -> join\nimport os, time\nd = os.getcwd()\n"
+         "mine = os.path.join(d, f'running-{self.index}')\nopen(mine, 'w').close()\n"
+         "seen, deadline = 0, time.time() + 60\n"
+         "while time.time() < deadline:\n"
+         "    names = os.listdir(d)\n"
+         "    running = len([f for f in names if f.startswith('running-')])\n"
+         "    done = len([f for f in names if f.startswith('done-')])\n"
+         "    seen = max(seen, running)\n"
+         "    if running >= 2 or done == len(self.xs) - 1:\n"
+         "        break\n"
+         "    time.sleep(0.02)\n"
+         "self.seen = seen\nos.remove(mine)\nopen(os.path.join(d, f'done-{self.index}'), 'w').close()"),
         "%%step join -> end\nself.most = max(i.seen for i in inputs)", "%%step end"])
     res = run_nbflow("run", nb, "--max-workers", "2", cwd=workdir)
     assert res.returncode == 0, res.stderr
-    assert 1 <= store.artifacts("WorkersFlow", run_id_of(res.stdout), "end")["most"] <= 2
+    assert store.artifacts("WorkersFlow", run_id_of(res.stdout), "end")["most"] == 2
 
 
 def test_usage_errors(workdir):

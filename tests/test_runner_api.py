@@ -7,7 +7,7 @@ import asyncio
 import os
 
 import pytest
-from conftest import make_notebook
+from helpers import make_notebook
 
 from nbflow import Runner
 from nbflow.errors import NbflowError, ValidationErrors

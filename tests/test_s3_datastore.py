@@ -6,7 +6,7 @@ import logging
 import socket
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -57,7 +57,7 @@ def test_run_stores_artifacts_and_logs_in_s3(workdir, s3_endpoint):
     ds = Datastore("s3://flows/store")
     ds.storage.fs = fs  # the same server, reached from the test process
     (join_task,) = records.list_tasks(ds, "S3Flow", run_id, "join").items()
-    rec = records.read_task(ds, "S3Flow", run_id, "join", join_task[0])
+    rec = read_task_json(ds, "S3Flow", run_id, "join", join_task[0])
     assert rec["successful"]
     assert ds.get_object(rec["artifacts"]["total"]["key"]) == 14
     assert ds.get_object(rec["artifacts"]["big_sum"]["key"]) == sum(range(100_000))

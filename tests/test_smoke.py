@@ -1,4 +1,4 @@
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 
 def test_branch_foreach_join_run(workdir, store):

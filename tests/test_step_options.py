@@ -9,8 +9,8 @@ import re
 import time
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
-from conftest import test_env as env_with  # (not collected as a test)
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import test_env as env_with  # (not collected as a test)
 
 from nbflow.datastore import records
 from nbflow.run.slots import machine_cores
@@ -19,7 +19,7 @@ from nbflow.run.slots import machine_cores
 def attempts(store, flow: str, run_id: str, step: str, task_id: str) -> list[dict]:
     """Every committed attempt of one task, in order."""
     out, n = [], 0
-    while (rec := records.read_task(store.ds, flow, run_id, step, task_id, n)) is not None:
+    while (rec := read_task_json(store.ds, flow, run_id, step, task_id, n)) is not None:
         out.append(rec)
         n += 1
     return out

@@ -7,7 +7,7 @@ import time
 import uuid
 
 import pytest
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 CELLS = [
     "%%flow BusyFlow\nimport numpy as np\nseed = Parameter('seed', default=0)",

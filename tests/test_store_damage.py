@@ -3,9 +3,9 @@ wrong value, and a new run storing the same value repairs the blob."""
 import os
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 
-from nbflow.datastore import Datastore, records
+from nbflow.datastore import Datastore
 
 CELLS = [
     "%%flow DamageFlow",
@@ -16,7 +16,7 @@ CELLS = [
 
 def _x_blob(workdir, run_id: str) -> str:
     ds = Datastore(str(workdir / ".nbflow"))
-    rec = records.read_task(ds, "DamageFlow", run_id, "start", "1")
+    rec = read_task_json(ds, "DamageFlow", run_id, "start", "1")
     return str(workdir / ".nbflow" / ds.blob_path(rec["artifacts"]["x"]["key"]))
 
 

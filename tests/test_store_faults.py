@@ -4,7 +4,7 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import make_notebook, run_nbflow
+from helpers import make_notebook, run_nbflow
 
 CELLS = ["%%flow FaultFlow\nimport numpy as np",
          "%%step start -> end\nself.big = np.random.default_rng(0).random(1_000_000)",
@@ -65,7 +65,7 @@ FILL_CELLS = [
 
 
 def test_a_disk_that_fills_mid_run_leaves_a_failed_run_that_resume_completes(workdir, small_disk):
-    from conftest import cli_env
+    from helpers import cli_env
 
     nb = make_notebook(workdir / "fill.ipynb", FILL_CELLS)
     env = cli_env(FILLER=small_disk / "filler")
@@ -160,7 +160,7 @@ def test_an_object_store_that_cannot_be_reached(workdir, command):
     pytest.importorskip("s3fs")
     import socket
 
-    from conftest import cli_env
+    from helpers import cli_env
 
     with socket.socket() as s:          # a port nothing listens on
         s.bind(("127.0.0.1", 0))

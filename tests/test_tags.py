@@ -7,7 +7,7 @@ from __future__ import annotations
 import multiprocessing
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow.datastore.tags import MAX_TAG_SIZE, TaggingError
 

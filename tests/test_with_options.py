@@ -4,7 +4,7 @@ unknown names or attributes list the known ones."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow.errors import UsageError
 from nbflow.notebook.parse import parse_cells

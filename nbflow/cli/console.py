@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from ..notebook.spec import RunEvent
+from ..records import EventKind, RunEvent
 
 
 class ConsolePrinter:
@@ -22,15 +22,17 @@ class ConsolePrinter:
             (stream or self.out).flush()
 
     def __call__(self, ev: RunEvent) -> None:
+        if ev.kind == EventKind.RUN_STARTED:
+            self.flow, self.store = ev.info.get("flow"), ev.info.get("datastore")
         prefix = f"[{ev.run_id}/{ev.step}/{ev.task_id} (pid {ev.pid if ev.pid is not None else '?'})]"
-        if ev.kind == "run_started":
+        if ev.kind == EventKind.RUN_STARTED:
             self._line(f"Workflow starting (run-id {ev.run_id}):")
-        elif ev.kind == "task_started" and not self.quiet:
+        elif ev.kind == EventKind.TASK_STARTED and not self.quiet:
             again = f" (retry {ev.attempt})" if ev.attempt else ""
             self._line(f"{prefix} Task is starting{again}.")
-        elif ev.kind == "task_output":
+        elif ev.kind == EventKind.TASK_OUTPUT:
             self._line(f"{prefix} {ev.text}", self.err if ev.stream == "stderr" else self.out)
-        elif ev.kind == "task_finished":
+        elif ev.kind == EventKind.TASK_FINISHED:
             if ev.successful:
                 if not self.quiet:
                     self._line(f"{prefix} Task finished successfully.")
@@ -38,12 +40,25 @@ class ConsolePrinter:
                 self._line(f"{prefix} Task {ev.text}.", self.err)
             else:
                 self._line(f"{prefix} Task failed: {ev.text}", self.err)
-        elif ev.kind == "task_retrying":
+        elif ev.kind == EventKind.TASK_RETRYING:
             delay = ev.info.get("delay") or 0
             self._line(f"{prefix} Retrying (attempt {ev.attempt + 1})"
                        + (f" in {delay:g} s." if delay else "."), self.err)
-        elif ev.kind == "run_finished":
+        elif ev.kind == EventKind.RUN_FINISHED:
+            if not self.quiet and getattr(self, "store", None):   # "Done!" stays the last line
+                self._line(stored_line(self.flow, ev.run_id, self.store))
             if ev.successful:
                 self._line("Done!")
             else:
                 self._line(f"Workflow failed: {ev.text}", self.err)
+
+
+def stored_line(flow: str, run_id: str, store: str) -> str:
+    """Where the run is and how to read it: `Run stored in notebooks/.nbflow: ...`."""
+    import os
+
+    where = store
+    if "://" not in store:
+        rel = os.path.relpath(store)
+        where = rel if not rel.startswith("..") else store
+    return f"Run stored in {where}: Flow('{flow}')['{run_id}']"

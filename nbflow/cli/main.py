@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, handlers = build_parser()
     try:
+        if argv[:1] and argv[0] in TAKES_FLOW_PARAMETERS and ("-h" in argv or "--help" in argv):
+            return run_commands.help_with_parameters(parser, argv)
         args, extra = parser.parse_known_args(argv)
         if args.command is None:
             parser.print_help()

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from ..errors import UsageError
+from ..records import EventKind
 
 
 def run_options(p: argparse.ArgumentParser) -> None:
@@ -86,7 +87,7 @@ class CloneLines:
     """Prints a line per task that resume reused (the console printer skips them)."""
 
     def __call__(self, ev) -> None:
-        if ev.kind == "task_cloned":
+        if ev.kind == EventKind.TASK_CLONED:
             print(f"[{ev.run_id}/{ev.step}/{ev.task_id}] {ev.text}.", flush=True)
 
 
@@ -124,4 +125,20 @@ def cmd_check(args, extra) -> int:
         print(report.errors_text(), file=sys.stderr)
         return 1
     print(report.summary())
+    return 0
+
+
+def help_with_parameters(parser, argv: list[str]) -> int:
+    """`nbflow run NOTEBOOK --help`: the run options, then the notebook's own parameters
+    (as Metaflow's `run --help` lists a flow's)."""
+    from ..commands.notebook_cmds import parameters_text
+    from ..notebook.parse import read_notebook
+
+    sub = next(a for a in parser._actions if a.choices and argv[0] in a.choices).choices[argv[0]]
+    sub.print_help()
+    notebook = next((a for a in argv[1:] if a.endswith(".ipynb")), None)
+    if notebook:
+        text = parameters_text(read_notebook(notebook))
+        print(text.replace("Parameters:", f"parameters of {notebook}:") if text
+              else f"\n{notebook} has no parameters")
     return 0

@@ -21,6 +21,7 @@ from typing import Any
 from ..datastore import Datastore, default_datastore_url, records
 from ..environment import crossing
 from ..errors import ClientError
+from ..records import RunStatus, TaskRecord
 from ..task.failure import StepException
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
     _NAME,
@@ -52,14 +53,51 @@ class ClientContext:
 
     datastore: Datastore
     ns: Any = FOLLOW
+    searchable: bool = False   # a store found by default: a flow not there is looked for below
+    searched: str = ""         # the folder whose sub-folders were searched, in vain
+
+    def where(self) -> str:
+        """The stores looked in, for a "not found" message."""
+        below = f" (nor in the .nbflow/ folders below {self.searched})" if self.searched else ""
+        return f"datastore {self.datastore.url}{below}"
 
     @property
     def namespace(self) -> str | None:
         return get_namespace() if self.ns is FOLLOW else self.ns
 
+    def for_flow(self, flow: str) -> ClientContext:
+        """This context, or, when the flow is not in its store and the store was not chosen
+        by the user, one on the store below the working directory that holds the flow
+        (`nbflow run notebooks/x.ipynb` stores in notebooks/.nbflow), with a notice."""
+        if not self.searchable:
+            return self
+        from ..datastore import stores_below
+
+        if self.datastore.storage.exists(flow):
+            return ClientContext(self.datastore, self.ns)   # looked once: children do not
+        found = stores_below(flow)
+        if not found:
+            import os
+
+            return ClientContext(self.datastore, self.ns, searched=os.getcwd())
+        import sys
+
+        print(f"nbflow: flow '{flow}' is not in {self.datastore.url}; reading it from "
+              f"{found[0]}", file=sys.stderr)
+        return ClientContext(store_at(found[0]), self.ns)
+
 
 def default_context(datastore: Datastore | None = None) -> ClientContext:
-    return ClientContext(datastore or get_datastore())
+    if datastore is not None:
+        return ClientContext(datastore)
+    return ClientContext(get_datastore(), searchable=default_store_is_searched())
+
+
+def default_store_is_searched() -> bool:
+    """True when nobody chose the store (no set_datastore, no NBFLOW_DATASTORE)."""
+    import os
+
+    return _datastore_url is None and not os.environ.get("NBFLOW_DATASTORE")
 
 
 def set_datastore(url: str | None) -> str:
@@ -110,7 +148,7 @@ class _Object:
     def _init_path(self, pathspec: str, ds: Datastore | None,
                    ctx: ClientContext | None) -> list[str]:
         parts = parse_pathspec(pathspec, self._DEPTH)
-        self._ctx = ctx or default_context(ds)
+        self._ctx = (ctx or default_context(ds)).for_flow(parts[0])
         self._ds = self._ctx.datastore
         self.pathspec = "/".join(parts)
         self.id = parts[-1]
@@ -168,7 +206,7 @@ class Flow(_Object):
             return
         flows = [f for f in records.list_flows(self._ds) if _NAME.match(f)]
         if self.id not in flows:
-            raise NotFound(_nearby(self.id, flows, "flow", f"datastore {self._ds.url}"))
+            raise NotFound(_nearby(self.id, flows, "flow", self._ctx.where()))
         ns = self._ctx.namespace
         if ns is not None and not self._in_namespace():
             raise NamespaceMismatch(f"flow '{self.id}' has no runs in namespace '{ns}'; "
@@ -236,7 +274,7 @@ class Run(RunTags, _Object):
             ids = records.list_runs(self._ds, flow)
             flows = [] if ids else records.list_flows(self._ds)
             if not ids and flow not in flows:
-                raise NotFound(_nearby(flow, flows, "flow", f"datastore {self._ds.url}"))
+                raise NotFound(_nearby(flow, flows, "flow", self._ctx.where()))
             raise NotFound(_nearby(run_id, ids, "run", f"flow '{flow}'"))
         self._record = _read_json(self._ds, rel, f"run {self.pathspec}")
         self._end: dict | None = None
@@ -310,12 +348,12 @@ class Run(RunTags, _Object):
 
     @property
     def successful(self) -> bool:
-        return self.status == "successful"
+        return self.status == RunStatus.SUCCESSFUL
 
     @property
     def finished(self) -> bool:
         """True once the run has ended: successful, failed, or its process died."""
-        return self.status != "running"
+        return self.status != RunStatus.RUNNING
 
     @property
     def finished_at(self) -> datetime | None:
@@ -326,7 +364,7 @@ class Run(RunTags, _Object):
     def message(self) -> str:
         """Why the run failed ('' when it did not)."""
         end = self._end_record()
-        return (end or {}).get("message", "") or ("the run's process died" if self.status == "died"
+        return (end or {}).get("message", "") or ("the run's process died" if self.status == RunStatus.DIED
                                                   else "")
 
     @property
@@ -416,7 +454,7 @@ class Step(_Object):
         if not self._attempts:
             steps = list(reversed(self.run._step_names()))
             raise NotFound(_nearby(step, steps, "step", f"run {self.run.pathspec}") +
-                           (" (the run is still going)" if self.run.status == "running" else ""))
+                           (" (the run is still going)" if self.run.status == RunStatus.RUNNING else ""))
         self._tasks: list[Task] | None = None
 
     def _all_tasks(self) -> list[Task]:
@@ -490,11 +528,11 @@ class Task(_Object):
         if not 0 <= self.attempt <= latest:
             raise NotFound(f"task {self.pathspec} has attempts 0 to {latest}, not {attempt}")
         rel = self._ds.task_prefix(flow, run_id, step, task_id, self.attempt) + ".json"
-        self._record = _read_json(self._ds, rel, f"task {self.pathspec}")
+        self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
         self._data: TaskData | None = None
 
     def _order(self) -> tuple:
-        return tuple(f.get("index", 0) for f in self._record.get("foreach_stack") or [])
+        return tuple(f.index for f in self._record.foreach_stack)
 
     @property
     def run(self) -> Run:
@@ -507,8 +545,7 @@ class Task(_Object):
     @property
     def index(self) -> int | None:
         """Position in the innermost foreach (None outside a foreach)."""
-        stack = self._record.get("foreach_stack") or []
-        return stack[-1]["index"] if stack else None
+        return self._record.index
 
     @property
     def current_attempt(self) -> int:
@@ -516,7 +553,7 @@ class Task(_Object):
 
     @property
     def successful(self) -> bool:
-        return bool(self._record.get("successful"))
+        return self._record.successful
 
     @property
     def finished(self) -> bool:
@@ -524,21 +561,21 @@ class Task(_Object):
 
     @property
     def created_at(self) -> datetime | None:
-        return _dt(self._record.get("started_at"))
+        return _dt(self._record.started_at)
 
     @property
     def finished_at(self) -> datetime | None:
-        return _dt(self._record.get("finished_at"))
+        return _dt(self._record.finished_at)
 
     @property
     def origin_pathspec(self) -> str | None:
         """The task of an earlier run that `resume` reused for this one."""
-        return self._record.get("origin")
+        return self._record.origin
 
     @property
     def exception(self) -> StepException | None:
         """A failed task's error: `type`, `message`, `traceback` (as --catch stores it)."""
-        return StepException.from_dict(self._record.get("exception"))
+        return StepException.from_dict(self._record.exception)
 
     def _log(self, stream: str) -> str:
         return records.read_record_log(self._ds, self._record, stream).decode("utf-8", "replace")
@@ -562,7 +599,7 @@ class Task(_Object):
 
     # -- artifacts ---------------------------------------------------------------
     def _refs(self) -> dict:
-        return self._record.get("artifacts") or {}
+        return self._record.artifacts
 
     def __iter__(self) -> Iterator[DataArtifact]:
         for name in sorted(self._refs()):
@@ -674,7 +711,7 @@ def elapsed(run: Run) -> float | None:
     end = run._end_record()
     if end:
         return end.get("finished_at", start) - start
-    return time.time() - start if run.status == "running" else None
+    return time.time() - start if run.status == RunStatus.RUNNING else None
 
 
 __all__ = [
@@ -703,3 +740,12 @@ __all__ = [
     "set_datastore",
     "store_at",
 ]
+
+
+def _task_record(ds: Datastore, rel: str, what: str) -> TaskRecord:
+    rec = _read_json(ds, rel, what)
+    try:
+        return TaskRecord.from_json(rec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a task record "
+                            f"holds ({type(e).__name__}: {e})") from None

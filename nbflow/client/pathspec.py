@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 
 from ..datastore import Datastore
-from ..errors import ClientError, UsageError
+from ..errors import ClientError, MissingArtifact, UsageError  # noqa: F401 (re-exported)
 from ..names import did_you_mean, is_identifier, shorten
 
 # -- errors -------------------------------------------------------------------------
@@ -33,10 +33,6 @@ class NamespaceMismatch(ClientError):
 
 class DamagedRecord(ClientError):
     """A metadata file in the store cannot be read (truncated or corrupted)."""
-
-
-class MissingArtifact(ClientError, AttributeError):
-    """`task.data.x` for an artifact the task does not have."""
 
 
 # -- pathspecs ------------------------------------------------------------------------

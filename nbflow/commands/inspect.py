@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..client.core import ClientContext, Flow, PathspecError, Run, Step, Task, damaged_runs, elapsed
 from ..errors import DatastoreError, UsageError
+from ..records import RunStatus
 from .locate import context, resolve_flow, resolve_target
 
 LOAD_LIMIT = 64 << 20   # dump's listing does not load bigger artifacts (use name=)
@@ -134,7 +135,7 @@ def runs(flow: str, *, datastore: str | None = None, namespace: str | None = Non
         warnings.simplefilter("ignore")
         found = list(Flow(flow, _context=context(ds, ns), _check=False).runs(*tags))
     rows = [_run_row(r) for r in found] + \
-        [RunRow(rid, "damaged", "", None, (), problem=why)
+        [RunRow(rid, RunStatus.DAMAGED, "", None, (), problem=why)
          for rid, why in damaged_runs(flow, ds).items()]
     rows.sort(key=lambda r: (len(r.run_id), r.run_id), reverse=True)
     return RunList(flow, ns, tuple(tags), tuple(rows))

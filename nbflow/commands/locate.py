@@ -28,10 +28,15 @@ def notebook_store(notebook: NotebookSpec, datastore: str | None = None) -> Data
 
 
 def context(datastore: Datastore | str | None = None, namespace=None) -> ClientContext:
-    """A store (an URL, a Datastore, or None: the default one) and a namespace (None: all)."""
+    """A store (an URL, a Datastore, or None: the default one, searched below the working
+    directory for a flow it lacks) and a namespace (None: all)."""
+    from ..client.core import default_store_is_searched
+
     if isinstance(datastore, str):
         datastore = store_at(datastore)
-    return ClientContext(datastore or get_datastore(), namespace)
+    if datastore is not None:
+        return ClientContext(datastore, namespace)
+    return ClientContext(get_datastore(), namespace, searchable=default_store_is_searched())
 
 
 def resolve_target(target: str, rest: str | None = None,
@@ -56,7 +61,7 @@ def resolve_flow(flow: str, datastore: str | None = None) -> tuple[Datastore, st
     if flow.endswith(".ipynb"):
         notebook = as_notebook(flow)
         return notebook_store(notebook, datastore), notebook.flow_name
-    return context(datastore).datastore, flow
+    return context(datastore).for_flow(flow).datastore, flow
 
 
 USER_NAMESPACE = "user:"   # a namespace argument meaning "the current user's"

@@ -39,4 +39,16 @@ def show(notebook: NotebookSpec | str, artifacts: bool = False) -> tuple[GraphRe
     from ..graph.show import render_graph
 
     report = check(notebook)
-    return report, render_graph(report.graph, artifacts=artifacts)
+    return report, render_graph(report.graph, artifacts=artifacts) + parameters_text(report.notebook)
+
+
+def parameters_text(notebook: NotebookSpec) -> str:
+    """The notebook's parameters as `--option TYPE help (default ...)` lines ('' if none or
+    if the flow cell cannot be read: validation says why)."""
+    from ..notebook.params import describe_parameters, notebook_parameters
+
+    try:
+        params = notebook_parameters(notebook)
+    except NbflowError:
+        return ""
+    return f"\n\nParameters:\n{describe_parameters(params)}" if params else ""

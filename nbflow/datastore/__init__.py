@@ -35,6 +35,34 @@ def default_datastore_url(start_dir: str | None = None) -> str:
         d = parent
 
 
+SEARCH_DEPTH = 3    # folders below the working directory searched for a flow's store
+SKIPPED = {"node_modules", "site-packages", "__pycache__", "venv", ".venv", "build", "dist"}
+
+
+def stores_below(flow: str, start_dir: str | None = None) -> list[str]:
+    """`.nbflow/` stores holding `flow` in the folders below `start_dir` (a few levels, hidden
+    folders skipped): where `nbflow run sub/dir/nb.ipynb` put its runs, found from above."""
+    top = os.path.abspath(start_dir or os.getcwd())
+    found, level = [], [top]
+    for _ in range(SEARCH_DEPTH):
+        nxt = []
+        for d in level:
+            try:
+                entries = sorted(os.scandir(d), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if not e.is_dir(follow_symlinks=False) or e.name in SKIPPED:
+                    continue
+                if e.name == ".nbflow":
+                    if d != top and os.path.isdir(os.path.join(e.path, flow)):
+                        found.append(e.path)
+                elif not e.name.startswith("."):
+                    nxt.append(e.path)
+        level = nxt
+    return found
+
+
 VERIFY_ON_WRITE = 16 << 20        # an existing local blob up to this size is hashed before reuse
 VERIFY_ON_WRITE_REMOTE = 1 << 20  # the same for object stores (it is a download)
 
@@ -147,10 +175,6 @@ class Datastore:
         return json.loads(self.storage.get_bytes(rel))
 
     # -- paths -------------------------------------------------------------------
-    @staticmethod
-    def run_dir(flow: str, run_id: str) -> str:
-        return f"{flow}/{run_id}"
-
     @staticmethod
     def task_prefix(flow: str, run_id: str, step: str, task_id: str, attempt: int) -> str:
         return f"{flow}/{run_id}/{step}/{task_id}.{attempt}"

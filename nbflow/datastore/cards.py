@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
+from ..records import TaskRecord
 from . import Datastore
 
 INLINE_MAX = 64 << 10
@@ -45,9 +46,9 @@ def write_card(ds: Datastore, prefix: str, bundles: list[dict]) -> dict | None:
     return info
 
 
-def read_card(ds: Datastore, record: dict) -> list[tuple[dict, dict]]:
+def read_card(ds: Datastore, record: TaskRecord) -> list[tuple[dict, dict]]:
     """[(data, metadata)] in order; [] for a task that displayed nothing."""
-    info = record.get("card")
+    info = record.card
     if not info:
         return []
     doc = json.loads(ds.storage.get_bytes(info["path"]))

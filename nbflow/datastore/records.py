@@ -6,6 +6,7 @@ import random
 import re
 import time
 
+from ..records import RunStatus, TaskRecord
 from . import Datastore
 
 RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
@@ -129,17 +130,17 @@ def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
     return ds.get_json(path)
 
 
-def write_task(ds: Datastore, record: dict) -> bool:
+def write_task(ds: Datastore, record: TaskRecord) -> bool:
     """The task attempt's commit: written last, after its blobs, and exclusively: the
     first writer of an attempt's record wins (the task's commit, or the scheduler's note
     that it was killed); False when the record already existed and was left as it is."""
-    prefix = ds.task_prefix(record["flow"], record["run_id"], record["step"],
-                            str(record["task_id"]), record["attempt"])
-    return ds.storage.create_exclusive(prefix + ".json", _dumps(record))
+    prefix = ds.task_prefix(record.flow, record.run_id, record.step, record.task_id,
+                            record.attempt)
+    return ds.storage.create_exclusive(prefix + ".json", _dumps(record.to_json()))
 
 
 def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
-              attempt: int | None = None) -> dict | None:
+              attempt: int | None = None) -> TaskRecord | None:
     if attempt is None:
         attempts = list_tasks(ds, flow, run_id, step).get(str(task_id))
         if attempts is None:
@@ -148,7 +149,7 @@ def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
     path = ds.task_prefix(flow, run_id, step, str(task_id), attempt) + ".json"
     if not ds.storage.exists(path):
         return None
-    return ds.get_json(path)
+    return TaskRecord.from_json(ds.get_json(path))
 
 
 def list_runs(ds: Datastore, flow: str) -> list[str]:
@@ -182,10 +183,10 @@ def read_log(ds: Datastore, flow: str, run_id: str, step: str, task_id: str, att
     return _read_log_at(ds, ds.task_prefix(flow, run_id, step, task_id, attempt), stream)
 
 
-def read_record_log(ds: Datastore, record: dict, stream: str) -> bytes:
+def read_record_log(ds: Datastore, record: TaskRecord, stream: str) -> bytes:
     """A task attempt's log; a task reused by resume reads the origin run's (`log_prefix`)."""
-    prefix = record.get("log_prefix") or ds.task_prefix(
-        record["flow"], record["run_id"], record["step"], str(record["task_id"]), record["attempt"])
+    prefix = record.log_prefix or ds.task_prefix(record.flow, record.run_id, record.step,
+                                                 record.task_id, record.attempt)
     return _read_log_at(ds, prefix, stream)
 
 
@@ -221,9 +222,9 @@ def run_status(run_record: dict, end_record: dict | None) -> str:
     """'successful' or 'failed' once ended; 'died' when its process is gone (same host
     only); else 'running'."""
     if end_record is not None:
-        return "successful" if end_record.get("successful") else "failed"
+        return RunStatus.SUCCESSFUL if end_record.get("successful") else RunStatus.FAILED
     import socket
 
     if run_record.get("host") == socket.gethostname() and not process_alive(run_record.get("pid")):
-        return "died"
-    return "running"
+        return RunStatus.DIED
+    return RunStatus.RUNNING

@@ -12,6 +12,7 @@ Blob file layout (the codec is recorded per section, so old stores stay readable
 """
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import struct
@@ -147,7 +148,21 @@ def read_sections(f: IO[bytes], key: str | None = None) -> list:
 
 
 def unpickle(sections: list) -> Any:
-    return pickle.loads(sections[0], buffers=sections[1:])
+    try:
+        return pickle.loads(sections[0], buffers=sections[1:])
+    except ModuleNotFoundError as e:   # written before a module moved: map it (rare, so a copy)
+        if e.name not in MOVED_MODULES:
+            raise
+        return _Unpickler(io.BytesIO(sections[0]), buffers=sections[1:]).load()
+
+
+# nbflow classes stored by reference whose module moved: blobs written before still load
+MOVED_MODULES = {"nbflow.failure": "nbflow.task.failure", "nbflow.params": "nbflow.notebook.params"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(MOVED_MODULES.get(module, module), name)
 
 
 def verify(f: IO[bytes], key: str) -> int:

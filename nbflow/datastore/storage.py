@@ -316,6 +316,6 @@ def _mtime(info: dict) -> float:
     return float("inf")   # age unknown: never old enough for gc
 
 
-for _name in ("get_bytes", "open_for_read", "exists", "size", "list", "delete", "get_many",
+for _name in ("get_bytes", "open_for_read", "exists", "size", "list", "get_many",
               "move", "delete_files"):
     setattr(Storage, _name, remote_errors(getattr(Storage, _name)))

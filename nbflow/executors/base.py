@@ -4,6 +4,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
+from ..records import TaskRequest
 from ..task.proctree import kill_tree
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
@@ -39,7 +40,7 @@ class Executor:
     def start(self) -> None:
         pass
 
-    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         raise NotImplementedError
 
     def check(self, graph) -> None:

@@ -18,7 +18,9 @@ import json
 import os
 import threading
 import uuid
+from dataclasses import replace
 
+from ..records import TaskRequest
 from ..task.keeper import LIFELINE_ENV
 from ..task.options import KILL_GRACE
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
@@ -233,24 +235,23 @@ class DaskExecutor(Executor):
         if handle is not None:
             handle.on_event(msg)
 
-    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         from .dask_cluster import restrictions
 
         self.start()
-        timeout = request.get("timeout")
+        timeout = request.timeout
         kill_after = timeout + KILL_GRACE if timeout else None
-        token = "{flow}/{run_id}/{step}/{task_id}.{attempt}".format(**request) \
-            + f"-{uuid.uuid4().hex[:8]}"
+        token = f"{request.pathspec}.{request.attempt}-{uuid.uuid4().hex[:8]}"
         handle = self.handles[token] = DaskHandle(self, token, on_output)
         if os.environ.get("NBFLOW_DATASTORE_OPTIONS"):  # the workers need them too
-            request = dict(request, env={"NBFLOW_DATASTORE_OPTIONS":
-                                         os.environ["NBFLOW_DATASTORE_OPTIONS"]})
+            request = replace(request, extra=dict(request.extra, env={
+                "NBFLOW_DATASTORE_OPTIONS": os.environ["NBFLOW_DATASTORE_OPTIONS"]}))
         if self._workers is None:
             self._workers = self._worker_resources()
         handle.future = self.client.submit(
-            run_task_process, json.dumps(request), token, self.topic, kill_after,
+            run_task_process, json.dumps(request.to_json()), token, self.topic, kill_after,
             key=f"nbflow-{token}", pure=False,
-            resources=restrictions(request.get("resources") or {}, self._workers) or None)
+            resources=restrictions(request.resources, self._workers) or None)
         handle.future.add_done_callback(lambda fut: self._done(handle, fut, on_output, on_exit))
         return handle
 

@@ -17,6 +17,7 @@ import threading
 import time
 
 from ..cards import MPL_BACKEND
+from ..records import TaskRequest
 from ..task.keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle
 
@@ -98,7 +99,7 @@ class SpawnExecutor(Executor):
     def __init__(self):
         self._lifeline: tuple[int, int] | None = None
 
-    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
         handle = TaskHandle()
         if self._lifeline is None:
             self._lifeline = os.pipe()
@@ -106,7 +107,7 @@ class SpawnExecutor(Executor):
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-        environment = request.get("environment")   # a --pypi step: its own interpreter
+        environment = request.environment   # a --pypi step: its own interpreter
         python = environment["python"] if environment else sys.executable
         proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
                                 stderr=err_w, env=dict(task_env(environment),
@@ -117,7 +118,7 @@ class SpawnExecutor(Executor):
         handle.pid = proc.pid
         wake_r = _exit_notifier(proc)
         watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
-              json.dumps(request).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
+              json.dumps(request.to_json()).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
         return handle
 
     def close(self) -> None:
@@ -226,8 +227,8 @@ class LocalExecutor(Executor):
         finally:
             os._exit(code)
 
-    def launch(self, request: dict, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
-        environment = request.get("environment")
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+        environment = request.environment
         if not self.fork:
             return self._spawn.launch(request, on_output, on_exit)
         if environment and environment["hash"] != (self.environment or {}).get("hash"):
@@ -258,7 +259,7 @@ class LocalExecutor(Executor):
             os.close(fd)
         started.wait()
         watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
-              json.dumps(request).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
+              json.dumps(request.to_json()).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
         return handle
 
     def _read_replies(self, sock: socket.socket) -> None:

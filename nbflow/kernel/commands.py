@@ -332,7 +332,8 @@ def _show_params(session: KernelSession, params) -> None:
     for p in params:
         decl = p.param
         if p.option in session.params:
-            value, origin = session.params[p.option], "%nbflow params"
+            value = decl.convert(session.params[p.option], f"--{p.option}")
+            origin = "%nbflow params"
         elif decl.env_var in os.environ:
             value, origin = os.environ[decl.env_var], decl.env_var
         elif decl.default is not None:

@@ -7,14 +7,17 @@ their own cells), and its output streams into the cell as it is printed."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from .. import graph as graphmod
 from ..datastore import records
-from ..errors import NbflowError, ParameterError, TaskFailed
-from ..notebook.params import find_parameters, resolve_values
-from ..notebook.spec import NotebookSpec, RunEvent, StepSpec
+from ..errors import NbflowError, NotebookError, ParameterError, TaskFailed
+from ..notebook.params import notebook_parameters, resolve_values
+from ..notebook.spec import NotebookSpec, StepSpec
+from ..records import EventKind, RunEvent, TaskRecord
+from ..run.planner import tasks_of_step
 from ..run.runner import RunOptions, create_run_record, datastore_for, run_context
-from ..run.scheduler import PendingTask, Scheduler
+from ..run.scheduler import Scheduler
 from .cellerror import cell_error, in_cell
 from .selfview import SelfView
 from .session import InteractiveRun, KernelSession
@@ -31,13 +34,13 @@ class CellOutput:
         self.datastore = datastore
 
     def __call__(self, ev: RunEvent) -> None:
-        if ev.kind == "task_display":
+        if ev.kind == EventKind.TASK_DISPLAY:
             show_display(self.datastore, ev.text)
-        elif ev.kind == "task_output":
+        elif ev.kind == EventKind.TASK_OUTPUT:
             stream = sys.stderr if ev.stream == "stderr" else sys.stdout
             tag = f"[{ev.step}/{ev.task_id}] " if self.prefix else ""
             stream.write(f"{tag}{ev.text}\n")
-        elif ev.kind == "task_retrying":
+        elif ev.kind == EventKind.TASK_RETRYING:
             sys.stderr.write(f"[{ev.step}/{ev.task_id}] retrying (attempt {ev.attempt + 1})\n")
 
 
@@ -61,6 +64,7 @@ def show_display(ds, text: str) -> None:
 
 def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None) -> SelfView:
     """Run `spec` (already checked) now; returns the view bound to `self` in the kernel."""
+    check_against_known(session, spec, saved)
     session.register_step(spec)
     known = session.known_spec(saved)
     ds = datastore_for(known, None)
@@ -73,7 +77,11 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     _check_reads(spec, graph, parent_tasks, params)
     refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
     run = _interactive_run(session, known, ds, params, values, refs)
-    tasks = plan_tasks(graph, spec.name, parent_tasks)
+    tasks = tasks_of_step(graph, spec.name, parent_tasks)
+    if not tasks:
+        raise cell_error(TaskFailed, f"not every input of '{spec.name}' has a successful task "
+                         f"yet: run {', '.join(session.cell_of(p, saved) for p in graph[spec.name].parents)} "
+                         "first", cell=spec.cell, step=spec.name)
     environments = _step_environment(session, run, known, spec.name)
     session.warm(known)
     result, recs = _execute(session, run, graph, spec.name, refs, tasks, environments)
@@ -83,8 +91,30 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
         raise _failure(spec.name, result, recs)
     session.failed.discard(spec.name)
     note = "" if len(recs) == 1 else f" (task 1 of {len(recs)}; the others: " \
-        + ", ".join(r["pathspec"] for r in recs[1:4]) + (" ..." if len(recs) > 4 else "") + ")"
+        + ", ".join(r.pathspec for r in recs[1:4]) + (" ..." if len(recs) > 4 else "") + ")"
     return SelfView(ds, recs[0], note)
+
+
+def check_against_known(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None):
+    """What the cells the kernel knows (this session's and the saved notebook's) can tell
+    before a task starts: a target that looks like a typo of a known step, and a step name
+    another cell of the saved notebook defines. A target not written yet is only noted."""
+    from ..names import did_you_mean
+
+    cells = [s.cell for s in (saved.steps if saved is not None else ()) if s.name == spec.name]
+    if len(cells) > 1:
+        raise cell_error(NotebookError, f"step '{spec.name}' is defined twice: in cell "
+                         f"{cells[0]} and in cell {cells[1]}; rename one",
+                         cell=spec.cell, step=spec.name)
+    known = {s.name for s in session.known_spec(saved).steps} - {spec.name}
+    for target in spec.targets:
+        if target in known:
+            continue
+        close = did_you_mean(target, known)
+        if close:
+            raise cell_error(NotebookError, f"target '{target}' is not a step; did you mean "
+                             f"'{close}'?", cell=spec.cell, step=spec.name)
+        print(f"(target '{target}' is not a step yet: write a '%%step {target} ...' cell)")
 
 
 def _check_reads(spec: StepSpec, graph, parent_tasks: dict, params: list) -> None:
@@ -93,11 +123,7 @@ def _check_reads(spec: StepSpec, graph, parent_tasks: dict, params: list) -> Non
     from ..errors import ValidationErrors
     from ..graph.lineage import check_cell
 
-    def names(rec) -> set:
-        arts = getattr(rec, "artifacts", None) if not isinstance(rec, dict) else rec.get("artifacts")
-        return set(arts or ())
-
-    parents = {p: frozenset().union(*(names(r) for r in recs if r is not None))
+    parents = {p: frozenset().union(*(r.artifacts for r in recs if r is not None))
                for p, recs in parent_tasks.items()}
     errors = check_cell(spec, graph[spec.name].is_join, parents,
                         frozenset(p.artifact for p in params))
@@ -129,6 +155,7 @@ def _parent_tasks(session: KernelSession, graph, spec: StepSpec, ds, saved) -> d
                          cell=spec.cell, step=spec.name)
     out = {}
     for parent in node.parents:
+        _refuse_unusable_parent(session, graph, spec, parent, saved)
         if parent in session.latest:
             out[parent] = session.latest[parent]
             continue
@@ -140,9 +167,37 @@ def _parent_tasks(session: KernelSession, graph, spec: StepSpec, ds, saved) -> d
                              cell=spec.cell, step=spec.name)
         run_id, recs = found
         print(f"(step '{parent}' has not run in this kernel session: its input comes from "
-              f"run {graph.name}/{run_id})")
+              f"run {graph.name}/{run_id}{_code_note(ds, graph, parent, run_id)})")
         out[parent] = recs
     return out
+
+
+def _refuse_unusable_parent(session: KernelSession, graph, spec: StepSpec, parent: str,
+                            saved) -> None:
+    """A parent attempted in this session whose last attempt failed, or that is stale, never
+    feeds its child: not even from an older run (that data is not what its cell makes now)."""
+    if parent in session.failed:
+        raise cell_error(TaskFailed, f"its parent step '{parent}' failed when it last ran in "
+                         f"this kernel session; fix {session.cell_of(parent, saved)} and run it "
+                         "again first", cell=spec.cell, step=spec.name)
+    if parent in session.stale:
+        raise cell_error(TaskFailed, f"its parent step '{parent}' is stale (a step upstream of "
+                         f"it ran again since); run {session.cell_of(parent, saved)} again first",
+                         cell=spec.cell, step=spec.name)
+
+
+def _code_note(ds, graph, step: str, run_id: str) -> str:
+    """Which code made the stored tasks, and whether the cell still has that code."""
+    try:
+        was = NotebookSpec.from_dict(records.read_run(ds, graph.name, run_id)["notebook"])
+        old = was.step(step)
+    except Exception:  # noqa: BLE001 - an old or unreadable record: nothing to compare
+        return ""
+    now = graph[step].spec
+    if old.body.strip() == now.body.strip() and old.header.strip() == now.header.strip():
+        return ", made by the same code as its cell now"
+    return (f"; WARNING: that run's code for '{step}' differs from cell {now.cell} now: "
+            "run that cell to use the current code")
 
 
 def _stored_tasks(ds, flow: str, step: str, current: InteractiveRun | None):
@@ -156,14 +211,14 @@ def _stored_tasks(ds, flow: str, step: str, current: InteractiveRun | None):
             continue
         attempts = records.list_tasks(ds, flow, run_id, step)
         recs = _task_records(ds, flow, run_id, step, latest.get(step) or attempts, attempts)
-        recs = [r for r in recs if r and r.get("successful")]
+        recs = [r for r in recs if r and r.successful]
         if recs:
             return run_id, recs
     return None
 
 
 def _task_records(ds, flow: str, run_id: str, step: str, task_ids,
-                  attempts: dict[str, int] | None = None) -> list[dict | None]:
+                  attempts: dict[str, int] | None = None) -> list[TaskRecord | None]:
     """The latest committed record of each task (None: none yet), listing the step once
     (not once per task: a foreach body has many)."""
     if attempts is None:
@@ -173,12 +228,12 @@ def _task_records(ds, flow: str, run_id: str, step: str, task_ids,
 
 
 def flow_parameters(known: NotebookSpec) -> list:
-    """The flow cell's parameters; a flow cell that does not parse is reported at its cell."""
+    """The flow cell's parameters, read as `nbflow run` reads them (`__file__` = the
+    notebook); a flow cell that does not parse is reported at its cell."""
     try:
-        return find_parameters(known.module_code)
-    except SyntaxError as e:
-        cell = known.flow_cell.cell if known.flow_cell else None
-        raise cell_error(ParameterError, f"the flow cell does not parse: {e}", cell=cell) from None
+        return notebook_parameters(known)
+    except ParameterError as e:
+        raise in_cell(e) from None
 
 
 def _param_values(session: KernelSession, known: NotebookSpec):
@@ -204,48 +259,6 @@ def _interactive_run(session: KernelSession, known: NotebookSpec, ds, params, va
         session.stale.clear()
         print(f"(interactive run {known.flow_name}/{run_id})")
     return run
-
-
-def plan_tasks(graph, step: str, parent_tasks: dict[str, list[dict]]) -> list[PendingTask]:
-    """The tasks of `step` given its parents' tasks: one per parent task, one per
-    foreach split, or one per join (inputs grouped by their foreach context)."""
-    node = graph[step]
-    if not node.parents:
-        return [PendingTask(step, [], [])]
-    if node.is_join:
-        single = len(node.parents) == 1   # a foreach join: splits share their outer context
-        groups: dict[tuple, tuple[list, list]] = {}
-        for parent in node.parents:
-            for rec in parent_tasks[parent]:
-                stack = rec.get("foreach_stack") or []
-                outer = stack[:-1] if single else stack
-                groups.setdefault(_context(outer), (outer, []))[1].append(rec)
-        order = {p: i for i, p in enumerate(node.parents)}
-        return [PendingTask(step, sorted(recs, key=lambda r: (order[r["step"]], _index(r))), outer)
-                for outer, recs in groups.values()]
-    parent = graph[node.parents[0]]
-    tasks = []
-    for rec in parent_tasks[parent.name]:
-        stack = rec.get("foreach_stack") or []
-        if not parent.foreach:
-            tasks.append(PendingTask(step, [rec], stack))
-            continue
-        info = rec["foreach"]
-        key = info["key"] or rec["artifacts"][info["var"]]["key"]
-        for i in range(info["num_splits"]):   # a foreach body run from its cell: every split
-            frame = {"step": parent.name, "var": info["var"], "index": i,
-                     "num_splits": info["num_splits"], "key": key}
-            tasks.append(PendingTask(step, [rec], stack + [frame]))
-    return sorted(tasks, key=lambda t: [f["index"] for f in t.foreach_stack])
-
-
-def _context(stack: list) -> tuple:
-    return tuple((f["step"], f["index"]) for f in stack)
-
-
-def _index(rec: dict) -> int:
-    stack = rec.get("foreach_stack") or []
-    return stack[-1]["index"] if stack else 0
 
 
 def _step_environment(session: KernelSession, run: InteractiveRun, known: NotebookSpec,
@@ -277,7 +290,7 @@ def _step_environment(session: KernelSession, run: InteractiveRun, known: Notebo
 def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs: dict, tasks,
              environments: dict | None = None):
     opts = RunOptions(is_interactive=True)
-    context = dict(run_context(opts, run.user), origin_run_id=None, card_stream=True)
+    context = replace(run_context(opts, run.user), card_stream=True)
     sched = Scheduler(graph, run.datastore, run.run_id, params=refs,
                       executor=session.executor(),
                       listeners=[CellOutput(len(tasks) > 1, run.datastore)],
@@ -285,20 +298,21 @@ def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs
                       max_num_splits=session.max_num_splits, environments=environments)
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
     run.next_task_id = sched.next_task_id
-    ran = [t for t in tasks if t.task_id]   # all of one step: plan_tasks made them
+    ran = [t for t in tasks if t.task_id]   # all of one step: the planner made them
     found = _task_records(run.datastore, graph.name, run.run_id, step, [t.task_id for t in ran])
-    recs = [rec or {"pathspec": f"{graph.name}/{run.run_id}/{step}/{t.task_id}",
-                    "successful": False} for t, rec in zip(ran, found)]
+    recs = [rec or TaskRecord(graph.name, run.run_id, step, t.task_id, t.attempt,
+                              f"{graph.name}/{run.run_id}/{step}/{t.task_id}")
+            for t, rec in zip(ran, found)]
     sys.stdout.flush()
     sys.stderr.flush()
     return result, recs
 
 
 def _after(session: KernelSession, run: InteractiveRun, known: NotebookSpec, graph, step: str,
-           refs: dict, recs: list[dict]) -> None:
+           refs: dict, recs: list[TaskRecord]) -> None:
     """Remember the step's tasks, mark what is downstream stale, and keep the run record
     up to date (the code it ran, parameters, each step's latest tasks)."""
-    if recs and all(r.get("successful") for r in recs):
+    if recs and all(r.successful for r in recs):
         session.latest[step] = recs
         session.stale.discard(step)
         stale = sorted(d for d in graph.descendants(step) if d in session.latest)
@@ -306,20 +320,20 @@ def _after(session: KernelSession, run: InteractiveRun, known: NotebookSpec, gra
             session.stale.update(stale)
             print(f"(downstream step(s) now stale: {', '.join(stale)}; run their cells again to "
                   "use this step's new output)")
-    latest = {s: [r["task_id"] for r in rs] for s, rs in session.latest.items()}
-    stale_tasks = [r["pathspec"] for s in sorted(session.stale) for r in session.latest.get(s, [])]
+    latest = {s: [r.task_id for r in rs] for s, rs in session.latest.items()}
+    stale_tasks = [r.pathspec for s in sorted(session.stale) for r in session.latest.get(s, [])]
     records.update_run(run.datastore, run.flow, run.run_id, notebook=known.to_dict(),
                        params=refs, interactive_latest=latest, stale=stale_tasks)
 
 
-def _failure(step: str, result, recs: list[dict]) -> TaskFailed:
+def _failure(step: str, result, recs: list[TaskRecord]) -> TaskFailed:
     if "interrupted" in result.message:
         return cell_error(TaskFailed, "interrupted: the running task(s) were ended and marked "
                           "failed; the kernel is ready for the next cell", step=step)
-    bad = [r for r in recs if not r.get("successful")]
-    exc = (bad[0].get("exception") or {}) if bad else {}
+    bad = [r for r in recs if not r.successful]
+    exc = (bad[0].exception or {}) if bad else {}
     what = f"{exc.get('type')}: {exc.get('message')}" if exc else "the task failed"
-    where = ", ".join(r["pathspec"] for r in bad[:3]) + (" ..." if len(bad) > 3 else "")
+    where = ", ".join(r.pathspec for r in bad[:3]) + (" ..." if len(bad) > 3 else "")
     if "--max-num-splits" in what:
         what += " (in the kernel: %nbflow params --max-num-splits N)"
     return cell_error(TaskFailed, f"{what} (task {where}; its output is above)", step=step)

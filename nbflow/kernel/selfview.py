@@ -9,6 +9,7 @@ from typing import Any
 
 from ..datastore import Datastore
 from ..errors import ArtifactError
+from ..records import TaskRecord
 from ..task.selfview import ParentView
 from .cellerror import in_cell
 
@@ -18,9 +19,9 @@ class ReadOnlyArtifacts(ArtifactError, AttributeError):
 
 
 class SelfView(ParentView):
-    def __init__(self, ds: Datastore, record: dict, note: str = ""):
-        super().__init__(ds, record["step"], record["pathspec"], record.get("artifacts") or {},
-                         record.get("foreach_stack"))
+    def __init__(self, ds: Datastore, record: TaskRecord, note: str = ""):
+        super().__init__(ds, record.step, record.pathspec, record.artifacts,
+                         record.foreach_stack)
         object.__setattr__(self, "_note", note)
 
     def __getattr__(self, name: str) -> Any:

@@ -298,3 +298,20 @@ def notebook_parameters(notebook) -> list[ParamDef]:
     except SyntaxError as e:
         cell = notebook.flow_cell.cell if notebook.flow_cell else None
         raise ParameterError(f"the flow cell does not parse: {e}", cell=cell) from None
+
+
+def describe_parameters(params: list[ParamDef]) -> str:
+    """Each parameter as `--option TYPE  help (default: V; or NBFLOW_RUN_...)`, one a line:
+    what `nbflow run NOTEBOOK --help` and `nbflow show` list."""
+    lines = []
+    for p in params:
+        decl = p.param
+        kind = "FILE" if decl.IS_FILE else getattr(decl.type, "__name__", str(decl.type)).upper()
+        if decl.required:
+            default = "required"
+        else:
+            default = f"default: {decl.default!r}" if decl.show_default else "has a default"
+        text = f"  --{p.option} {kind}"
+        lines.append(f"{text:<28} {decl.help or ''} ({default}; env {decl.env_var}; "
+                     f"self.{p.artifact})".replace("  (", " ("))
+    return "\n".join(lines)

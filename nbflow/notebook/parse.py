@@ -300,11 +300,33 @@ def read_notebook(path: str) -> NotebookSpec:
     """Read an .ipynb file from disk (as saved) into a NotebookSpec."""
     if not os.path.exists(path):
         raise NotebookError(f"notebook '{path}' does not exist")
+    path = os.fspath(path)
+    if path.endswith(".py"):
+        cells = _read_percent_py(path)
+        return parse_cells(cells, path=os.path.abspath(path))
     try:
         cells = _read_cells(path)
     except Exception as e:  # noqa: BLE001 - json and nbformat raise several kinds
         raise NotebookError(f"'{path}' is not a readable notebook: {e}") from None
     return parse_cells(cells, path=os.path.abspath(path))
+
+
+def _read_percent_py(path: str) -> list[tuple[str, str]]:
+    """A notebook saved as a jupytext percent-format `.py` (`# %%step start -> end` cells);
+    any other .py file is a flow.py, which `nbflow import` turns into a notebook."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if not re.search(r"^# %%", text, re.M):
+        raise NotebookError(f"'{path}' is a Python file, not a notebook; a Metaflow flow.py "
+                            f"becomes one with `nbflow import {path} -o "
+                            f"{os.path.splitext(path)[0]}.ipynb`")
+    try:
+        import jupytext
+    except ImportError:
+        raise NotebookError(f"'{path}' is a percent-format notebook: reading it needs jupytext "
+                            "(pip install jupytext)") from None
+    nb = jupytext.reads(text, fmt="py:percent")
+    return [(c.cell_type, c.source) for c in nb.cells]
 
 
 def _read_cells(path: str) -> list[tuple[str, str]]:

@@ -1,4 +1,5 @@
-"""Small frozen records passed between layers: what the parser read from cells."""
+"""What the parser read from cells: frozen records, each with to_json/from_json (a run
+stores its notebook as this JSON, so every run can be reproduced and exported)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,6 +21,22 @@ class StepOptions:
     def resources_dict(self) -> dict[str, float]:
         return dict(self.resources)
 
+    def to_json(self) -> dict:
+        return {"foreach": self.foreach, "retry": self.retry, "retry_delay": self.retry_delay,
+                "timeout": self.timeout, "catch": self.catch,
+                "resources": [list(r) for r in self.resources],
+                "pypi": None if self.pypi is None else list(self.pypi),
+                "pypi_disabled": self.pypi_disabled}
+
+    @classmethod
+    def from_json(cls, d: dict) -> StepOptions:
+        return cls(foreach=d.get("foreach"), retry=d.get("retry", 0),
+                   retry_delay=d.get("retry_delay", 0.0), timeout=d.get("timeout"),
+                   catch=d.get("catch"),
+                   resources=tuple(tuple(r) for r in d.get("resources") or ()),
+                   pypi=None if d.get("pypi") is None else tuple(d["pypi"]),
+                   pypi_disabled=bool(d.get("pypi_disabled", False)))
+
 
 @dataclass(frozen=True)
 class StepSpec:
@@ -34,9 +51,16 @@ class StepSpec:
     body_line: int = 2        # line of the cell where `body` starts
     docstring: str | None = None
 
-    @property
-    def is_end(self) -> bool:
-        return self.name == "end"
+    def to_json(self) -> dict:
+        return {"name": self.name, "targets": list(self.targets), "body": self.body,
+                "cell": self.cell, "header": self.header, "body_line": self.body_line,
+                "docstring": self.docstring, "options": self.options.to_json()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> StepSpec:
+        return cls(name=d["name"], targets=tuple(d["targets"]), body=d["body"], cell=d["cell"],
+                   header=d.get("header", ""), body_line=d.get("body_line", 2),
+                   docstring=d.get("docstring"), options=StepOptions.from_json(d["options"]))
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,17 @@ class FlowCellSpec:
     python: str | None = None       # --python VERSION
     schedule: str | None = None     # --schedule daily|hourly|weekly|CRON (@schedule)
     project: str | None = None      # --project NAME (@project)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "code": self.code, "cell": self.cell,
+                "body_line": self.body_line, "pypi": list(self.pypi), "python": self.python,
+                "schedule": self.schedule, "project": self.project}
+
+    @classmethod
+    def from_json(cls, d: dict) -> FlowCellSpec:
+        return cls(name=d.get("name"), code=d.get("code", ""), cell=d.get("cell", 0),
+                   body_line=d.get("body_line", 2), pypi=tuple(d.get("pypi") or ()),
+                   python=d.get("python"), schedule=d.get("schedule"), project=d.get("project"))
 
 
 @dataclass(frozen=True)
@@ -75,66 +110,14 @@ class NotebookSpec:
 
     def to_dict(self) -> dict:
         """Plain data, stored with every run so it can be reproduced and exported."""
-        fc = self.flow_cell
-        return {
-            "flow_name": self.flow_name,
-            "path": self.path,
-            "flow_cell": None if fc is None else
-            {"name": fc.name, "code": fc.code, "cell": fc.cell, "body_line": fc.body_line,
-             "pypi": list(fc.pypi), "python": fc.python, "schedule": fc.schedule,
-             "project": fc.project},
-            "steps": [
-                {"name": s.name, "targets": list(s.targets), "body": s.body, "cell": s.cell,
-                 "header": s.header, "body_line": s.body_line, "docstring": s.docstring,
-                 "options": {"foreach": s.options.foreach, "retry": s.options.retry,
-                             "retry_delay": s.options.retry_delay,
-                             "timeout": s.options.timeout, "catch": s.options.catch,
-                             "resources": [list(r) for r in s.options.resources],
-                             "pypi": None if s.options.pypi is None else list(s.options.pypi),
-                             "pypi_disabled": s.options.pypi_disabled}}
-                for s in self.steps
-            ],
-        }
+        return {"flow_name": self.flow_name, "path": self.path,
+                "flow_cell": None if self.flow_cell is None else self.flow_cell.to_json(),
+                "steps": [s.to_json() for s in self.steps]}
 
     @classmethod
     def from_dict(cls, d: dict) -> NotebookSpec:
         fc = d.get("flow_cell")
-        steps = tuple(
-            StepSpec(name=s["name"], targets=tuple(s["targets"]), body=s["body"],
-                     cell=s["cell"], header=s.get("header", ""),
-                     body_line=s.get("body_line", 2), docstring=s.get("docstring"),
-                     options=StepOptions(
-                         foreach=s["options"]["foreach"], retry=s["options"]["retry"],
-                         retry_delay=s["options"]["retry_delay"],
-                         timeout=s["options"]["timeout"], catch=s["options"]["catch"],
-                         resources=tuple(tuple(r) for r in s["options"]["resources"]),
-                         pypi=_tuple_or_none(s["options"].get("pypi")),
-                         pypi_disabled=s["options"].get("pypi_disabled", False)))
-            for s in d["steps"])
-        if fc is not None:
-            fc = FlowCellSpec(**{**fc, "pypi": tuple(fc.get("pypi") or ())})
-        return cls(flow_name=d["flow_name"], steps=steps, path=d.get("path"), flow_cell=fc)
+        return cls(flow_name=d["flow_name"], path=d.get("path"),
+                   steps=tuple(StepSpec.from_json(s) for s in d["steps"]),
+                   flow_cell=None if fc is None else FlowCellSpec.from_json(fc))
 
-
-def _tuple_or_none(value) -> tuple | None:
-    return None if value is None else tuple(value)
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """What the scheduler tells its listeners (CLI printer, kernel widgets).
-
-    kinds: run_started, task_started, task_output, task_display (text: one displayed
-           bundle as JSON, cards/stream.py), task_finished (info["card"]: how many
-           outputs the task's card holds), task_retrying, run_finished."""
-
-    kind: str
-    run_id: str
-    step: str | None = None
-    task_id: str | None = None
-    pid: int | None = None
-    attempt: int = 0
-    stream: str | None = None        # task_output: "stdout" | "stderr"
-    text: str | None = None          # task_output: one line; others: a message
-    successful: bool | None = None
-    info: dict = field(default_factory=dict)

@@ -3,8 +3,7 @@ killed (from outside, or lost with its zygote), lost with its Dask worker, ended
 run after another task failed, or timed out and killed."""
 from __future__ import annotations
 
-import time
-
+from ..records import TaskRecord
 from ..task import options as taskopts
 
 ENDED = "TaskEnded"      # the exception type of a task the run ended (it did not fail)
@@ -24,9 +23,9 @@ def signal_name(number: int) -> str:
     return f"{name}: {crashes[name]}" if name in crashes else name
 
 
-def ended_record(graph, run_id: str, r, code: int) -> dict:
-    """`r`: the scheduler's Running entry; `code`: the exit status (negative: a signal)."""
-    t = r.task
+def ended_record(graph, r, code: int) -> TaskRecord:
+    """`r`: the scheduler's Running entry (its TaskRequest); `code`: the exit status
+    (negative: a signal)."""
     how = f"killed by signal {-code} ({signal_name(-code)})" if code < 0 else \
         f"exited with status {code}"
     message = f"the task process {how} before it finished"
@@ -39,13 +38,9 @@ def ended_record(graph, run_id: str, r, code: int) -> dict:
         kind, message = ENDED, r.ended
     elif r.timed_out:
         kind = "TimeoutException"
-        message = (taskopts.timeout_message(t.step, graph[t.step].spec.options.timeout)
+        message = (taskopts.timeout_message(r.task.step, graph[r.task.step].spec.options.timeout)
                    + "; it did not stop, so it was killed with every process it started")
-    return {"flow": graph.name, "run_id": run_id, "step": t.step,
-            "task_id": t.task_id, "attempt": t.attempt,
-            "pathspec": f"{graph.name}/{run_id}/{t.step}/{t.task_id}",
-            "started_at": r.started, "finished_at": time.time(), "pid": r.handle.pid,
-            "parents": [p["pathspec"] for p in t.parents], "foreach_stack": t.foreach_stack,
-            "successful": False, "artifacts": {},
-            "resources": graph[t.step].spec.options.resources_dict(),
-            "exception": {"type": kind, "message": message, "traceback": message}}
+    return TaskRecord.of_attempt(r.request, started_at=r.started, pid=r.handle.pid,
+                                 successful=False,
+                                 exception={"type": kind, "message": message,
+                                            "traceback": message})

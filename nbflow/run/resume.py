@@ -12,7 +12,6 @@ is reused and the unfinished ones run again.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from .. import graph as graphmod
@@ -21,7 +20,8 @@ from ..errors import ParameterError, UsageError
 from ..graph import FlowGraph
 from ..names import did_you_mean
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
-from ..notebook.spec import NotebookSpec, RunEvent
+from ..notebook.spec import NotebookSpec
+from ..records import EventKind, RunEvent, TaskRecord
 from ..user import username
 from .runner import RunOptions, create_run_record, datastore_for, execute, pinned_environments
 from .scheduler import Listener, RunResult
@@ -36,7 +36,7 @@ class ResumePlan:
     origin_run_id: str
     origin: dict                                    # the origin's run record
     rerun_from: list[str]                           # the resume point (empty: a died run)
-    reused: list[dict] = field(default_factory=list)  # origin task records to clone
+    reused: list[TaskRecord] = field(default_factory=list)  # origin task records to clone
 
 
 def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None = None,
@@ -126,10 +126,10 @@ def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | Non
     return plan
 
 
-def _blobs_lost(ds: Datastore, tasks: list[dict]) -> bool:
+def _blobs_lost(ds: Datastore, tasks: list[TaskRecord]) -> bool:
     from ..datastore.walk import references
 
-    keys = set().union(*(references(t.get("artifacts") or {}) for t in tasks)) if tasks else set()
+    keys = set().union(*(references(t.artifacts) for t in tasks)) if tasks else set()
     return not all(ds.blob_exists(k) for k in keys)
 
 
@@ -181,17 +181,17 @@ def _check_structure(graph: FlowGraph, old: FlowGraph, invalid: set[str], where:
                               "or start a new run")
 
 
-def _successful_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> list[dict]:
+def _successful_tasks(ds: Datastore, flow: str, run_id: str, step: str) -> list[TaskRecord]:
     out = []
     for task_id, attempt in records.list_tasks(ds, flow, run_id, step).items():
         try:
             rec = records.read_task(ds, flow, run_id, step, task_id, attempt)
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):
             rec = None  # a damaged record: that task runs again
-        if rec and rec.get("successful"):
+        if rec and rec.successful:
             out.append(rec)
-    out.sort(key=lambda r: ([f.get("index", 0) for f in r.get("foreach_stack") or []],
-                            int(r["task_id"]) if str(r["task_id"]).isdigit() else 0))
+    out.sort(key=lambda r: ([f.index for f in r.foreach_stack],
+                            int(r.task_id) if r.task_id.isdigit() else 0))
     return out
 
 
@@ -231,38 +231,26 @@ def _same(a, b) -> bool:
         return serialize.encode(a).key == serialize.encode(b).key
 
 
-def clone_task(ds: Datastore, rec: dict, run_id: str) -> dict:
+def clone_task(ds: Datastore, rec: TaskRecord, run_id: str) -> TaskRecord:
     """Write `rec` into run `run_id` by reference: same artifacts, logs read from the origin."""
-    flow, step, task_id = rec["flow"], rec["step"], str(rec["task_id"])
-    log_prefix = rec.get("log_prefix") or ds.task_prefix(flow, rec["run_id"], step, task_id,
-                                                         rec.get("attempt", 0))
-    clone = dict(rec, run_id=run_id, attempt=0, pathspec=f"{flow}/{run_id}/{step}/{task_id}",
-                 parents=[_in_run(p, run_id) for p in rec.get("parents") or []],
-                 origin=rec["pathspec"], origin_attempt=rec.get("attempt", 0),
-                 log_prefix=log_prefix, cloned_at=time.time())
+    log_prefix = rec.log_prefix or ds.task_prefix(rec.flow, rec.run_id, rec.step, rec.task_id,
+                                                  rec.attempt)
+    clone = rec.cloned_into(run_id, log_prefix)
     records.write_task(ds, clone)
     return clone
 
 
-def _in_run(pathspec: str, run_id: str) -> str:
-    parts = pathspec.split("/")
-    parts[1] = run_id
-    return "/".join(parts)
-
-
-def _announcing(listeners: list[Listener], clones: list[dict], run_id: str) -> Listener:
+def _announcing(listeners: list[Listener], clones: list[TaskRecord], run_id: str) -> Listener:
     """Forward every event; right after run_started, one task_cloned event per clone."""
     def listener(event: RunEvent) -> None:
         for target in listeners:
             target(event)
-        if event.kind != "run_started":
+        if event.kind != EventKind.RUN_STARTED:
             return
         for c in clones:
-            stack = c.get("foreach_stack") or []
-            cloned = RunEvent("task_cloned", run_id, c["step"], c["task_id"], successful=True,
-                              text=f"Cloning results of a previously run task {c['origin']}",
-                              info={"origin": c["origin"],
-                                    "index": stack[-1]["index"] if stack else None})
+            cloned = RunEvent(EventKind.TASK_CLONED, run_id, c.step, c.task_id, successful=True,
+                              text=f"Cloning results of a previously run task {c.origin}",
+                              info={"origin": c.origin, "index": c.index})
             for target in listeners:
                 target(cloned)
     return listener

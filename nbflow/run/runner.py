@@ -14,7 +14,8 @@ from ..environment.pinned import launch_info
 from ..errors import DatastoreError, NbflowError, UsageError
 from ..executors import get_executor
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
-from ..notebook.spec import NotebookSpec, RunEvent
+from ..notebook.spec import NotebookSpec
+from ..records import EventKind, RunContext, RunEvent
 from ..user import username
 from .scheduler import Listener, RunResult, Scheduler
 
@@ -69,10 +70,12 @@ def run_namespace(opts: RunOptions, user: str) -> str:
     return opts.namespace or f"user:{user}"
 
 
-def run_context(opts: RunOptions, user: str) -> dict:
+def run_context(opts: RunOptions, user: str, origin_run_id: str | None = None,
+                project: dict | None = None) -> RunContext:
     """What every task of the run is told about it (`current`)."""
-    return {"namespace": run_namespace(opts, user), "username": user,
-            "tags": list(opts.tags), "is_interactive": opts.is_interactive}
+    return RunContext(namespace=run_namespace(opts, user), username=user, tags=tuple(opts.tags),
+                      is_interactive=opts.is_interactive, origin_run_id=origin_run_id,
+                      project=project)
 
 
 def pinned_environments(notebook: NotebookSpec, ds: Datastore, opts: RunOptions,
@@ -164,13 +167,12 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
             listeners: list[Listener] | None = None, *, seed=None, completed=None,
             first_task_id: int = 1, executor=None) -> RunResult:
     listeners = list(listeners or [])
-    context = run_context(opts, record["user"])
-    context["origin_run_id"] = record.get("origin_run_id")
     from ..notebook.production import project_context
 
-    context.update(project_context(graph.notebook, record["user"]))
+    context = run_context(opts, record["user"], record.get("origin_run_id"),
+                          project_context(graph.notebook, record["user"]).get("project"))
     for listener in listeners:
-        listener(RunEvent("run_started", run_id, info={"flow": graph.name,
+        listener(RunEvent(EventKind.RUN_STARTED, run_id, info={"flow": graph.name,
                                                          "datastore": ds.url,
                                                          "steps": list(graph.nodes)}))
     owned = executor is None  # a caller's executor (CLI, kernel session) stays open
@@ -204,6 +206,6 @@ def execute(graph, ds: Datastore, run_id: str, record: dict, opts: RunOptions,
                           message=result.message, failed_steps=result.failed,
                           ended=result.ended)
     for listener in listeners:
-        listener(RunEvent("run_finished", run_id, successful=result.successful,
+        listener(RunEvent(EventKind.RUN_FINISHED, run_id, successful=result.successful,
                           text=result.message, info={"flow": graph.name}))
     return result

@@ -18,9 +18,10 @@ from ..datastore import Datastore, records
 from ..datastore.logs import LogWriter, log_path
 from ..executors.base import Executor, TaskHandle, kill_group
 from ..graph import FlowGraph
-from ..notebook.spec import RunEvent
+from ..records import EventKind, ParentRef, RunContext, RunEvent, TaskRecord, TaskRequest
 from ..task import options as taskopts
 from .died import ENDED, ended_record
+from .planner import JoinBarrier, PendingTask, successors, task_key
 from .slots import CpuSlots, machine_cores
 
 Listener = Callable[[RunEvent], None]
@@ -32,19 +33,9 @@ INFRA_RETRIES = 1                      # retries of a task lost with its worker,
 
 
 @dataclass
-class PendingTask:
-    step: str
-    parents: list[dict]              # parent task records (their artifact maps)
-    foreach_stack: list[dict]
-    task_id: str = ""
-    attempt: int = 0
-    not_before: float = 0.0          # retry delay
-    fallback: dict | None = None     # --catch after a killed last attempt: the recorded error
-
-
-@dataclass
 class Running:
     task: PendingTask
+    request: TaskRequest
     handle: TaskHandle
     started: float
     logs: dict = field(default_factory=dict)   # stream -> LogWriter (the store's log file)
@@ -66,7 +57,7 @@ class RunResult:
 class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
                  executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
-                 listeners: list[Listener] | None = None, context: dict | None = None,
+                 listeners: list[Listener] | None = None, context: RunContext | None = None,
                  first_task_id: int = 1, follow: bool = True, environments: dict | None = None):
         self.graph = graph
         self.environments = environments or {}   # pinned steps: {step: pinned.launch_info}
@@ -80,18 +71,19 @@ class Scheduler:
         self.cpu = CpuSlots(None if max_workers else machine_cores())
         self.max_num_splits = max_num_splits
         self.listeners = listeners or []
-        self.context = context or {}         # namespace, username, tags, origin_run_id...
+        self.context = context or RunContext()   # what every task is told (`current`)
         self.events: queue.Queue = queue.Queue(MAX_EVENTS)
         self.ready: list[PendingTask] = []
         self.running: dict[str, Running] = {}
-        self.joins: dict[tuple, dict] = {}   # (join step, context) -> {order key: record}
+        self.barrier = JoinBarrier(graph)    # inputs arriving at joins
         self.next_task_id = first_task_id
         self.done_keys: set[tuple] = set()   # resume: tasks cloned from the origin run
         self.failed: list[str] = []
         self.ended: list[str] = []           # running tasks that stop() ended
         self.stopping = False
-        self.notebook = graph.notebook.to_dict()
-        self.step_cells = {s["name"]: s for s in self.notebook["steps"]}
+        fc = graph.notebook.flow_cell
+        self.flow_cell = None if fc is None else fc.to_json()   # sent with every request
+        self.step_cells = {s.name: s.to_json() for s in graph.notebook.steps}
 
     # -- public --------------------------------------------------------------
     def emit(self, event: RunEvent) -> None:
@@ -99,14 +91,14 @@ class Scheduler:
             listener(event)
 
     def run(self, seed: list[PendingTask] | None = None,
-            completed: list[dict] | None = None) -> RunResult:
+            completed: list[TaskRecord] | None = None) -> RunResult:
         """Run from `start` (or from `seed` tasks, after `completed` records: resume)."""
         # resume: tasks already done (cloned) are never enqueued again; what they unblock is
-        self.done_keys = {_task_key(r["step"], r.get("foreach_stack") or []) for r in completed or []}
+        self.done_keys = {task_key(r.step, r.foreach_stack) for r in completed or []}
         for rec in completed or []:
             self._on_success(rec)
         if seed is None and not completed:
-            seed = [PendingTask("start", [], [])]
+            seed = [PendingTask("start", (), ())]
         for t in seed or []:
             self._enqueue(t)
         try:
@@ -191,7 +183,7 @@ class Scheduler:
             self._launch(self.ready.pop(idx))
 
     def _enqueue(self, task: PendingTask) -> None:
-        if _task_key(task.step, task.foreach_stack) in self.done_keys:
+        if task.key in self.done_keys:
             return
         if not task.task_id:
             task.task_id = str(self.next_task_id)
@@ -209,7 +201,7 @@ class Scheduler:
             self.events.put(("exit", key, code))
 
         # register before launching: output may arrive before launch() returns
-        placeholder = Running(task, TaskHandle(), time.time())
+        placeholder = Running(task, request, TaskHandle(), time.time())
         placeholder.logs = {s: LogWriter(self.ds, log_path(self.ds, self.graph.name, self.run_id,
                                                            task.step, task.task_id,
                                                            task.attempt, s))
@@ -220,31 +212,27 @@ class Scheduler:
         self.running[key] = placeholder
         self.cpu.take(key, self._cpu(task))
         placeholder.handle = self.executor.launch(request, on_output, on_exit)
-        self.emit(RunEvent("task_started", self.run_id, task.step, task.task_id,
+        self.emit(RunEvent(EventKind.TASK_STARTED, self.run_id, task.step, task.task_id,
                            placeholder.handle.pid, task.attempt,
                            info={"index": _index(task.foreach_stack)}))
 
-    def _request(self, task: PendingTask) -> dict:
+    def _request(self, task: PendingTask) -> TaskRequest:
+        """The one place a TaskRequest is built."""
         node = self.graph[task.step]
-        nb = self.notebook
-        return {
-            "datastore": self.ds.url, "flow": self.graph.name, "run_id": self.run_id,
-            "step": task.step, "task_id": task.task_id, "attempt": task.attempt,
-            "parents": [{"pathspec": p["pathspec"], "step": p["step"],
-                         "artifacts": p["artifacts"], "foreach_stack": p["foreach_stack"]}
-                        for p in task.parents],
-            "params": self.params, "foreach_stack": task.foreach_stack,
-            "foreach_var": node.foreach, "is_join": node.is_join,
-            "max_num_splits": self.max_num_splits,
-            "flow_cell": nb["flow_cell"], "step_cell": self.step_cells[task.step],
-            "notebook_path": nb.get("path"),
-            "max_attempts": node.spec.options.retry + 1,
-            "catch": node.spec.options.catch, "timeout": node.spec.options.timeout,
-            "resources": node.spec.options.resources_dict(), "catch_fallback": task.fallback,
-            "scheduler_pid": os.getpid(),
-            "environment": self.environments.get(task.step),
-            **self.context,
-        }
+        opts = node.spec.options
+        return TaskRequest(
+            datastore=self.ds.url, flow=self.graph.name, run_id=self.run_id, step=task.step,
+            task_id=task.task_id, attempt=task.attempt,
+            parents=tuple(ParentRef(p.pathspec, p.step, p.artifacts, p.foreach_stack)
+                          for p in task.parents),
+            params=self.params, foreach_stack=task.foreach_stack,
+            step_cell=self.step_cells[task.step], flow_cell=self.flow_cell,
+            notebook_path=self.graph.notebook.path, foreach_var=node.foreach,
+            is_join=node.is_join, max_num_splits=self.max_num_splits,
+            max_attempts=opts.retry + 1, catch=opts.catch, timeout=opts.timeout,
+            resources=opts.resources_dict(), catch_fallback=task.fallback,
+            scheduler_pid=os.getpid(), environment=self.environments.get(task.step),
+            context=self.context)
 
     # -- output and exits --------------------------------------------------------
     def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
@@ -263,7 +251,7 @@ class Scheduler:
                 if at:
                     r.logs[stream].write(line[:at])
                     self._emit_line(r, stream, line[:at])
-                self.emit(RunEvent("task_display", self.run_id, r.task.step, r.task.task_id,
+                self.emit(RunEvent(EventKind.TASK_DISPLAY, self.run_id, r.task.step, r.task.task_id,
                                    r.handle.pid, r.task.attempt, stream,
                                    line[at + len(MARKER_BYTES):].decode("utf-8", "replace")))
                 continue
@@ -271,7 +259,7 @@ class Scheduler:
             self._emit_line(r, stream, line)
 
     def _emit_line(self, r: Running, stream: str, line: bytes) -> None:
-        self.emit(RunEvent("task_output", self.run_id, r.task.step, r.task.task_id,
+        self.emit(RunEvent(EventKind.TASK_OUTPUT, self.run_id, r.task.step, r.task.task_id,
                            r.handle.pid, r.task.attempt, stream, line.decode("utf-8", "replace")))
 
     def _on_exit(self, r: Running, code: int) -> None:
@@ -282,19 +270,19 @@ class Scheduler:
                                 t.attempt)
         if rec is None:  # the process died before its commit: say so in the store
             rec = self._died_record(r, code)
-        timed_out = r.timed_out or (rec.get("exception") or {}).get("type") == "TimeoutException"
+        error = rec.exception or {}
+        timed_out = r.timed_out or error.get("type") == "TimeoutException"
         if timed_out and self.executor.name in LOCAL_EXECUTORS:
             kill_group(r.handle.pid)  # what the timed-out task started must not outlive it
         # the record is the commit: a task killed after writing it (while exiting) did
         # its work, and the run agrees with what the store says about the task
-        ok = bool(rec.get("successful"))
-        ended = not ok and (rec.get("exception") or {}).get("type") == ENDED
-        self.emit(RunEvent("task_finished", self.run_id, t.step, t.task_id, r.handle.pid,
-                           t.attempt, successful=ok,
-                           text=None if ok else (rec.get("exception") or {}).get("message"),
+        ok = rec.successful
+        ended = not ok and error.get("type") == ENDED
+        self.emit(RunEvent(EventKind.TASK_FINISHED, self.run_id, t.step, t.task_id, r.handle.pid,
+                           t.attempt, successful=ok, text=None if ok else error.get("message"),
                            info={"duration": time.time() - r.started, "exit_code": code,
                                  "index": _index(t.foreach_stack), "ended": ended,
-                                 "card": (rec.get("card") or {}).get("count", 0)}))
+                                 "card": (rec.card or {}).get("count", 0)}))
         if ok:
             if not self.stopping and self.follow:
                 self._on_success(rec)
@@ -306,7 +294,7 @@ class Scheduler:
             delay = node.spec.options.retry_delay
             retry = PendingTask(t.step, t.parents, t.foreach_stack, t.task_id, t.attempt + 1,
                                 time.time() + delay)
-            self.emit(RunEvent("task_retrying", self.run_id, t.step, t.task_id, r.handle.pid,
+            self.emit(RunEvent(EventKind.TASK_RETRYING, self.run_id, t.step, t.task_id, r.handle.pid,
                                t.attempt + 1, info={"delay": delay}))
             self.ready.append(retry)
             return
@@ -317,27 +305,27 @@ class Scheduler:
         self.failed.append(pathspec)
         self.stop(f"ended: the run stopped after {pathspec} failed")
 
-    def _enqueue_catch_fallback(self, t: PendingTask, rec: dict, code: int) -> None:
+    def _enqueue_catch_fallback(self, t: PendingTask, rec: TaskRecord, code: int) -> None:
         """--catch when the last attempt could not catch its own error (it was killed):
         one more attempt, running no user code, stores the recorded error in self.VAR."""
-        error = rec.get("exception") or {"type": "TaskFailed", "traceback": "",
+        error = rec.exception or {"type": "TaskFailed", "traceback": "",
                                          "message": f"the task exited with status {code}"}
         self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
                                       t.attempt + 1, fallback=error))
 
     @staticmethod
-    def _retries(node, r: Running, rec: dict) -> int:
+    def _retries(node, r: Running, rec: TaskRecord) -> int:
         """--retry; a task lost with its machine (not its own fault) is retried once anyway."""
-        lost = (rec.get("exception") or {}).get("type") == "WorkerLost"
+        lost = (rec.exception or {}).get("type") == "WorkerLost"
         return max(node.spec.options.retry, INFRA_RETRIES) if lost else node.spec.options.retry
 
     def _cpu(self, task: PendingTask) -> float | None:
         return None if task.fallback else \
             self.graph[task.step].spec.options.resources_dict().get("cpu")
 
-    def _died_record(self, r: Running, code: int) -> dict:
+    def _died_record(self, r: Running, code: int) -> TaskRecord:
         """The record of an attempt that ended without a commit, written exclusively."""
-        rec = ended_record(self.graph, self.run_id, r, code)
+        rec = ended_record(self.graph, r, code)
         if not records.write_task(self.ds, rec):
             # the attempt committed after all (its process ended after its commit):
             # the record in the store is the one word on it
@@ -347,53 +335,10 @@ class Scheduler:
         return rec
 
     # -- what a finished task unblocks ---------------------------------------------
-    def _on_success(self, rec: dict) -> None:
-        node = self.graph[rec["step"]]
-        stack = rec.get("foreach_stack", [])
-        if node.foreach:
-            info = rec["foreach"]
-            key = info["key"] or rec["artifacts"][info["var"]]["key"]
-            target = node.targets[0]
-            for i in range(info["num_splits"]):
-                frame = {"step": node.name, "var": info["var"], "index": i,
-                         "num_splits": info["num_splits"], "key": key}
-                self._enqueue(PendingTask(target, [rec], stack + [frame]))
-            return
-        for target in node.targets:
-            child = self.graph[target]
-            if child.is_join:
-                self._arrive_at_join(child, node.name, rec, stack)
-            else:
-                self._enqueue(PendingTask(target, [rec], stack))
-
-    def _arrive_at_join(self, child, parent_step: str, rec: dict, stack: list) -> None:
-        split = self.graph[child.matching_split]
-        if split.foreach:
-            frame = stack[-1]
-            context = _context(stack[:-1])
-            expected, order, outer = frame["num_splits"], frame["index"], stack[:-1]
-        else:
-            context = _context(stack)
-            parent = self.graph[parent_step]
-            out = parent.split_stack[:-1] if parent.is_join else parent.split_stack
-            branch = out[-1][1]
-            expected, order, outer = len(split.targets), split.targets.index(branch), stack
-        slot = self.joins.setdefault((child.name, context), {})
-        slot[order] = rec
-        if len(slot) == expected:
-            del self.joins[(child.name, context)]
-            parents = [slot[k] for k in sorted(slot)]
-            self._enqueue(PendingTask(child.name, parents, outer))
+    def _on_success(self, rec: TaskRecord) -> None:
+        for task in successors(self.graph, rec, self.barrier):
+            self._enqueue(task)
 
 
-def _task_key(step: str, stack: list) -> tuple:
-    """What identifies a task within a run: its step and its place in the foreaches."""
-    return step, _context(stack)
-
-
-def _context(stack: list) -> tuple:
-    return tuple((f["step"], f["index"]) for f in stack)
-
-
-def _index(stack: list):
-    return stack[-1]["index"] if stack else None
+def _index(stack) -> int | None:
+    return stack[-1].index if stack else None

@@ -29,13 +29,13 @@ STAGES = ("start", "running", "blob", "between", "record", "committed")
 _armed: dict = {}
 
 
-def arm(ds, req: dict) -> None:
+def arm(ds, req) -> None:
     """Called by the task runtime before user code, when NBFLOW_FAULT is set."""
     stage, _, rest = os.environ.get(ENV, "").partition(":")
     target, _, step = rest.partition(":")
-    if stage not in STAGES or (step and step != req["step"]) or req.get("attempt", 0):
+    if stage not in STAGES or (step and step != req.step) or req.attempt:
         return
-    _armed.update(stage=stage, target=target, scheduler=req.get("scheduler_pid"))
+    _armed.update(stage=stage, target=target, scheduler=req.scheduler_pid)
     if stage == "start":
         point("start")
     elif stage == "blob":

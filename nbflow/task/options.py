@@ -8,6 +8,10 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..records import TaskRequest
 
 # How long the scheduler lets a task outlive its --timeout (to store what it has
 # and exit by itself) before it kills the task's whole process group.
@@ -56,13 +60,13 @@ class Deadline:
             raise TimeoutException(timeout_message(self.step, self.seconds)) from exc
 
 
-def is_last_attempt(req: dict) -> bool:
-    return int(req.get("attempt", 0)) >= int(req.get("max_attempts", 1)) - 1
+def is_last_attempt(req: TaskRequest) -> bool:
+    return req.is_last_attempt
 
 
-def catch_var(req: dict) -> str | None:
+def catch_var(req: TaskRequest) -> str | None:
     """The --catch variable when this attempt's failure is to be caught, else None."""
-    return req.get("catch") if is_last_attempt(req) else None
+    return req.catch if req.is_last_attempt else None
 
 
 def caught_notice(var: str) -> str:

@@ -19,6 +19,7 @@ from ..environment import crossing
 from ..errors import ArtifactError, DatastoreError, NbflowError
 from ..notebook import code as codemod
 from ..notebook.params import IncludeFile, JSONType, Parameter
+from ..records import TaskRecord, TaskRequest
 from . import keeper
 from . import options as taskopts
 from .current import current
@@ -29,19 +30,22 @@ _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def main() -> None:
-    request = json.loads(sys.stdin.read())
+    request = TaskRequest.from_json(json.loads(sys.stdin.read()))
     keeper.guard()   # from here on, in a process whose keeper ends all it leaves behind
     sys.exit(run_task(request))
 
 
-def run_task(req: dict) -> int:
-    """Run one attempt of one task; 0 if it succeeded, 1 if it failed."""
-    ds = Datastore(req["datastore"])
-    os.environ["NBFLOW_DATASTORE"] = req["datastore"]  # the client in a step reads this run's store
-    record = _base_record(req, time.time())
-    crossing.set_current(req.get("environment"))
-    if req.get("catch_fallback"):
-        return _catch_fallback(ds, req, record)
+def run_task(req: TaskRequest) -> int:
+    """Run one attempt of one task; 0 if it succeeded, 1 if it failed. `outcome` gathers
+    what the attempt did (artifacts, exception, caught, foreach); the TaskRecord is built
+    from it at the commit."""
+    ds = Datastore(req.datastore)
+    os.environ["NBFLOW_DATASTORE"] = req.datastore  # the client in a step reads this run's store
+    started = time.time()
+    outcome: dict = {"exception": None}
+    crossing.set_current(req.environment)
+    if req.catch_fallback:
+        return _catch_fallback(ds, req, outcome, started)
     me: TaskSelf | None = None
     if os.environ.get("NBFLOW_FAULT"):
         from . import faults
@@ -49,177 +53,155 @@ def run_task(req: dict) -> int:
         faults.arm(ds, req)
     try:
         _bind_current(req)
-        capture.install(ds, stream=bool(req.get("card_stream")))
-        taskopts.limit_memory(req.get("resources"))
-        with taskopts.Deadline(req.get("timeout"), req["step"]):
+        capture.install(ds, stream=req.context.card_stream)
+        taskopts.limit_memory(req.resources)
+        with taskopts.Deadline(req.timeout, req.step):
             module_ns = _module_namespace(req)
             me, inputs = _make_self(ds, req)
             step_fn = _step_function(req, module_ns)
             step_fn(me, inputs)
-        if req.get("catch"):
-            setattr(me, req["catch"], None)  # Metaflow's rule: None when the step succeeded
-        if req.get("foreach_var"):
-            record["foreach"] = _foreach_split(ds, req, me)
+        if req.catch:
+            setattr(me, req.catch, None)  # Metaflow's rule: None when the step succeeded
+        if req.foreach_var:
+            outcome["foreach"] = _foreach_split(ds, req, me)
         ok = True
     except BaseException as e:  # the user's code may raise anything; SystemExit too
         if isinstance(e, KeyboardInterrupt):
             raise
-        _record_failure(record, e, req)
+        _record_failure(outcome, e, req)
         ok = False
     capture.finish()   # figures left open are displayed, as at the end of a notebook cell
-    me, ok = _settle_catch(ds, req, record, me, ok)
-    ok = _persist(ds, req, record, me, ok)
-    if not ok and taskopts.catch_var(req) and not req.get("foreach_var"):
+    me, ok = _settle_catch(ds, req, outcome, me, ok)
+    ok = _persist(ds, req, outcome, me, ok)
+    if not ok and taskopts.catch_var(req) and not req.foreach_var:
         # what the step set cannot be stored: keep the inherited artifacts and the error
-        if record.get("caught"):
-            record["exception"] = record.pop("caught")  # the step's own error, not the store's
-        me, ok = _settle_catch(ds, req, record, None, False)
-        ok = _persist(ds, req, record, me, ok)
-    return _commit(ds, record, ok)
+        if outcome.get("caught"):
+            outcome["exception"] = outcome.pop("caught")  # the step's own error, not the store's
+        me, ok = _settle_catch(ds, req, outcome, None, False)
+        ok = _persist(ds, req, outcome, me, ok)
+    return _commit(ds, req, outcome, started, ok)
 
 
-def _record_failure(record: dict, e: BaseException, req: dict) -> None:
+def _record_failure(outcome: dict, e: BaseException, req: TaskRequest) -> None:
     exc = _describe(e, req)
-    hint = taskopts.memory_hint(e, req.get("resources"))
+    hint = taskopts.memory_hint(e, req.resources)
     if hint:
         exc.message, exc.traceback = hint, exc.traceback + f"({hint})\n"
-    record["exception"] = exc.to_dict()
+    outcome["exception"] = exc.to_dict()
     sys.stderr.write(exc.traceback)
     sys.stderr.flush()
 
 
-def _persist(ds: Datastore, req: dict, record: dict, me: TaskSelf | None, ok: bool) -> bool:
+def _persist(ds: Datastore, req: TaskRequest, outcome: dict, me: TaskSelf | None,
+             ok: bool) -> bool:
     try:
-        record["artifacts"] = me.persist(ds) if me is not None else {}
+        outcome["artifacts"] = me.persist(ds) if me is not None else {}
     except NbflowError as e:
         if ok:  # the store's error, not the step's code: no traceback
-            _record_failure(record, e.with_traceback(None), req)
-        record["artifacts"] = {}
+            _record_failure(outcome, e.with_traceback(None), req)
+        outcome["artifacts"] = {}
         return False
     return ok
 
 
-def _commit(ds: Datastore, record: dict, ok: bool) -> int:
+def _commit(ds: Datastore, req: TaskRequest, outcome: dict, started: float, ok: bool) -> int:
     sys.stdout.flush()
-    record["successful"] = ok
-    record["finished_at"] = time.time()
     try:
-        card = write_card(ds, ds.task_prefix(record["flow"], record["run_id"], record["step"],
-                                             record["task_id"], record["attempt"]),
+        card = write_card(ds, ds.task_prefix(req.flow, req.run_id, req.step, req.task_id,
+                                             req.attempt),
                           capture.card.stored())
-        if card:
-            record["card"] = card
+        record = TaskRecord.of_attempt(req, started_at=started, pid=os.getpid(), successful=ok,
+                                       card=card or None, **outcome)
         committed = records.write_task(ds, record)
     except DatastoreError as e:  # disk full, store gone read-only: uncommitted, so failed
         sys.stderr.write(f"{type(e).__name__}: the task's record could not be written: "
                          f"{e.render()}\n")
         return 1
     if not committed:
-        sys.stderr.write(f"nbflow: this attempt of {record['pathspec']} was already recorded as "
+        sys.stderr.write(f"nbflow: this attempt of {req.pathspec} was already recorded as "
                          "ended by its run; its results are discarded\n")
         return 1
     return 0 if ok else 1
 
 
-def _settle_catch(ds: Datastore, req: dict, record: dict, me: TaskSelf | None,
+def _settle_catch(ds: Datastore, req: TaskRequest, outcome: dict, me: TaskSelf | None,
                   ok: bool) -> tuple[TaskSelf | None, bool]:
     """--catch VAR on the last attempt: the failure becomes self.VAR and the task succeeds,
     keeping what it inherited and what it set before the error."""
     var = taskopts.catch_var(req)
-    if ok or not var or req.get("foreach_var") or not record.get("exception"):
+    if ok or not var or req.foreach_var or not outcome.get("exception"):
         return me, ok
     if me is None:
         me, _ = _make_self(ds, req)
     object.__setattr__(me, "_deleted", me._deleted - {var})
-    me._values[var] = StepException.from_dict(record["exception"])  # even if var is reserved
-    record["caught"], record["exception"] = record["exception"], None
+    me._values[var] = StepException.from_dict(outcome["exception"])  # even if var is reserved
+    outcome["caught"], outcome["exception"] = outcome["exception"], None
     sys.stderr.write(taskopts.caught_notice(var))
     return me, True
 
 
-def _catch_fallback(ds: Datastore, req: dict, record: dict) -> int:
+def _catch_fallback(ds: Datastore, req: TaskRequest, outcome: dict, started: float) -> int:
     """The attempt after a last attempt that died (killed, timed out, out of memory)
     without a commit: it runs no user code, only stores the recorded error in self.VAR."""
     _bind_current(req)
-    record["exception"] = req["catch_fallback"]
-    me, ok = _settle_catch(ds, req, record, None, False)
-    return _commit(ds, record, _persist(ds, req, record, me, ok))
+    outcome["exception"] = req.catch_fallback
+    me, ok = _settle_catch(ds, req, outcome, None, False)
+    return _commit(ds, req, outcome, started, _persist(ds, req, outcome, me, ok))
 
 
-def _base_record(req: dict, started: float) -> dict:
-    return {
-        "flow": req["flow"], "run_id": req["run_id"], "step": req["step"],
-        "task_id": str(req["task_id"]), "attempt": req.get("attempt", 0),
-        "pathspec": _pathspec(req),
-        "started_at": started, "pid": os.getpid(),
-        "parents": [p["pathspec"] for p in req.get("parents", [])],
-        "foreach_stack": req.get("foreach_stack", []),
-        "is_join": bool(req.get("is_join")),
-        "resources": req.get("resources") or {},
-        "exception": None,
-    }
-
-
-def _pathspec(req: dict) -> str:
-    return f"{req['flow']}/{req['run_id']}/{req['step']}/{req['task_id']}"
-
-
-def _bind_current(req: dict) -> None:
+def _bind_current(req: TaskRequest) -> None:
+    ctx = req.context
     current._bind(
-        flow_name=req["flow"], run_id=req["run_id"], step_name=req["step"],
-        task_id=str(req["task_id"]),
-        pathspec=_pathspec(req),
-        retry_count=req.get("attempt", 0), origin_run_id=req.get("origin_run_id"),
-        namespace=req.get("namespace"), username=req.get("username"),
-        tags=list(req.get("tags", [])), is_interactive=bool(req.get("is_interactive")),
-        parameter_names=sorted(req.get("params") or {}), **req.get("project", {}))
+        flow_name=req.flow, run_id=req.run_id, step_name=req.step, task_id=req.task_id,
+        pathspec=req.pathspec, retry_count=req.attempt, origin_run_id=ctx.origin_run_id,
+        namespace=ctx.namespace, username=ctx.username, tags=list(ctx.tags),
+        is_interactive=ctx.is_interactive, parameter_names=sorted(req.params),
+        **(ctx.project or {}))
 
 
-def _module_namespace(req: dict) -> dict:
+def _module_namespace(req: TaskRequest) -> dict:
     """The flow cell run as module code, with nbflow's names predefined."""
     import types
 
     module = types.ModuleType("nbflow_flow")  # not in sys.modules: cloudpickle pickles by value
     ns = module.__dict__
     ns.update(Parameter=Parameter, JSONType=JSONType, IncludeFile=IncludeFile, current=current,
-              __file__=req.get("notebook_path") or "")
-    flow_cell = req.get("flow_cell")
+              __file__=req.notebook_path or "")
+    flow_cell = req.flow_cell
     if flow_cell and flow_cell["code"].strip():
-        filename = codemod.cell_filename(req.get("notebook_path"), flow_cell["cell"])
+        filename = codemod.cell_filename(req.notebook_path, flow_cell["cell"])
         codemod.register_source(filename, "\n" * (flow_cell["body_line"] - 1) + flow_cell["code"])
         exec(codemod.compile_module(flow_cell["code"], cell=flow_cell["cell"],
                                     body_line=flow_cell["body_line"], filename=filename), ns)
     return ns
 
 
-def _make_self(ds: Datastore, req: dict) -> tuple[TaskSelf, Inputs | None]:
-    parents = req.get("parents", [])
-    params = req.get("params", {})
-    if req.get("is_join"):
-        views = [ParentView(ds, p["step"], p["pathspec"], p["artifacts"], p.get("foreach_stack"))
-                 for p in parents]
-        me = TaskSelf(ds, req["step"], {}, params, req.get("foreach_stack"), join=True)
+def _make_self(ds: Datastore, req: TaskRequest) -> tuple[TaskSelf, Inputs | None]:
+    if req.is_join:
+        views = [ParentView(ds, p.step, p.pathspec, p.artifacts, p.foreach_stack)
+                 for p in req.parents]
+        me = TaskSelf(ds, req.step, {}, req.params, req.foreach_stack, join=True)
         return me, Inputs(views)
-    inherited = parents[0]["artifacts"] if parents else {}
-    return TaskSelf(ds, req["step"], inherited, params, req.get("foreach_stack")), None
+    inherited = req.parents[0].artifacts if req.parents else {}
+    return TaskSelf(ds, req.step, inherited, req.params, req.foreach_stack), None
 
 
-def _step_function(req: dict, module_ns: dict):
-    step = req["step_cell"]
-    filename = codemod.cell_filename(req.get("notebook_path"), step["cell"])
+def _step_function(req: TaskRequest, module_ns: dict):
+    step = req.step_cell
+    filename = codemod.cell_filename(req.notebook_path, step["cell"])
     codemod.register_source(filename, "\n" * (step["body_line"] - 2) + step["header"] + "\n"
                             + step["body"])
-    code = codemod.compile_step(step["body"], name=req["step"], cell=step["cell"],
+    code = codemod.compile_step(step["body"], name=req.step, cell=step["cell"],
                                 body_line=step["body_line"], filename=filename)
     exec(code, module_ns)
-    return module_ns.pop(req["step"])
+    return module_ns.pop(req.step)
 
 
 SEQUENCE_TYPES = (list, tuple, range, str, bytes)
 
 
-def _foreach_split(ds: Datastore, req: dict, me: TaskSelf) -> dict:
-    var, step = req["foreach_var"], req["step"]
+def _foreach_split(ds: Datastore, req: TaskRequest, me: TaskSelf) -> dict:
+    var, step = req.foreach_var, req.step
     try:
         items = getattr(me, var)
     except AttributeError:
@@ -241,7 +223,7 @@ def _foreach_split(ds: Datastore, req: dict, me: TaskSelf) -> dict:
     if count == 0:
         raise ArtifactError(f"'--foreach {var}': self.{var} is empty, so there is nothing to "
                             "run; a foreach needs at least one item", step=step, artifact=var)
-    limit = req.get("max_num_splits", 100)
+    limit = req.max_num_splits
     if count > limit:
         raise ArtifactError(f"'--foreach {var}' would start {count} tasks, more than "
                             f"--max-num-splits {limit}; raise it with --max-num-splits {count}",
@@ -250,11 +232,11 @@ def _foreach_split(ds: Datastore, req: dict, me: TaskSelf) -> dict:
     return {"var": var, "num_splits": count, "key": key}
 
 
-def _describe(e: BaseException, req: dict) -> StepException:
+def _describe(e: BaseException, req: TaskRequest) -> StepException:
     """The error as the user should see it: frames of our internals left out."""
     if isinstance(e, NbflowError):
         if e.step is None:
-            e.step = req["step"]
+            e.step = req.step
         text = f"{type(e).__name__}: {e.render()}\n"
         return StepException(type(e).__name__, e.render(), _user_frames(e) + text)
     tb = _user_frames(e) + "".join(traceback.format_exception_only(type(e), e))

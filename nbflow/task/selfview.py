@@ -12,13 +12,23 @@ from typing import Any
 
 from ..datastore import Datastore, serialize, type_name
 from ..environment import crossing
-from ..errors import ArtifactError, ReadOnlyArtifact
+from ..errors import ArtifactError, MissingArtifact, ReadOnlyArtifact
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
 
-class MissingArtifact(ArtifactError, AttributeError):
-    """Reading an artifact that does not exist (an AttributeError, so hasattr works)."""
+def unpicklable_error(name: str, value: Any, error: Exception, step: str) -> ArtifactError:
+    """Name the artifact, its type and the part inside it that cannot be pickled."""
+    from .unpicklable import find_unpicklable
+
+    found = find_unpicklable(value, f"self.{name}")
+    where = ""
+    if found is not None and found[0] != f"self.{name}":
+        path, part, error = found
+        where = f": {path} is a {type_name(part)}"
+    return ArtifactError(f"cannot be stored: a {type_name(value)} cannot be pickled{where} "
+                         f"({error}); keep it in a local variable instead of self",
+                         step=step, artifact=name)
 
 
 def _missing(name: str, step: str, available: Iterable[str], where: str = "",
@@ -106,7 +116,7 @@ class Inputs:
 
 
 class ForeachStack:
-    """Frames {step, var, index, num_splits, key} of the foreaches around a task."""
+    """The ForeachFrames of the foreaches around a task (`self.input`, `self.index`)."""
 
     def __init__(self, ds: Datastore, frames: list):
         self.ds = ds
@@ -115,7 +125,7 @@ class ForeachStack:
 
     @property
     def index(self):
-        return self.frames[-1]["index"] if self.frames else None
+        return self.frames[-1].index if self.frames else None
 
     def value(self, depth: int = -1):
         if not self.frames:
@@ -123,8 +133,8 @@ class ForeachStack:
         depth = depth % len(self.frames)
         if depth not in self._value_cache:
             frame = self.frames[depth]
-            items = self.ds.get_object(frame["key"], artifact=frame.get("var"))
-            self._value_cache[depth] = items[frame["index"]]
+            items = self.ds.get_object(frame.key, artifact=frame.var)
+            self._value_cache[depth] = items[frame.index]
         return self._value_cache[depth]
 
     @property
@@ -185,7 +195,7 @@ class TaskSelf(_Lazy):
     # -- Metaflow's FlowSpec API (input and index come from _Lazy) ----------------
     def foreach_stack(self):
         fs = self._foreach
-        return [(f["index"], f["num_splits"], fs.value(i)) for i, f in enumerate(fs.frames)]
+        return [(f.index, f.num_splits, fs.value(i)) for i, f in enumerate(fs.frames)]
 
     def next(self, *args, **kwargs):
         raise ArtifactError("self.next(...) is not used in nbflow: transitions live in the "
@@ -247,10 +257,7 @@ class TaskSelf(_Lazy):
             try:
                 encoded = serialize.encode(value)
             except serialize.UnpicklableArtifact as e:
-                raise ArtifactError(
-                    f"cannot be stored: a {type_name(value)} cannot be pickled ({e.args[0]}); "
-                    "keep it in a local variable instead of self", step=self._step,
-                    artifact=name) from None
+                raise unpicklable_error(name, value, e.args[0], self._step) from None
             old = self._refs.get(name)
             if old is not None and name not in self._deleted and (
                     old["key"] == encoded.key or self._unchanged_since_load(name, old, encoded)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from conftest import make_notebook
+from helpers import make_notebook
 
 # Helpers every generated notebook has (module code runs in every task).
 PRELUDE = '''\

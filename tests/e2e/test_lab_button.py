@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import NOTEBOOKS, make_notebook
+from helpers import NOTEBOOKS, make_notebook
 from test_kernel_graph import CELLS as BRANCH_FOREACH  # a branch, a foreach in one branch
 
 CHROMIUM = "/usr/bin/chromium"

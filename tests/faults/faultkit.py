@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import psutil
-from conftest import cli_env
+from helpers import cli_env
 
 from nbflow.datastore import Datastore, records
 

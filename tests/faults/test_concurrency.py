@@ -3,8 +3,8 @@ S3 server), two resumes of one run at once, a client reading while runs write. E
 ends as it should, and the store is consistent afterwards."""
 from __future__ import annotations
 
-from conftest import make_notebook, run_id_of, run_nbflow
 from faultkit import Marked, assert_fsck_clean, assert_store_consistent, start
+from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 from test_s3_datastore import s3_endpoint, s3_env  # noqa: F401, F811  (the S3 server fixture)
 
 from nbflow import client
@@ -22,7 +22,7 @@ CELLS = [
 
 def end_value(ds: Datastore, flow: str, run_id: str, name: str):
     (task_id, attempt), = records.list_tasks(ds, flow, run_id, "end").items()
-    rec = records.read_task(ds, flow, run_id, "end", task_id, attempt)
+    rec = read_task_json(ds, flow, run_id, "end", task_id, attempt)
     return ds.get_object(rec["artifacts"][name]["key"])
 
 

@@ -7,8 +7,8 @@ as an uninterrupted run."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_notebook, run_nbflow
 from faultkit import Marked, assert_fsck_clean, assert_store_consistent, latest_run, start
+from helpers import make_notebook, read_task_json, run_nbflow
 
 from nbflow import client
 from nbflow.datastore import Datastore, records
@@ -44,7 +44,7 @@ def run_status(workdir, run_id: str) -> str:
 
 def end_c(ds: Datastore, run_id: str) -> int:
     (task_id, attempt), = records.list_tasks(ds, "FaultFlow", run_id, "end").items()
-    rec = records.read_task(ds, "FaultFlow", run_id, "end", task_id, attempt)
+    rec = read_task_json(ds, "FaultFlow", run_id, "end", task_id, attempt)
     return ds.get_object(rec["artifacts"]["c"]["key"])
 
 
@@ -65,7 +65,7 @@ def test_sigkill_at_a_stage_of_a_task(workdir, stage, target):
     ds = Datastore(str(workdir / ".nbflow"))
     run_id = latest_run(ds, "FaultFlow")
     assert run_status(workdir, run_id) == want
-    work = records.read_task(ds, "FaultFlow", run_id, "work", "2")
+    work = read_task_json(ds, "FaultFlow", run_id, "work", "2")
     if stage == "committed":
         assert work["successful"] is True
     elif work is not None:   # recorded by the scheduler: killed, nothing stored

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import psutil
 import pytest
-from conftest import make_notebook, run_id_of
 from faultkit import Marked, assert_store_consistent, sigkill, start, task_records, wait_for
+from helpers import make_notebook, run_id_of
 
 from nbflow import client
 from nbflow.datastore import Datastore, records
@@ -186,7 +186,7 @@ def test_the_summary_tells_the_failed_task_from_the_ones_the_run_ended(workdir):
 
 def test_the_run_widget_shows_ended_steps_apart_from_failed_ones():
     from nbflow.kernel.widgets.model import RunModel
-    from nbflow.notebook.spec import RunEvent
+    from nbflow.records import RunEvent
 
     m = RunModel()
     m(RunEvent("run_started", "7", info={"flow": "EndsFlow", "steps": ["slow", "bad"]}))

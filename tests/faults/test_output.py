@@ -6,8 +6,8 @@ import subprocess
 import sys
 import time
 
-from conftest import make_notebook, run_id_of
 from faultkit import Marked, start, wait_for
+from helpers import make_notebook, run_id_of
 
 from nbflow import client
 from nbflow.datastore import Datastore, records

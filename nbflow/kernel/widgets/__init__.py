@@ -8,6 +8,7 @@ import sys
 import time
 
 from ...cli.console import ConsolePrinter
+from ...records import EventKind
 
 MIN_INTERVAL = 0.1   # seconds between redraws: a 1000-task foreach is not 4000 messages
 
@@ -43,14 +44,14 @@ class LiveWidgets:
 
     def __call__(self, ev) -> None:
         self.model(ev)
-        if ev.kind == "run_started":   # shown once the run exists (not for a notebook in error)
+        if ev.kind == EventKind.RUN_STARTED:   # shown once the run exists (not for a notebook in error)
             from IPython.display import display
 
             self.graph.show()
             display(self.status.widget)
         now = time.monotonic()
         sig = self.model.signature()
-        if ev.kind in ("run_started", "run_finished") or sig != self._seen or \
+        if ev.kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED) or sig != self._seen or \
                 now - self._last >= MIN_INTERVAL:
             self._last, self._seen = now, sig
             self.redraws += 1
@@ -68,9 +69,9 @@ class TextProgress:
 
     def __call__(self, ev) -> None:
         self.model(ev)
-        if ev.kind == "task_cloned":   # resume
+        if ev.kind == EventKind.TASK_CLONED:   # resume
             print(f"[{ev.run_id}/{ev.step}/{ev.task_id}] {ev.text}.")
-        if ev.kind == "run_finished":
+        if ev.kind == EventKind.RUN_FINISHED:
             from .status import status_text
 
             print(status_text(self.model), file=sys.stdout)

@@ -11,6 +11,7 @@ import ipywidgets as w
 from ...client.summary import describe, human_size, short_repr
 from ...datastore import Datastore, records
 from ...errors import UsageError
+from ...records import TaskRecord
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
 
@@ -77,17 +78,17 @@ class ArtifactBrowser:
         if self.tasks.options and self.tasks.value is None:
             self.tasks.value = self.tasks.options[0]
 
-    def record(self) -> dict | None:
+    def record(self) -> TaskRecord | None:
         f, r, s, t = (x.value for x in (self.flows, self.runs, self.steps, self.tasks))
         return records.read_task(self.ds, f, r, s, t) if f and r and s and t else None
 
     def _fill_artifacts(self) -> None:
         rec = self.record()
-        refs = (rec or {}).get("artifacts") or {}
+        refs = rec.artifacts if rec else {}
         self.table.value = self.artifacts_html(rec, refs)
         self.artifact.options = sorted(refs)
 
-    def artifacts_html(self, rec: dict | None, refs: dict) -> str:
+    def artifacts_html(self, rec: TaskRecord | None, refs: dict) -> str:
         if rec is None:
             return ""
         rows = []
@@ -120,9 +121,9 @@ class ArtifactBrowser:
         if not var.isidentifier():
             self.message.value = f"'{html.escape(var)}' is not a valid variable name"
             return
-        value = self.ds.get_object(rec["artifacts"][name]["key"])
+        value = self.ds.get_object(rec.artifacts[name]["key"])
         self.shell.user_ns[var] = value
-        self.message.value = f"loaded {html.escape(rec['pathspec'])}.{html.escape(name)} into " \
+        self.message.value = f"loaded {html.escape(rec.pathspec)}.{html.escape(name)} into " \
                              f"<code>{html.escape(var)}</code>"
         self.preview.clear_output()
         with self.preview:
@@ -160,16 +161,16 @@ class ArtifactBrowser:
                 display(data, raw=True, metadata=metadata)
 
 
-def task_summary(rec: dict) -> str:
+def task_summary(rec: TaskRecord) -> str:
     """A task's pathspec, state, duration and (failed) its error."""
-    state = "successful" if rec.get("successful") else "failed"
+    state = "successful" if rec.successful else "failed"
     took = ""
-    if rec.get("started_at") and rec.get("finished_at"):
-        took = f", {float(rec['finished_at']) - float(rec['started_at']):.2f} s"
-    exc = rec.get("exception") or {}
+    if rec.started_at and rec.finished_at:
+        took = f", {float(rec.finished_at) - float(rec.started_at):.2f} s"
+    exc = rec.exception or {}
     error = (f"<div style='color:#e53935'>{html.escape(str(exc.get('type', '')))}: "
              f"{html.escape(str(exc.get('message', '')))}</div>") if exc else ""
-    return f"<b>{html.escape(rec['pathspec'])}</b> ({state}{took}){error}"
+    return f"<b>{html.escape(rec.pathspec)}</b> ({state}{took}){error}"
 
 
 def _num(task_id: str):

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from ...datastore import Datastore, records
 from ...graph import FlowGraph, validate
-from ...notebook.spec import NotebookSpec, RunEvent
+from ...notebook.spec import NotebookSpec
+from ...records import RunEvent
 
 
 @dataclass
@@ -129,7 +130,7 @@ class RunModel:
         if self.graph is None or ev.step not in self.graph or not self.graph[ev.step].foreach:
             return
         rec = records.read_task(self.ds, self.flow, self.run_id, ev.step, ev.task_id)
-        n = ((rec or {}).get("foreach") or {}).get("num_splits")
+        n = ((rec.foreach if rec else None) or {}).get("num_splits")
         if not n:
             return
         name = self.graph[ev.step].targets[0]

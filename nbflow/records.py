@@ -1,0 +1,358 @@
+"""The typed records that cross the layers, each with one `to_json`/`from_json` and one
+builder: what the scheduler asks a task to do (TaskRequest), what a task attempt committed
+(TaskRecord), where a task sits in the foreaches (ForeachFrame), and what a run tells its
+listeners (RunEvent). Event kinds and statuses are named constants.
+
+The JSON written to the store is the format the store has always had: records written by
+earlier versions load unchanged, and keys this version does not know are kept (`extra`)
+so that a newer writer's fields survive a read and a write by this one.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+class EventKind:
+    """RunEvent.kind."""
+
+    RUN_STARTED = "run_started"
+    TASK_STARTED = "task_started"
+    TASK_OUTPUT = "task_output"
+    TASK_DISPLAY = "task_display"    # a task displayed a rich output (its card grows)
+    TASK_FINISHED = "task_finished"
+    TASK_RETRYING = "task_retrying"
+    TASK_CLONED = "task_cloned"      # resume reused an earlier run's task
+    RUN_FINISHED = "run_finished"
+
+
+class RunStatus:
+    """A run's status, as `nbflow runs` and `Run.status` say it."""
+
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    DIED = "died"            # its process ended without writing the run's end
+    DAMAGED = "damaged"      # its records cannot be read
+
+
+class StepState:
+    """A step's state in the graph widget and the cell badges."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    STALE = "stale"          # an upstream step ran again since
+    CACHED = "cached"        # reused from an earlier run
+
+
+def _known(cls) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name != "extra")
+
+
+def _split(cls, d: dict) -> tuple[dict, dict]:
+    names = _known(cls)
+    return {k: v for k, v in d.items() if k in names}, {k: v for k, v in d.items() if k not in names}
+
+
+@dataclass(frozen=True)
+class ForeachFrame:
+    """One enclosing foreach of a task: the split step, its variable, this item's index."""
+
+    step: str
+    var: str
+    index: int
+    num_splits: int
+    key: str | None = None    # the blob of the items, when the split stored them
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "var": self.var, "index": self.index,
+                "num_splits": self.num_splits, "key": self.key}
+
+    @classmethod
+    def from_json(cls, d: dict) -> ForeachFrame:
+        return cls(d["step"], d.get("var", ""), int(d.get("index", 0)),
+                   int(d.get("num_splits", 0)), d.get("key"))
+
+
+def stack_to_json(stack: tuple[ForeachFrame, ...]) -> list[dict]:
+    return [f.to_json() for f in stack]
+
+
+def stack_from_json(items) -> tuple[ForeachFrame, ...]:
+    return tuple(ForeachFrame.from_json(f) for f in items or ())
+
+
+def stack_context(stack: tuple[ForeachFrame, ...]) -> tuple:
+    """What identifies a place in the foreaches: (split step, index) per level."""
+    return tuple((f.step, f.index) for f in stack)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every task of a run is told about the run (`current`)."""
+
+    namespace: str | None = None
+    username: str | None = None
+    tags: tuple[str, ...] = ()
+    is_interactive: bool = False
+    origin_run_id: str | None = None
+    project: dict | None = None       # --project: current.project_name, branch_name, ...
+    card_stream: bool = False         # the kernel's cells: displayed outputs stream live
+
+    def to_json(self) -> dict:
+        return {"namespace": self.namespace, "username": self.username, "tags": list(self.tags),
+                "is_interactive": self.is_interactive, "origin_run_id": self.origin_run_id,
+                "project": self.project, "card_stream": self.card_stream}
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunContext:
+        return cls(d.get("namespace"), d.get("username"), tuple(d.get("tags") or ()),
+                   bool(d.get("is_interactive")), d.get("origin_run_id"), d.get("project"),
+                   bool(d.get("card_stream")))
+
+
+@dataclass(frozen=True)
+class ParentRef:
+    """A parent task as its child needs it: where it is and its artifacts' refs."""
+
+    pathspec: str
+    step: str
+    artifacts: dict            # name -> {"key", "size", "type"}
+    foreach_stack: tuple[ForeachFrame, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"pathspec": self.pathspec, "step": self.step, "artifacts": self.artifacts,
+                "foreach_stack": stack_to_json(self.foreach_stack)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> ParentRef:
+        return cls(d["pathspec"], d["step"], d.get("artifacts") or {},
+                   stack_from_json(d.get("foreach_stack")))
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """One attempt of one task, as the scheduler asks an executor to run it. The step's code
+    travels with it (`flow_cell`, `step_cell`: the cells' JSON), so a task needs nothing else."""
+
+    datastore: str
+    flow: str
+    run_id: str
+    step: str
+    task_id: str
+    attempt: int
+    parents: tuple[ParentRef, ...]
+    params: dict                      # artifact name -> {"key", ...} of each parameter value
+    foreach_stack: tuple[ForeachFrame, ...]
+    step_cell: dict                   # StepSpec.to_json()
+    flow_cell: dict | None = None     # FlowCellSpec.to_json()
+    notebook_path: str | None = None
+    foreach_var: str | None = None
+    is_join: bool = False
+    max_num_splits: int = 100
+    max_attempts: int = 1
+    catch: str | None = None
+    timeout: float | None = None
+    resources: dict = field(default_factory=dict)
+    catch_fallback: dict | None = None   # the recorded error, for the attempt after a kill
+    scheduler_pid: int | None = None     # the task ends if this process goes away
+    environment: dict | None = None      # a --pypi step: the interpreter it runs with
+    context: RunContext = field(default_factory=RunContext)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow}/{self.run_id}/{self.step}/{self.task_id}"
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_attempts - 1
+
+    def to_json(self) -> dict:
+        d = {name: getattr(self, name) for name in _known(TaskRequest)}
+        d["parents"] = [p.to_json() for p in self.parents]
+        d["foreach_stack"] = stack_to_json(self.foreach_stack)
+        del d["context"]
+        d.update(self.context.to_json())
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TaskRequest:
+        context = RunContext.from_json(d)
+        d = {k: v for k, v in d.items() if k not in _known(RunContext)}
+        known, extra = _split(cls, d)
+        known["parents"] = tuple(ParentRef.from_json(p) for p in known.get("parents") or ())
+        known["foreach_stack"] = stack_from_json(known.get("foreach_stack"))
+        known["task_id"] = str(known["task_id"])
+        return cls(**known, context=context, extra=extra)
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """What one task attempt committed: written last, after its blobs; its presence is the
+    commit. Built by `TaskRecord.of_attempt` (a task, or the scheduler for a task that died);
+    resume's clones are `TaskRecord.cloned_into`."""
+
+    flow: str
+    run_id: str
+    step: str
+    task_id: str
+    attempt: int
+    pathspec: str
+    started_at: float | None = None
+    finished_at: float | None = None
+    pid: int | None = None
+    parents: tuple[str, ...] = ()          # parent task pathspecs
+    foreach_stack: tuple[ForeachFrame, ...] = ()
+    is_join: bool = False
+    resources: dict = field(default_factory=dict)
+    successful: bool = False
+    artifacts: dict = field(default_factory=dict)   # name -> {"key", "size", "type"}
+    exception: dict | None = None          # StepException.to_dict() of a failed attempt
+    caught: dict | None = None             # --catch: the error the step caught
+    foreach: dict | None = None            # a foreach split: {"var", "num_splits", "key"}
+    origin: str | None = None              # resume: the task this one reuses
+    origin_attempt: int | None = None
+    log_prefix: str | None = None          # resume: where the reused task's logs are
+    cloned_at: float | None = None
+    card: dict | None = None               # what the task displayed (datastore/cards.py)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def index(self) -> int | None:
+        return self.foreach_stack[-1].index if self.foreach_stack else None
+
+    @classmethod
+    def of_attempt(cls, req: TaskRequest, *, started_at: float, pid: int | None,
+                   successful: bool, artifacts: dict | None = None,
+                   exception: dict | None = None, **outcome: Any) -> TaskRecord:
+        """The record of an attempt of `req` (finished now)."""
+        return cls(flow=req.flow, run_id=req.run_id, step=req.step, task_id=req.task_id,
+                   attempt=req.attempt, pathspec=req.pathspec, started_at=started_at,
+                   finished_at=time.time(), pid=pid,
+                   parents=tuple(p.pathspec for p in req.parents),
+                   foreach_stack=req.foreach_stack, is_join=req.is_join,
+                   resources=dict(req.resources), successful=successful,
+                   artifacts=dict(artifacts or {}), exception=exception, **outcome)
+
+    def cloned_into(self, run_id: str, log_prefix: str) -> TaskRecord:
+        """This successful task, reused by reference as attempt 0 of run `run_id`."""
+        def in_run(pathspec: str) -> str:
+            parts = pathspec.split("/")
+            parts[1] = run_id
+            return "/".join(parts)
+
+        return replace(self, run_id=run_id, attempt=0, pathspec=in_run(self.pathspec),
+                       parents=tuple(in_run(p) for p in self.parents), origin=self.pathspec,
+                       origin_attempt=self.attempt, log_prefix=log_prefix,
+                       cloned_at=time.time())
+
+    def to_json(self) -> dict:
+        d = {name: getattr(self, name) for name in _known(TaskRecord)}
+        d["parents"] = list(self.parents)
+        d["foreach_stack"] = stack_to_json(self.foreach_stack)
+        for optional in ("caught", "foreach", "origin", "origin_attempt", "log_prefix",
+                         "cloned_at", "card"):
+            if d[optional] is None:
+                del d[optional]
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> TaskRecord:
+        known, extra = _split(cls, d)
+        known["task_id"] = str(known["task_id"])
+        known["attempt"] = int(known.get("attempt") or 0)
+        known["parents"] = tuple(known.get("parents") or ())
+        known["foreach_stack"] = stack_from_json(known.get("foreach_stack"))
+        known["successful"] = bool(known.get("successful"))
+        for name in ("artifacts", "resources"):
+            known[name] = known.get(name) or {}
+        return cls(**known, extra=extra)
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """What a run tells its listeners (the console printer, the kernel's widgets).
+    task_display: `text` is one displayed bundle as JSON (cards/stream.py); task_finished:
+    info["card"] says how many outputs the task's card holds."""
+
+    kind: str                        # an EventKind
+    run_id: str
+    step: str | None = None
+    task_id: str | None = None
+    pid: int | None = None
+    attempt: int = 0
+    stream: str | None = None        # task_output: "stdout" | "stderr"
+    text: str | None = None          # task_output: one line; others: a message
+    successful: bool | None = None
+    info: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as it started (`_run.json`): who, what code, which parameters, which store."""
+
+    flow: str
+    run_id: str
+    created_at: float
+    user: str | None
+    namespace: str | None
+    notebook: dict                          # NotebookSpec.to_dict(): the code it ran
+    params: dict = field(default_factory=dict)          # artifact -> value ref
+    param_options: dict = field(default_factory=dict)   # artifact -> command-line option
+    tags: tuple[str, ...] = ()              # the user's tags
+    sys_tags: tuple[str, ...] = ()          # user:<name>, interactive
+    origin_run_id: str | None = None
+    pid: int | None = None
+    host: str = ""
+    max_workers: int | None = None
+    max_num_splits: int = 100
+    datastore: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_interactive(self) -> bool:
+        return "interactive" in self.sys_tags
+
+    def to_json(self) -> dict:
+        d = {name: getattr(self, name) for name in _known(RunRecord)}
+        d["tags"], d["sys_tags"] = list(self.tags), list(self.sys_tags)
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunRecord:
+        known, extra = _split(cls, d)
+        known["tags"] = tuple(known.get("tags") or ())
+        known["sys_tags"] = tuple(known.get("sys_tags") or ())
+        known.setdefault("user", None)
+        known.setdefault("namespace", None)
+        known.setdefault("notebook", {})
+        known.setdefault("created_at", 0.0)
+        return cls(**known, extra=extra)
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended (`_end.json`), written once when it ends."""
+
+    successful: bool
+    finished_at: float
+    message: str = ""
+    failed_steps: tuple[str, ...] = ()
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"successful": self.successful, "finished_at": self.finished_at,
+                "message": self.message, "failed_steps": list(self.failed_steps), **self.extra}
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunEnd:
+        known, extra = _split(cls, d)
+        return cls(bool(known.get("successful")), known.get("finished_at") or 0.0,
+                   known.get("message") or "", tuple(known.get("failed_steps") or ()), extra)
