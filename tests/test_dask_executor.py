@@ -33,7 +33,9 @@ def test_dask_run_matches_local_run(workdir, store):
 
 
 def test_dask_failure_stops_the_run(workdir, store):
-    cells = CELLS[:6] + ["%%step work -> gather\nraise ValueError(f'bad item {self.input}')"] + CELLS[7:]
+    cells = CELLS[:6] + [("%%step work -> gather\n"
+                             "raise ValueError(f'bad item {self.input}')\n"
+                             "self.out = None  # never reached: gather's read has a producer")] + CELLS[7:]
     nb = make_notebook(workdir / "dask_fail.ipynb", cells)
     res = run_nbflow("run", nb, "--executor", "dask", cwd=workdir)
     assert res.returncode == 1

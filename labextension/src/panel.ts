@@ -127,8 +127,14 @@ export function runPanelFor(app: JupyterFrontEnd, notebook: NotebookPanel): RunP
     p.disposed.connect(() => panels.delete(notebook));
   }
   if (!p.isAttached) {
-    app.shell.add(p, 'main', { mode: 'split-right', ref: notebook.id });
-    app.shell.activateById(notebook.id); // both visible; the notebook keeps the focus
+    if (app.name === 'JupyterLab') {
+      app.shell.add(p, 'main', { mode: 'split-right', ref: notebook.id });
+      app.shell.activateById(notebook.id); // both visible; the notebook keeps the focus
+    } else {
+      // Notebook 7 shows one document in its main area: the panel goes in the right side panel
+      app.shell.add(p, 'right', { rank: 500 });
+      app.shell.activateById(p.id);
+    }
   }
   return p;
 }

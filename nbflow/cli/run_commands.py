@@ -31,6 +31,11 @@ def run_options(p: argparse.ArgumentParser) -> None:
                    metavar="OPTION[:ATTR=V,...]", help="a step option for every step, as "
                    "Metaflow's --with: retry, timeout, catch, resources (repeatable)")
     p.add_argument("--quiet", action="store_true", help="print only task output and failures")
+    p.add_argument("--cache", action="store_true", default=None,
+                   help="reuse earlier tasks whose step code, inputs and parameters are unchanged "
+                   "(or NBFLOW_CACHE=1)")
+    p.add_argument("--no-cache-step", dest="no_cache_steps", action="append", default=[],
+                   metavar="STEP", help="with --cache: always run this step (repeatable)")
 
 
 def add_commands(sub) -> dict:
@@ -66,7 +71,8 @@ def options_from_args(args, extra):
                       executor=args.executor, scheduler=args.scheduler,
                       datastore=args.datastore, datastore_shared=args.datastore_shared,
                       namespace=args.namespace, fork=False if args.no_fork else None,
-                      decospecs=args.decospecs)
+                      decospecs=args.decospecs, cache=args.cache,
+                      no_cache_steps=args.no_cache_steps)
 
 
 def cmd_run(args, extra) -> int:
@@ -77,7 +83,8 @@ def cmd_run(args, extra) -> int:
     opts = options_from_args(args, extra)
     executor = make_executor(opts)   # a local zygote warms up while the notebook is read
     try:
-        result = running.run(args.notebook, opts, [ConsolePrinter(quiet=args.quiet)], executor)
+        result = running.run(args.notebook, opts, [ConsolePrinter(quiet=args.quiet), CloneLines()],
+                             executor)
     finally:
         executor.close()
     return 0 if result.successful else 1

@@ -195,7 +195,7 @@ def _parameters_by_running(module_code: str, module_ns: dict | None,
 # never be given on the command line (tests/test_run_core.py keeps this list in step)
 RESERVED_OPTIONS = ("max-workers", "max-num-splits", "tag", "executor", "datastore", "namespace",
                     "no-fork", "quiet", "help", "origin-run-id", "with", "scheduler",
-                    "datastore-shared")
+                    "datastore-shared", "cache", "no-cache-step")
 
 
 def _check_unique(found: list[ParamDef]) -> None:

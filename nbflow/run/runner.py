@@ -4,6 +4,7 @@ Shared by `nbflow run`, `%nbflow run`, `resume` and the kernel's interactive run
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -35,6 +36,8 @@ class RunOptions:
     fork: bool | None = None
     is_interactive: bool = False
     decospecs: list[str] = field(default_factory=list)   # --with NAME:ATTR=V, every step
+    cache: bool | None = None                          # --cache (None: NBFLOW_CACHE)
+    no_cache_steps: list[str] = field(default_factory=list)   # --no-cache-step NAME
 
     def __post_init__(self):
         if self.scheduler and self.executor not in (None, "dask"):
@@ -159,6 +162,21 @@ def run_notebook(notebook: NotebookSpec, opts: RunOptions,
     return execute(graph, ds, run_id, record, opts, listeners, executor=executor)
 
 
+def step_cache(graph, ds: Datastore, opts: RunOptions):
+    """--cache / NBFLOW_CACHE=1 (never for interactive runs: the kernel reruns on purpose)."""
+    from . import cache
+
+    if opts.is_interactive or not cache.enabled(opts.cache):
+        return None
+    unknown = [s for s in opts.no_cache_steps if s not in graph.nodes]
+    if unknown:
+        raise UsageError(f"--no-cache-step {unknown[0]}: the flow has no such step")
+    found = cache.StepCache(ds, graph, opts.no_cache_steps)
+    for note in found.notes():
+        print(f"(step cache: {note})", file=sys.stderr)
+    return found
+
+
 def execute(graph, ds: Datastore, run_id: str, record: RunRecord, opts: RunOptions,
             listeners: list[Listener] | None = None, *, seed=None, completed=None,
             first_task_id: int = 1, executor=None) -> RunResult:
@@ -189,7 +207,7 @@ def execute(graph, ds: Datastore, run_id: str, record: RunRecord, opts: RunOptio
         sched = Scheduler(graph, ds, run_id, params=record.params, executor=executor,
                           max_workers=opts.max_workers, max_num_splits=opts.max_num_splits,
                           listeners=listeners, context=context, first_task_id=first_task_id,
-                          environments=environments)
+                          environments=environments, cache=step_cache(graph, ds, opts))
         try:
             result = sched.run(seed=seed, completed=completed)
         except DatastoreError as e:   # the store failed mid-way: the run ends failed

@@ -58,8 +58,10 @@ class Scheduler:
     def __init__(self, graph: FlowGraph, ds: Datastore, run_id: str, *, params: dict,
                  executor: Executor, max_workers: int | None = None, max_num_splits: int = 100,
                  listeners: list[Listener] | None = None, context: RunContext | None = None,
-                 first_task_id: int = 1, follow: bool = True, environments: dict | None = None):
+                 first_task_id: int = 1, follow: bool = True, environments: dict | None = None,
+                 cache=None):
         self.graph = graph
+        self.cache = cache                   # a StepCache (run/cache.py): --cache
         self.environments = environments or {}   # pinned steps: {step: pinned.launch_info}
         self.follow = follow                 # False: run only the seeded tasks (kernel cells)
         self.ds = ds
@@ -193,6 +195,8 @@ class Scheduler:
     def _launch(self, task: PendingTask) -> None:
         key = f"{task.step}/{task.task_id}"
         request = self._request(task)
+        if self.cache is not None and self._cached(task, request):
+            return
 
         def on_output(stream, chunk, key=key):
             self.events.put(("output", key, (stream, chunk)))
@@ -233,6 +237,18 @@ class Scheduler:
             resources=opts.resources_dict(), catch_fallback=task.fallback,
             scheduler_pid=os.getpid(), environment=self.environments.get(task.step),
             context=self.context)
+
+    def _cached(self, task: PendingTask, request: TaskRequest) -> bool:
+        """--cache: an earlier task with the same code and inputs, reused by reference."""
+        clone = self.cache.lookup(request)
+        if clone is None:
+            return False
+        self.emit(RunEvent(EventKind.TASK_CLONED, self.run_id, task.step, task.task_id,
+                           successful=True, text=f"Cached: reusing task {clone.origin}",
+                           info={"origin": clone.origin, "index": clone.index, "cached": True}))
+        if not self.stopping and self.follow:
+            self._on_success(clone)
+        return True
 
     # -- output and exits --------------------------------------------------------
     def _on_output(self, r: Running, stream: str, chunk: bytes) -> None:
@@ -284,6 +300,8 @@ class Scheduler:
                                  "index": _index(t.foreach_stack), "ended": ended,
                                  "card": (rec.card or {}).get("count", 0)}))
         if ok:
+            if self.cache is not None:
+                self.cache.remember(r.request, rec)
             if not self.stopping and self.follow:
                 self._on_success(rec)
             return

@@ -17,6 +17,20 @@ from ..errors import ArtifactError, MissingArtifact, ReadOnlyArtifact
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
 
+def unpicklable_error(name: str, value: Any, error: Exception, step: str) -> ArtifactError:
+    """Name the artifact, its type and the part inside it that cannot be pickled."""
+    from .unpicklable import find_unpicklable
+
+    found = find_unpicklable(value, f"self.{name}")
+    where = ""
+    if found is not None and found[0] != f"self.{name}":
+        path, part, error = found
+        where = f": {path} is a {type_name(part)}"
+    return ArtifactError(f"cannot be stored: a {type_name(value)} cannot be pickled{where} "
+                         f"({error}); keep it in a local variable instead of self",
+                         step=step, artifact=name)
+
+
 def _missing(name: str, step: str, available: Iterable[str], where: str = "",
              hint: str = "") -> MissingArtifact:
     names = sorted(available)
@@ -243,10 +257,7 @@ class TaskSelf(_Lazy):
             try:
                 encoded = serialize.encode(value)
             except serialize.UnpicklableArtifact as e:
-                raise ArtifactError(
-                    f"cannot be stored: a {type_name(value)} cannot be pickled ({e.args[0]}); "
-                    "keep it in a local variable instead of self", step=self._step,
-                    artifact=name) from None
+                raise unpicklable_error(name, value, e.args[0], self._step) from None
             old = self._refs.get(name)
             if old is not None and name not in self._deleted and (
                     old["key"] == encoded.key or self._unchanged_since_load(name, old, encoded)):

@@ -14,7 +14,16 @@ import pytest
 import test_lab_button
 from conftest import make_notebook
 from test_kernel_graph import CELLS
-from test_lab_button import WAIT_MS, chromium_page, free_port, lab_env, shot, wait_for_server, wait_until
+from test_lab_button import (
+    WAIT_MS,
+    chromium_page,
+    click_run,
+    free_port,
+    lab_env,
+    shot,
+    wait_for_server,
+    wait_until,
+)
 
 pytest.importorskip("notebook")
 
@@ -80,3 +89,17 @@ def test_nbflow_run_draws_the_graph_in_notebook_7(nb7, page):
         last.locator(".widget-html", has_text="tasks done").first.wait_for(timeout=WAIT_MS)
     finally:
         shot(page, "notebook7.png")
+
+
+def test_run_as_flow_shows_the_run_in_notebook_7s_side_panel(nb7, page):
+    url, root = nb7
+    (root / "side").mkdir()
+    make_notebook(root / "side" / "shape.ipynb", CELLS)
+    page.goto(f"{url}/notebooks/side/shape.ipynb")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=WAIT_MS)
+    click_run(page)
+    done = page.locator(".nbflow-run-panel g.nbflow-node.nbflow-done")
+    try:
+        wait_until(page, lambda: done.count() == 7, "every step drawn done in the side panel")
+    finally:
+        shot(page, "notebook7_panel.png")
