@@ -140,7 +140,7 @@ class ArtifactBrowser:
                 return
             for stream in ("stdout", "stderr"):
                 data = records.read_record_log(self.ds, rec, stream).decode("utf-8", "replace")
-                print(f"--- {rec['pathspec']} {stream} ---\n{data or '(empty)'}")
+                print(f"--- {rec.pathspec} {stream} ---\n{data or '(empty)'}")
 
     def show_card(self) -> None:
         """The chosen task's card (what it displayed), below."""
@@ -154,7 +154,7 @@ class ArtifactBrowser:
             if rec is None:
                 print("choose a task first")
                 return
-            page = card(rec["pathspec"], datastore=self.ds.url)
+            page = card(rec.pathspec, datastore=self.ds.url)
             if not page.bundles:
                 print(f"(task {page.pathspec} displayed nothing)")
             for data, metadata in page.bundles:

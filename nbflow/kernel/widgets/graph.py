@@ -101,7 +101,7 @@ def run_states(ds, flow: str, run_id: str) -> tuple[dict[str, str], dict[str, st
     for step in records.list_steps(ds, flow, run_id):
         tasks = records.list_tasks(ds, flow, run_id, step)
         recs = [records.read_task(ds, flow, run_id, step, t) for t in list(tasks)[:RECORDS_READ]]
-        failed = any(r is not None and not r.get("successful") for r in recs)
+        failed = any(r is not None and not r.successful for r in recs)
         states[step] = "failed" if failed else "done" if tasks else "pending"
         counts[step] = str(len(tasks))
     return states, counts
