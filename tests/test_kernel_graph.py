@@ -142,3 +142,12 @@ def test_the_browser_shows_a_failed_tasks_error_logs_and_card(workdir, store):
     assert "(failed, " in r.stdout and "ValueError: boom" in r.stdout
     assert re.search(r"--- ShapeFlow/\d+/a/\d+ stdout ---\nabout to fail", r.stdout)
     assert "displayed nothing" in r.stdout
+
+
+def test_steps_reused_by_cache_are_drawn_cached(workdir, store):
+    path = make_notebook(workdir / "shape.ipynb", CELLS)
+    with KernelDriver(workdir, path) as k:
+        k.run("%nbflow run --cache")
+        r = k.run("%nbflow run --cache")
+    drawn = states(html_of(r)[-1])
+    assert set(drawn.values()) == {"cached"}, drawn
