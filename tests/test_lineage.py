@@ -117,6 +117,12 @@ CORRECT = [
     # a loop variable named like an input alias elsewhere is not an input
     BRANCHES + ["%%step join -> end\nself.v = [i.x for i in inputs]\n"
                 "for i in [object()]:\n    print(i.anything)", "%%step end"],
+    # guarded reads through inputs and contextlib.suppress; code in strings
+    BRANCHES + ["%%step join -> end\nimport contextlib\n"
+                "self.s = [i.score for i in inputs if hasattr(i, 'score')]\n"
+                "with contextlib.suppress(AttributeError):\n    print(self.maybe)",
+                "%%step end"],
+    ["%%step start -> end\nexec('self.made = 1')", "%%step end\nprint(self.made)"],
     # --catch sets its variable
     ["%%step start -> end --catch err\nself.v = 1", "%%step end\nprint(self.err, self.v)"],
 ]

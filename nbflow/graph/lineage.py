@@ -83,7 +83,8 @@ def analyze(graph: FlowGraph) -> Lineage:
         if node.spec.options.catch:
             own.add(node.spec.options.catch)
         anything = before.anything or uses is None or uses.opaque_writes is not None
-        lin.after[name] = Avail(before.names | own, anything)
+        lin.after[name] = before if own <= before.names and anything == before.anything \
+            else Avail(before.names | own, anything)   # a chain shares one set
         if uses is not None:
             _check_step(lin, graph, name, before)
     return lin
@@ -174,7 +175,8 @@ def _check_inputs(lin: Lineage, graph: FlowGraph, name: str) -> None:
         if parent is not None and parent not in node.parents:
             continue   # reported above
         parents = [parent] if parent is not None else node.parents
-        if any(lin.after[p].has(artifact) for p in parents) or (parent, artifact) in reported:
+        if any(lin.after[p].has(artifact) for p in parents) or (parent, artifact) in reported \
+                or f"inputs.{artifact}" in uses.optional:
             continue
         reported.add((parent, artifact))
         known = set().union(*(lin.after[p].names for p in parents))
@@ -269,6 +271,8 @@ def check_cell(spec, is_join: bool, parents: dict[str, frozenset | None],
             errors.append(NotebookError(_cell_message(artifact, is_join, have, base, uses),
                                         cell=spec.cell, step=spec.name, line=line))
     for parent, artifact, line in uses.input_reads if is_join else []:
+        if f"inputs.{artifact}" in uses.optional:
+            continue
         sources = [have[parent]] if parent in have else list(have.values())
         if sources and not any(a.has(artifact) for a in sources):
             close = did_you_mean(artifact, set().union(*(a.names for a in sources)))

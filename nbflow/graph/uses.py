@@ -99,6 +99,14 @@ def _guards(handler: ast.ExceptHandler) -> bool:
     return False
 
 
+def _suppresses(expr) -> bool:
+    if not isinstance(expr, ast.Call):
+        return False
+    fn = expr.func.id if isinstance(expr.func, ast.Name) else \
+        expr.func.attr if isinstance(expr.func, ast.Attribute) else ""
+    return fn == "suppress" and any(_guards(ast.ExceptHandler(type=a)) for a in expr.args)
+
+
 class _Visitor(ast.NodeVisitor):
     def __init__(self, aliases: dict[str, str | None]):
         self.uses = StepUses()
@@ -179,6 +187,8 @@ class _Visitor(ast.NodeVisitor):
             for a in list(node.args[1:]) + [k.value for k in node.keywords]:
                 self.visit(a)
             return None
+        if isinstance(func, ast.Name) and func.id in ("exec", "eval"):
+            self._escape(node.lineno)   # code in a string may read or set anything
         if isinstance(func, ast.Name) and node.args and _is_name(node.args[0], "self"):
             if self._self_builtin(func.id, node):
                 for a in list(node.args[1:]) + [k.value for k in node.keywords]:
@@ -191,6 +201,8 @@ class _Visitor(ast.NodeVisitor):
             if view is not False and name is not None and func.id == "getattr" \
                     and len(node.args) == 2 and not self.guarded:
                 self.uses.input_reads.append((view, name, node.lineno))
+            elif view is not False and name is not None:
+                self.uses.optional.add(f"inputs.{name}")
         return self.generic_visit(node)
 
     def _self_builtin(self, fn: str, node: ast.Call) -> bool:
@@ -244,6 +256,18 @@ class _Visitor(ast.NodeVisitor):
             self.visit(part)
 
     visit_TryStar = visit_Try
+
+    def visit_With(self, node):
+        """`with contextlib.suppress(AttributeError):` guards its body like a try."""
+        guard = any(_suppresses(item.context_expr) for item in node.items)
+        for item in node.items:
+            self.visit(item)
+        self.guarded += guard
+        for stmt in node.body:
+            self.visit(stmt)
+        self.guarded -= guard
+
+    visit_AsyncWith = visit_With
 
     def visit_For(self, node):
         self.visit(node.iter)
