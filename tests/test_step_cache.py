@@ -75,3 +75,18 @@ def test_a_step_reading_current_is_never_cached(workdir, store, monkeypatch):
     assert res.returncode == 0, res.stderr
     assert "step 'start' is never cached: it reads `current`" in res.stderr
     assert executed(store, res)["start"] == 1   # (and end, whose input changed with it)
+
+
+def test_a_kernel_cell_with_cache_reuses_its_unchanged_task(workdir, store):
+    from test_kernel_interactive import KernelDriver, interactive_runs
+
+    with KernelDriver(workdir, workdir / "dev.ipynb") as kernel:
+        kernel.run("%%step start -> end --cache\nprint('computing')\nself.v = 41")
+        r = kernel.run("%%step start -> end --cache\nprint('computing')\nself.v = 41")
+        assert "computing" not in r.stdout and "(cached: task DevFlow/" in r.stdout
+        assert kernel.run("print(self.v)").stdout.strip() == "41"
+        r = kernel.run("%%step start -> end --cache\nprint('computing')\nself.v = 42")
+        assert "computing" in r.stdout   # edited: it runs
+        [run_id] = interactive_runs(store, "DevFlow")
+        recs = store.tasks("DevFlow", run_id, "start")
+        assert [bool(rec.get("origin")) for rec in recs] == [False, True, False]

@@ -34,7 +34,10 @@ class CellOutput:
         self.datastore = datastore
 
     def __call__(self, ev: RunEvent) -> None:
-        if ev.kind == EventKind.TASK_DISPLAY:
+        if ev.kind == EventKind.TASK_CLONED:
+            print(f"(cached: task {ev.info.get('origin')} had the same code and inputs: "
+                  "reused, not run)")
+        elif ev.kind == EventKind.TASK_DISPLAY:
             show_display(self.datastore, ev.text)
         elif ev.kind == EventKind.TASK_OUTPUT:
             stream = sys.stderr if ev.stream == "stderr" else sys.stdout
@@ -295,7 +298,8 @@ def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs
                       executor=session.executor(),
                       listeners=[CellOutput(len(tasks) > 1, run.datastore)],
                       context=context, first_task_id=run.next_task_id, follow=False,
-                      max_num_splits=session.max_num_splits, environments=environments)
+                      max_num_splits=session.max_num_splits, environments=environments,
+                      cache=_step_cache(graph, run.datastore, step))
     result = sched.run(seed=tasks)   # Ctrl-C / the stop button: tasks are ended, marked failed
     run.next_task_id = sched.next_task_id
     ran = [t for t in tasks if t.task_id]   # all of one step: the planner made them
@@ -306,6 +310,20 @@ def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs
     sys.stdout.flush()
     sys.stderr.flush()
     return result, recs
+
+
+def _step_cache(graph, ds, step: str):
+    """`%%step ... --cache`: a rerun of an unchanged cell (code, inputs, parameters) reuses
+    its earlier task (run/cache.py)."""
+    if not graph[step].spec.options.cache:
+        return None
+    from ..run.cache import StepCache
+
+    cache = StepCache(ds, graph)
+    if step in cache.never:
+        print(f"(--cache: {cache.never[step]}; the step runs)", file=sys.stderr)
+        return None
+    return cache
 
 
 def _after(session: KernelSession, run: InteractiveRun, known: NotebookSpec, graph, step: str,

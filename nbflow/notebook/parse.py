@@ -20,9 +20,9 @@ from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 
 RESOURCE_KEYS = ("cpu", "memory", "gpu")
 STEP_OPTIONS = ("--foreach", "--retry", "--retry-delay", "--timeout", "--catch", "--resources",
-                "--pypi", "--pypi-disabled")
+                "--pypi", "--pypi-disabled", "--cache")
 FLOW_OPTIONS = ("--pypi", "--python", "--schedule", "--project")
-FLAG_OPTIONS = ("--pypi-disabled",)
+FLAG_OPTIONS = ("--pypi-disabled", "--cache")
 ENV_OPTIONS = ("--pypi", "--pypi-disabled", "--python")
 
 
@@ -219,6 +219,8 @@ def _option_values(values: dict[str, str], cell, step, kw: dict) -> StepOptions:
         kw["timeout"] = _number("--timeout", values["--timeout"], cell, step, positive=True)
     if "--resources" in values:
         kw["resources"] = _parse_resources(values["--resources"], cell, step)
+    if "--cache" in values:
+        kw["cache"] = True
     return StepOptions(**kw)
 
 

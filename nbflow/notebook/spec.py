@@ -17,6 +17,7 @@ class StepOptions:
     resources: tuple[tuple[str, float], ...] = ()  # (("cpu", 2), ("memory", 4096))
     pypi: tuple[str, ...] | None = None   # --pypi REQ...: None when not given
     pypi_disabled: bool = False           # --pypi-disabled: the kernel's environment
+    cache: bool = False                   # --cache: a kernel rerun reuses an unchanged task
 
     def resources_dict(self) -> dict[str, float]:
         return dict(self.resources)
@@ -26,7 +27,7 @@ class StepOptions:
                 "timeout": self.timeout, "catch": self.catch,
                 "resources": [list(r) for r in self.resources],
                 "pypi": None if self.pypi is None else list(self.pypi),
-                "pypi_disabled": self.pypi_disabled}
+                "pypi_disabled": self.pypi_disabled, "cache": self.cache}
 
     @classmethod
     def from_json(cls, d: dict) -> StepOptions:
@@ -35,7 +36,8 @@ class StepOptions:
                    catch=d.get("catch"),
                    resources=tuple(tuple(r) for r in d.get("resources") or ()),
                    pypi=None if d.get("pypi") is None else tuple(d["pypi"]),
-                   pypi_disabled=bool(d.get("pypi_disabled", False)))
+                   pypi_disabled=bool(d.get("pypi_disabled", False)),
+                   cache=bool(d.get("cache", False)))
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,9 @@ class StepCache:
             return None
         cell = req.step_cell or {}
         params, reads = req.params or {}, self.reads.get(req.step)
+        options = {k: v for k, v in (cell.get("options") or {}).items() if k != "cache"}
         what = {
-            "step": req.step, "body": cell.get("body"), "options": cell.get("options"),
+            "step": req.step, "body": cell.get("body"), "options": options,
             "flow": self.flow_code,
             # parameters count where the step reads them (lineage.py), not as inherited
             "parents": [[p.step, sorted((n, _key(a)) for n, a in p.artifacts.items()
