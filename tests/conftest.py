@@ -36,7 +36,7 @@ def default_client_context():
     state: every test starts from the defaults, whatever the test before it chose."""
     import sys
 
-    core = sys.modules.get("nbflow.client.core")
+    core = sys.modules.get("nbflow.client.context")
     if core is not None:
         core._namespace, core._datastore_url = False, None
     yield

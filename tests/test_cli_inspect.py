@@ -134,7 +134,7 @@ def test_commands_in_a_kernel_leave_the_client_state_alone(inspected, capsys):
     from nbflow import cli, client
 
     work, _nb, run_id = inspected
-    saved = client.core._namespace, client.core._datastore_url
+    saved = client.context._namespace, client.context._datastore_url
     try:
         client.namespace("user:someone")
         client.set_datastore(str(work / "elsewhere"))
@@ -146,4 +146,4 @@ def test_commands_in_a_kernel_leave_the_client_state_alone(inspected, capsys):
         assert client.get_namespace() == "user:someone"
         assert client.get_datastore().url == str(work / "elsewhere")
     finally:
-        client.core._namespace, client.core._datastore_url = saved
+        client.context._namespace, client.context._datastore_url = saved

@@ -4,25 +4,34 @@
 
 Objects read only the small JSON records they need; an artifact's blob is loaded
 when its value is first asked for, so listing runs or tasks never loads an artifact.
-Which store: set_datastore(url), else NBFLOW_DATASTORE, else the nearest `.nbflow/`
-from the working directory upward. Which runs: those of the current namespace
-(`user:<you>` by default; namespace(None) sees all).
+Which store and namespace: a ClientContext (context.py); by default set_datastore(url), else
+NBFLOW_DATASTORE, else the nearest `.nbflow/` from the working directory upward, and the
+current namespace (`user:<you>` by default; namespace(None) sees all). This module holds
+Flows, Flow and Run; tasks.py holds Step, Task and DataArtifact.
 """
 from __future__ import annotations
 
 import time
 import warnings
-from collections import namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from ..datastore import Datastore, default_datastore_url, records
+from ..datastore import Datastore, records
 from ..environment import crossing
-from ..errors import ClientError
+from ..errors import ClientError  # noqa: F401  (re-exported)
 from ..records import RunRecord, RunStatus, TaskRecord
-from ..task.failure import StepException
+from .context import (  # noqa: F401  (re-exported: the client's public names)
+    FOLLOW,
+    ClientContext,
+    default_context,
+    default_namespace,
+    default_store_is_searched,
+    get_datastore,
+    get_namespace,
+    namespace,
+    set_datastore,
+    store_at,
+)
 from .pathspec import (  # re-exported: `from nbflow.client import NotFound` works
     _NAME,
     DamagedRecord,
@@ -36,107 +45,6 @@ from .pathspec import (  # re-exported: `from nbflow.client import NotFound` wor
     parse_pathspec,
 )
 from .tagging import RunTags
-
-# -- datastore and namespace ----------------------------------------------------------
-# The module-level choices (set_datastore, namespace) are a default ClientContext; the
-# commands layer passes its own context to each object and never touches these.
-
-_datastore_url: str | None = None
-_stores: dict[str, Datastore] = {}
-_namespace: Any = False   # False: not chosen yet (the default is resolved on first use)
-FOLLOW = object()         # a context's namespace that follows namespace() as it changes
-
-
-@dataclass(frozen=True)
-class ClientContext:
-    """Which store a client object reads, and which namespace it sees (None: every one)."""
-
-    datastore: Datastore
-    ns: Any = FOLLOW
-    searchable: bool = False   # a store found by default: a flow not there is looked for below
-    searched: str = ""         # the folder whose sub-folders were searched, in vain
-
-    def where(self) -> str:
-        """The stores looked in, for a "not found" message."""
-        below = f" (nor in the .nbflow/ folders below {self.searched})" if self.searched else ""
-        return f"datastore {self.datastore.url}{below}"
-
-    @property
-    def namespace(self) -> str | None:
-        return get_namespace() if self.ns is FOLLOW else self.ns
-
-    def for_flow(self, flow: str) -> ClientContext:
-        """This context, or, when the flow is not in its store and the store was not chosen
-        by the user, one on the store below the working directory that holds the flow
-        (`nbflow run notebooks/x.ipynb` stores in notebooks/.nbflow), with a notice."""
-        if not self.searchable:
-            return self
-        from ..datastore import stores_below
-
-        if self.datastore.storage.exists(flow):
-            return ClientContext(self.datastore, self.ns)   # looked once: children do not
-        found = stores_below(flow)
-        if not found:
-            import os
-
-            return ClientContext(self.datastore, self.ns, searched=os.getcwd())
-        import sys
-
-        print(f"nbflow: flow '{flow}' is not in {self.datastore.url}; reading it from "
-              f"{found[0]}", file=sys.stderr)
-        return ClientContext(store_at(found[0]), self.ns)
-
-
-def default_context(datastore: Datastore | None = None) -> ClientContext:
-    if datastore is not None:
-        return ClientContext(datastore)
-    return ClientContext(get_datastore(), searchable=default_store_is_searched())
-
-
-def default_store_is_searched() -> bool:
-    """True when nobody chose the store (no set_datastore, no NBFLOW_DATASTORE)."""
-    import os
-
-    return _datastore_url is None and not os.environ.get("NBFLOW_DATASTORE")
-
-
-def set_datastore(url: str | None) -> str:
-    """Read runs from `url` (an fsspec URL or a folder); None goes back to the default."""
-    global _datastore_url
-    _datastore_url = url
-    return get_datastore().url
-
-
-def store_at(url: str) -> Datastore:
-    """One Datastore object per URL in this process (its caches are shared)."""
-    if url not in _stores:
-        _stores[url] = Datastore(url)
-    return _stores[url]
-
-
-def get_datastore() -> Datastore:
-    return store_at(_datastore_url or default_datastore_url())
-
-
-def namespace(ns: str | None) -> str | None:
-    """Switch to namespace `ns` ('user:alice', 'production'...); None sees every run."""
-    global _namespace
-    _namespace = ns
-    return ns
-
-
-def get_namespace() -> str | None:
-    if _namespace is False:
-        default_namespace()
-    return _namespace
-
-
-def default_namespace() -> str:
-    """Back to the current user's namespace, `user:<name>`."""
-    from ..user import username
-
-    return namespace(f"user:{username()}")
-
 
 # -- objects --------------------------------------------------------------------------
 
@@ -417,13 +325,13 @@ class Run(RunTags, _Object):
         if not all(t in self.tags for t in tags):
             return
         for name in self._step_names():
-            yield Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
+            yield _tasks().Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
     def __iter__(self) -> Iterator[Step]:
         return self.steps()
 
     def __getitem__(self, name: str) -> Step:
-        return Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
+        return _tasks().Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
     def __contains__(self, name: str) -> bool:
         """A step with at least one committed task (no need to order the steps for that)."""
@@ -441,254 +349,6 @@ class Run(RunTags, _Object):
         """The end task's artifacts (None until `end` has run)."""
         end = self.end_task
         return end.data if end is not None else None
-
-
-class Step(_Object):
-    _KIND, _DEPTH = "step", 3
-
-    def __init__(self, pathspec: str, *, _datastore: Datastore | None = None,
-                 _run: Run | None = None, _context: ClientContext | None = None):
-        flow, run_id, step = self._init_path(pathspec, _datastore, _context)
-        self.run = _run or Run(f"{flow}/{run_id}", _context=self._ctx)
-        self._attempts = records.list_tasks(self._ds, flow, run_id, step)
-        if not self._attempts:
-            steps = list(reversed(self.run._step_names()))
-            raise NotFound(_nearby(step, steps, "step", f"run {self.run.pathspec}") +
-                           (" (the run is still going)" if self.run.status == RunStatus.RUNNING else ""))
-        self._tasks: list[Task] | None = None
-
-    def _all_tasks(self) -> list[Task]:
-        if self._tasks is None:
-            tasks = [Task(f"{self.pathspec}/{tid}", _context=self._ctx, _step=self,
-                          _attempt=attempt) for tid, attempt in self._attempts.items()]
-            # foreach order; a step run again in the same (interactive) run: newest first
-            tasks.sort(key=lambda t: (t._order(), -int(t.id) if t.id.isdigit() else 0, t.id))
-            self._tasks = tasks
-        return self._tasks
-
-    def tasks(self, *tags: str) -> Iterator[Task]:
-        """The step's tasks, a foreach step's in foreach order; with tags, only if the run
-        has them all."""
-        if not all(t in self.tags for t in tags):
-            return iter(())
-        return iter(self._all_tasks())
-
-    def __iter__(self) -> Iterator[Task]:
-        return self.tasks()
-
-    def __len__(self) -> int:
-        return len(self._attempts)
-
-    def __getitem__(self, task_id: str) -> Task:
-        return Task(f"{self.pathspec}/{task_id}", _context=self._ctx, _step=self)
-
-    def __contains__(self, task_id: str) -> bool:
-        return str(task_id) in self._attempts
-
-    @property
-    def task(self) -> Task:
-        """The step's first task: the one task of a linear step (the newest, when a kernel
-        ran the step again in its interactive run)."""
-        return self._all_tasks()[0]
-
-    @property
-    def tags(self) -> frozenset:
-        return self.run.tags
-
-    @property
-    def created_at(self) -> datetime | None:
-        return min((t.created_at for t in self._all_tasks() if t.created_at), default=None)
-
-    @property
-    def finished_at(self) -> datetime | None:
-        return max((t.finished_at for t in self._all_tasks() if t.finished_at), default=None)
-
-    @property
-    def successful(self) -> bool:
-        return all(t.successful for t in self._all_tasks())
-
-    @property
-    def finished(self) -> bool:
-        return all(t.finished for t in self._all_tasks())
-
-
-class Task(_Object):
-    _KIND, _DEPTH = "task", 4
-
-    def __init__(self, pathspec: str, attempt: int | None = None, *,
-                 _datastore: Datastore | None = None, _step: Step | None = None,
-                 _attempt: int | None = None, _context: ClientContext | None = None):
-        flow, run_id, step, task_id = self._init_path(pathspec, _datastore, _context)
-        self.step = _step or Step(f"{flow}/{run_id}/{step}", _context=self._ctx)
-        latest = self.step._attempts.get(task_id)
-        if latest is None:
-            raise NotFound(_nearby(task_id, list(self.step._attempts), "task",
-                                   f"step {self.step.pathspec}"))
-        self.attempt = latest if attempt is None else int(attempt)
-        if not 0 <= self.attempt <= latest:
-            raise NotFound(f"task {self.pathspec} has attempts 0 to {latest}, not {attempt}")
-        rel = self._ds.task_prefix(flow, run_id, step, task_id, self.attempt) + ".json"
-        self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
-        self._data: TaskData | None = None
-
-    def _order(self) -> tuple:
-        return tuple(f.index for f in self._record.foreach_stack)
-
-    @property
-    def run(self) -> Run:
-        return self.step.run
-
-    @property
-    def tags(self) -> frozenset:
-        return self.run.tags
-
-    @property
-    def index(self) -> int | None:
-        """Position in the innermost foreach (None outside a foreach)."""
-        return self._record.index
-
-    @property
-    def current_attempt(self) -> int:
-        return self.attempt
-
-    @property
-    def successful(self) -> bool:
-        return self._record.successful
-
-    @property
-    def finished(self) -> bool:
-        return True  # only committed attempts are visible
-
-    @property
-    def created_at(self) -> datetime | None:
-        return _dt(self._record.started_at)
-
-    @property
-    def finished_at(self) -> datetime | None:
-        return _dt(self._record.finished_at)
-
-    @property
-    def origin_pathspec(self) -> str | None:
-        """The task of an earlier run that `resume` reused for this one."""
-        return self._record.origin
-
-    @property
-    def exception(self) -> StepException | None:
-        """A failed task's error: `type`, `message`, `traceback` (as --catch stores it)."""
-        return StepException.from_dict(self._record.exception)
-
-    def _log(self, stream: str) -> str:
-        return records.read_record_log(self._ds, self._record, stream).decode("utf-8", "replace")
-
-    @property
-    def stdout(self) -> str:
-        return self._log("stdout")
-
-    @property
-    def stderr(self) -> str:
-        return self._log("stderr")
-
-    @property
-    def card(self):
-        """What the task displayed, in order: a list of mime bundles ([] when nothing);
-        as a cell's value it shows those outputs."""
-        from ..cards.view import CardView
-        from ..datastore.cards import read_card
-
-        return CardView(read_card(self._ds, self._record), self.pathspec)
-
-    # -- artifacts ---------------------------------------------------------------
-    def _refs(self) -> dict:
-        return self._record.artifacts
-
-    def __iter__(self) -> Iterator[DataArtifact]:
-        for name in sorted(self._refs()):
-            yield DataArtifact(f"{self.pathspec}/{name}", _task=self)
-
-    def __getitem__(self, name: str) -> DataArtifact:
-        if name not in self._refs():
-            raise NotFound(_nearby(name, sorted(self._refs()), "artifact", f"task {self.pathspec}"))
-        return DataArtifact(f"{self.pathspec}/{name}", _task=self)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._refs()
-
-    @property
-    def artifacts(self):
-        """A namedtuple of DataArtifacts: `task.artifacts.model.data`."""
-        arts = list(self)
-        return namedtuple("Artifacts", [a.id for a in arts])._make(arts)
-
-    @property
-    def data(self) -> TaskData:
-        """`task.data.x`: each artifact loaded when first read."""
-        if self._data is None:
-            self._data = TaskData(self)
-        return self._data
-
-
-class DataArtifact(_Object):
-    _KIND, _DEPTH = "artifact", 5
-
-    def __init__(self, pathspec: str, *, _datastore: Datastore | None = None,
-                 _task: Task | None = None, _context: ClientContext | None = None):
-        parts = self._init_path(pathspec, _datastore, _context or (_task._ctx if _task else None))
-        self.task = _task or Task("/".join(parts[:4]), _context=self._ctx)
-        if self.id not in self.task._refs():
-            self.task[self.id]  # raises NotFound naming the artifacts there
-        self._ref = self.task._refs()[self.id]
-
-    @property
-    def data(self) -> Any:
-        return crossing.load(self._ds, self.id, self._ref, self.task.pathspec)
-
-    @property
-    def sha(self) -> str:
-        """The content key (xxh3-128) of the value: equal keys, equal bytes."""
-        return self._ref["key"]
-
-    @property
-    def size(self) -> int | None:
-        return self._ref.get("size")
-
-    @property
-    def type(self) -> str | None:
-        return self._ref.get("type")
-
-    tags = property(lambda self: self.task.tags)
-    created_at = property(lambda self: self.task.finished_at)
-    finished_at = property(lambda self: self.task.finished_at)
-    successful = property(lambda self: self.task.successful)
-    finished = property(lambda self: self.task.finished)
-
-
-class TaskData:
-    """A task's artifacts by attribute: `task.data.model`, `'model' in task.data`."""
-
-    def __init__(self, task: Task):
-        self._task = task
-        self._values: dict[str, Any] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        if name not in self._values:
-            refs = self._task._refs()
-            if name not in refs:
-                raise MissingArtifact(_nearby(name, sorted(refs), "artifact",
-                                              f"task {self._task.pathspec}"), artifact=name)
-            self._values[name] = crossing.load(self._task._ds, name, refs[name],
-                                               self._task.pathspec)
-        return self._values[name]
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._task._refs()
-
-    def __dir__(self):
-        return sorted(self._task._refs())
-
-    def __repr__(self):
-        return f"<TaskData {self._task.pathspec}: {', '.join(sorted(self._task._refs()))}>"
 
 
 def damaged_runs(flow: str, _datastore: Datastore | None = None) -> dict[str, str]:
@@ -713,6 +373,33 @@ def elapsed(run: Run) -> float | None:
         return end.get("finished_at", start) - start
     return time.time() - start if run.status == RunStatus.RUNNING else None
 
+
+def _tasks():
+    """Step, Task, DataArtifact live in tasks.py, which imports this module."""
+    from . import tasks
+
+    return tasks
+
+
+def _run_record(ds: Datastore, rel: str, what: str) -> RunRecord:
+    rec = _read_json(ds, rel, what)
+    try:
+        return RunRecord.from_json(rec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a run record "
+                            f"holds ({type(e).__name__}: {e})") from None
+
+
+def _task_record(ds: Datastore, rel: str, what: str) -> TaskRecord:
+    rec = _read_json(ds, rel, what)
+    try:
+        return TaskRecord.from_json(rec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a task record "
+                            f"holds ({type(e).__name__}: {e})") from None
+
+
+from .tasks import DataArtifact, Step, Task, TaskData  # noqa: E402  (they build on Run)
 
 __all__ = [
     "ClientContext",
@@ -740,21 +427,3 @@ __all__ = [
     "set_datastore",
     "store_at",
 ]
-
-
-def _run_record(ds: Datastore, rel: str, what: str) -> RunRecord:
-    rec = _read_json(ds, rel, what)
-    try:
-        return RunRecord.from_json(rec)
-    except (KeyError, TypeError, ValueError) as e:
-        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a run record "
-                            f"holds ({type(e).__name__}: {e})") from None
-
-
-def _task_record(ds: Datastore, rel: str, what: str) -> TaskRecord:
-    rec = _read_json(ds, rel, what)
-    try:
-        return TaskRecord.from_json(rec)
-    except (KeyError, TypeError, ValueError) as e:
-        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a task record "
-                            f"holds ({type(e).__name__}: {e})") from None

@@ -114,7 +114,7 @@ def test_a_client_reads_while_runs_write(workdir):
     marked = Marked()
     procs = [start("run", nb, workdir, "--label", f"c{i}", env=marked.env()) for i in range(3)]
     reads = 0
-    client.core._namespace, client.core._datastore_url = False, None
+    client.context._namespace, client.context._datastore_url = False, None
     try:
         client.namespace(None)
         while any(p.poll() is None for p in procs) or reads == 0:
@@ -123,7 +123,7 @@ def test_a_client_reads_while_runs_write(workdir):
         marked.assert_none_alive()
     finally:
         marked.kill_all()
-        client.core._namespace, client.core._datastore_url = False, None
+        client.context._namespace, client.context._datastore_url = False, None
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, out + err
     assert reads > 0
