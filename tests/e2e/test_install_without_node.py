@@ -39,9 +39,9 @@ def test_editable_install_without_node_installs_the_python_package(tmp_path):
     assert not (src / "nbflow" / "labextension" / "package.json").exists()
     check = subprocess.run([str(venv / "bin" / "nbflow"), "check",
                             str(src / "notebooks" / "hello_world.ipynb")],
-                           env=env, capture_output=True, text=True)
+                           env=env, capture_output=True, text=True, cwd=tmp_path)
     assert check.returncode == 0 and "a valid flow" in check.stdout, check.stderr
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
+    where = subprocess.run([str(venv / "bin" / "python"), "-c",   # not from a checkout in cwd
                             "import nbflow; print(nbflow.__file__)"],
-                           env=env, capture_output=True, text=True)
+                           env=env, capture_output=True, text=True, cwd=tmp_path)
     assert where.stdout.startswith(str(src)), where.stdout + where.stderr
