@@ -325,13 +325,13 @@ class Run(RunTags, _Object):
         if not all(t in self.tags for t in tags):
             return
         for name in self._step_names():
-            yield _tasks().Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
+            yield Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
     def __iter__(self) -> Iterator[Step]:
         return self.steps()
 
     def __getitem__(self, name: str) -> Step:
-        return _tasks().Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
+        return Step(f"{self.pathspec}/{name}", _context=self._ctx, _run=self)
 
     def __contains__(self, name: str) -> bool:
         """A step with at least one committed task (no need to order the steps for that)."""
@@ -374,32 +374,26 @@ def elapsed(run: Run) -> float | None:
     return time.time() - start if run.status == RunStatus.RUNNING else None
 
 
-def _tasks():
-    """Step, Task, DataArtifact live in tasks.py, which imports this module."""
-    from . import tasks
-
-    return tasks
+def _typed_record(ds: Datastore, rel: str, what: str, kind):
+    """A stored record as its typed record (RunRecord, TaskRecord); unreadable: damaged."""
+    rec = _read_json(ds, rel, what)
+    try:
+        return kind.from_json(rec)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a "
+                            f"{kind.__name__} holds ({type(e).__name__}: {e})") from None
 
 
 def _run_record(ds: Datastore, rel: str, what: str) -> RunRecord:
-    rec = _read_json(ds, rel, what)
-    try:
-        return RunRecord.from_json(rec)
-    except (KeyError, TypeError, ValueError) as e:
-        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a run record "
-                            f"holds ({type(e).__name__}: {e})") from None
+    return _typed_record(ds, rel, what, RunRecord)
 
 
 def _task_record(ds: Datastore, rel: str, what: str) -> TaskRecord:
-    rec = _read_json(ds, rel, what)
-    try:
-        return TaskRecord.from_json(rec)
-    except (KeyError, TypeError, ValueError) as e:
-        raise DamagedRecord(f"{what} is damaged: {rel} in {ds.url} lacks what a task record "
-                            f"holds ({type(e).__name__}: {e})") from None
+    return _typed_record(ds, rel, what, TaskRecord)
 
 
-from .tasks import DataArtifact, Step, Task, TaskData  # noqa: E402  (they build on Run)
+# Step, Task, DataArtifact build on Run (tasks.py imports this module): bound last
+from .tasks import DataArtifact, Step, Task, TaskData  # noqa: E402
 
 __all__ = [
     "ClientContext",
