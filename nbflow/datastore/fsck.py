@@ -63,7 +63,8 @@ def fsck(ds: Datastore, repair: bool = False,
     for run in walk.runs.values():
         report.findings += _check_run(run)
     for key, runs in sorted(referenced.items()):
-        if key not in walk.blobs:
+        # not in the listing, yet present now: written by a run that committed during the walk
+        if key not in walk.blobs and not ds.blob_exists(key):
             report.findings.append(Finding(MISSING_BLOB, ds.blob_path(key),
                                            "referenced by a task record but not in the store",
                                            sorted(runs)))
