@@ -96,7 +96,8 @@ class ArtifactBrowser:
             ref = refs[name]
             if (ref.get("size") or 0) <= PREVIEW_LIMIT:
                 try:
-                    preview = short_repr(self.ds.get_object(ref["key"]))
+                    preview = short_repr(self.ds.get_object(ref["key"], artifact=name,
+                                                            task=rec.pathspec))
                 except Exception as e:  # noqa: BLE001 - a class the kernel cannot import, a damaged blob
                     preview = f"(cannot load: {type(e).__name__}: {e})"
             else:
@@ -121,7 +122,7 @@ class ArtifactBrowser:
         if not var.isidentifier():
             self.message.value = f"'{html.escape(var)}' is not a valid variable name"
             return
-        value = self.ds.get_object(rec.artifacts[name]["key"])
+        value = self.ds.get_object(rec.artifacts[name]["key"], artifact=name, task=rec.pathspec)
         self.shell.user_ns[var] = value
         self.message.value = f"loaded {html.escape(rec.pathspec)}.{html.escape(name)} into " \
                              f"<code>{html.escape(var)}</code>"
@@ -130,14 +131,21 @@ class ArtifactBrowser:
             print(describe(value))
 
 
-    def show_logs(self) -> None:
-        """The chosen task's stdout and stderr, below."""
+    def _chosen(self) -> TaskRecord | None:
+        """The chosen task's record, the preview cleared for it (a hint when none is chosen)."""
         rec = self.record()
         self.preview.clear_output()
-        with self.preview:
-            if rec is None:
+        if rec is None:
+            with self.preview:
                 print("choose a task first")
-                return
+        return rec
+
+    def show_logs(self) -> None:
+        """The chosen task's stdout and stderr, below."""
+        rec = self._chosen()
+        if rec is None:
+            return
+        with self.preview:
             for stream in ("stdout", "stderr"):
                 data = records.read_record_log(self.ds, rec, stream).decode("utf-8", "replace")
                 print(f"--- {rec.pathspec} {stream} ---\n{data or '(empty)'}")
@@ -148,12 +156,10 @@ class ArtifactBrowser:
 
         from ...commands.card import card
 
-        rec = self.record()
-        self.preview.clear_output()
+        rec = self._chosen()
+        if rec is None:
+            return
         with self.preview:
-            if rec is None:
-                print("choose a task first")
-                return
             page = card(rec.pathspec, datastore=self.ds.url)
             if not page.bundles:
                 print(f"(task {page.pathspec} displayed nothing)")
