@@ -130,6 +130,8 @@ def _wrap_record(ds, stage: str) -> None:
         if stage == "record":
             full = storage.full(rel)
             if storage.local:
+                # the task's folder may not exist yet (its log is written beside it later)
+                os.makedirs(os.path.dirname(full), exist_ok=True)
                 with open(f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}", "wb") as f:
                     f.write(data[: len(data) // 2])
             point("record")
