@@ -264,7 +264,8 @@ class TaskSelf(_Lazy):
                 out[name] = old
                 continue
             ds.put_encoded(encoded, artifact=name)
-            out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
+            out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value),
+                         **encoded.ref_fields()}
             if crossing.current():   # written in a pinned environment: say which
                 out[name]["env"] = crossing.current()
         return out
