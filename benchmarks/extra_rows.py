@@ -42,12 +42,43 @@ def client_seconds(reps: int, with_mf: bool):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def interactive_step_seconds(reps: int) -> list[float]:
-    """Milliseconds from execute request to reply for `%%step` cells with empty bodies."""
+def big_notebook(path: Path, cells: int) -> str:
+    """A chain of `cells` step cells (start -> s1 -> ... -> end), each setting an artifact,
+    but the middle one, which is empty; returns that middle cell's source."""
+    import nbformat
+
+    names = ["start"] + [f"s{i}" for i in range(1, cells - 1)] + ["end"]
+    mid = cells // 2
+    sources = []
+    for i, name in enumerate(names):
+        header = "%%step end" if name == "end" else f"%%step {name} -> {names[i + 1]}"
+        sources.append(f"{header}\n" if name == "end" or i == mid else
+                       f"{header}\nself.v{i} = {i}\n")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    nbformat.write(nb, str(path))
+    return sources[mid]
+
+
+def interactive_step_seconds(reps: int, cells: int = 2) -> list[float]:
+    """Milliseconds from execute request to reply for `%%step` cells with empty bodies.
+    cells > 2: the kernel belongs to a saved notebook of that many step cells (a chain),
+    all run once; then its empty middle cell is run again and again."""
     from jupyter_client.manager import start_new_kernel
 
     d = Path(tempfile.mkdtemp(prefix="bench-kernel-"))
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(d), env=harness.nbflow_env())
+    env = harness.nbflow_env()
+    sources = None
+    if cells > 2:
+        nb = d / "big.ipynb"
+        timed = big_notebook(nb, cells)
+        import nbformat
+
+        sources = [c.source for c in nbformat.read(str(nb), as_version=4).cells]
+        env["JPY_SESSION_NAME"] = str(nb)   # the notebook the kernel belongs to
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(d), env=env)
     try:
         def execute(code: str) -> float:
             t0 = time.perf_counter()
@@ -57,9 +88,12 @@ def interactive_step_seconds(reps: int) -> list[float]:
             return (time.perf_counter() - t0) * 1000
 
         execute("%load_ext nbflow")
-        execute("%%step start -> end\n")  # warm-up: the first step also starts the run
-        execute("%%step end\n")
-        return [execute("%%step start -> end\n") for _ in range(reps)]
+        if sources is None:
+            timed = "%%step start -> end\n"
+            sources = [timed, "%%step end\n"]   # warm-up: the first step also starts the run
+        for source in sources:
+            execute(source)
+        return [execute(timed) for _ in range(reps)]
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)

@@ -27,15 +27,9 @@ IPY_REEXPORTS = ("IPython.core.display", "IPython.display", "IPython")
 
 def card_limit() -> int:
     """NBFLOW_CARD_LIMIT: bytes, or with a unit (`50MB`, `2GB`); default 50 MB."""
-    text = os.environ.get("NBFLOW_CARD_LIMIT", "").strip().upper().removesuffix("B")
-    if not text:
-        return DEFAULT_LIMIT
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    scale = units.get(text[-1], 1)
-    try:
-        return int(float(text[:-1] if text[-1] in units else text) * scale)
-    except ValueError:
-        return DEFAULT_LIMIT
+    from ..datastore.sizes import parse_size
+
+    return parse_size(os.environ.get("NBFLOW_CARD_LIMIT"), DEFAULT_LIMIT) or DEFAULT_LIMIT
 
 
 class Card:

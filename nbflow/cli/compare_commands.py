@@ -6,7 +6,7 @@ import math
 import sys
 from datetime import datetime
 
-from ..commands.text import duration
+from ..commands.text import cell_text
 from ..commands.text import table as text_table
 from ..errors import UsageError
 
@@ -58,18 +58,6 @@ def cmd_compare(args, extra) -> int:
     else:
         print_table(table.columns, table.rows)
     return 0
-
-
-def cell_text(column: str, value) -> str:
-    if isinstance(value, float) and math.isnan(value):
-        return "-"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if column == "duration":
-        return duration(value)
-    from ..client.summary import short_repr
-
-    return value if isinstance(value, str) else short_repr(value, 40)
 
 
 def print_table(columns, rows) -> None:

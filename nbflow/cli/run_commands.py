@@ -5,7 +5,6 @@ import argparse
 import sys
 
 from ..errors import UsageError
-from ..records import EventKind
 
 
 def run_options(p: argparse.ArgumentParser) -> None:
@@ -94,6 +93,8 @@ class CloneLines:
     """Prints a line per task that resume reused (the console printer skips them)."""
 
     def __call__(self, ev) -> None:
+        from ..records import EventKind
+
         if ev.kind == EventKind.TASK_CLONED:
             print(f"[{ev.run_id}/{ev.step}/{ev.task_id}] {ev.text}.", flush=True)
 

@@ -377,6 +377,9 @@ def elapsed(run: Run) -> float | None:
 def _typed_record(ds: Datastore, rel: str, what: str, kind):
     """A stored record as its typed record (RunRecord, TaskRecord); unreadable: damaged."""
     rec = _read_json(ds, rel, what)
+    if kind is RunRecord and "interactive" in (rec.get("sys_tags") or ()):
+        flow, run_id = rel.split("/")[-3:-1]   # a kernel's run: its changes log applied
+        rec = records.apply_run_log(rec, records.read_run_log(ds, flow, run_id))
     try:
         return kind.from_json(rec)
     except (KeyError, TypeError, ValueError) as e:

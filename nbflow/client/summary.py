@@ -9,6 +9,8 @@ from __future__ import annotations
 import reprlib
 from typing import Any
 
+from ..datastore.sizes import human_size  # noqa: F401 - re-exported: the client's formatter
+
 _REPR = reprlib.Repr()
 _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = 6
 _REPR.maxdict = 5
@@ -16,17 +18,6 @@ _REPR.maxstring = 60
 _REPR.maxother = 60
 _REPR.maxlevel = 3
 
-
-def human_size(n: int | None) -> str:
-    """1536 -> '1.5 KiB'."""
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _module(value: Any) -> str:

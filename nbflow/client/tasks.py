@@ -215,6 +215,24 @@ class DataArtifact(_Object):
     def data(self) -> Any:
         return crossing.load(self._ds, self.id, self._ref, self.task.pathspec)
 
+    def load(self, columns: list | None = None) -> Any:
+        """The value; `columns`: only those columns of a DataFrame. A frame stored with
+        Arrow (`serializer == "arrow"`) converts only those columns; one stored with pickle
+        is loaded whole, then narrowed."""
+        return crossing.load(self._ds, self.id, self._ref, self.task.pathspec,
+                             columns=None if columns is None else list(columns))
+
+    @property
+    def serializer(self) -> str:
+        """How the value is stored: "pickle", "arrow" (a pandas DataFrame or Series), or
+        the dotted name of a registered serializer."""
+        return self._ref.get("serializer", "pickle")
+
+    @property
+    def serializer_fallback(self) -> str | None:
+        """Why the serializers tried before pickle did not store it (None if none was)."""
+        return self._ref.get("fallback")
+
     @property
     def sha(self) -> str:
         """The content key (xxh3-128) of the value: equal keys, equal bytes."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..datastore import Datastore
+from ..datastore.records import RUN_LOG, apply_run_log
 from ..datastore.walk import TASK_FILE, StoreWalk, references, walk_store
 from ..errors import DatastoreError
 from .store import open_store, parse_age
@@ -95,7 +96,7 @@ def _referenced_since(ds: Datastore, walk: StoreWalk) -> set[str]:
             continue
         name = parts[-1]
         m = TASK_FILE.match(name)
-        is_record = name == "_run.json" or (m and m["kind"] in ("json", "card"))
+        is_record = name in ("_run.json", RUN_LOG) or (m and m["kind"] in ("json", "card"))
         if is_record and seen.get(info.rel) != info.mtime:
             fresh.append(info.rel)
     out: set[str] = set()
@@ -105,7 +106,8 @@ def _referenced_since(ds: Datastore, walk: StoreWalk) -> set[str]:
         try:
             import json
 
-            out |= references(json.loads(data))
+            out |= references(apply_run_log({}, data) if rel.endswith("/" + RUN_LOG)
+                              else json.loads(data))
         except ValueError:
             raise DatastoreError(f"gc cannot read {rel}, written while it ran; nothing was "
                                  "collected; run gc again") from None

@@ -1,10 +1,23 @@
 """`run` and `resume`: a new run of a notebook; listeners receive its RunEvents."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..notebook.spec import NotebookSpec
 from ..run.runner import RunOptions, make_executor
-from ..run.scheduler import Listener, RunResult
-from .locate import as_notebook
+
+if TYPE_CHECKING:
+    from ..run.scheduler import Listener, RunResult
+
+
+def as_notebook(notebook: NotebookSpec | str) -> NotebookSpec:
+    """A NotebookSpec as given (kernel cells), or read from a saved .ipynb file (as
+    commands.locate's, without importing the client that module also serves)."""
+    if isinstance(notebook, NotebookSpec):
+        return notebook
+    from ..notebook.parse import read_notebook
+
+    return read_notebook(notebook)
 
 
 def run(notebook: NotebookSpec | str, opts: RunOptions, listeners: list[Listener] = (),

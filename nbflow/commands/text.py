@@ -24,6 +24,22 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def cell_text(column: str, value) -> str:
+    """One cell of the experiment table (`nbflow compare`, `%nbflow compare`)."""
+    import math
+    from datetime import datetime
+
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if column == "duration":
+        return duration(value)
+    from ..client.summary import short_repr
+
+    return value if isinstance(value, str) else short_repr(value, 40)
+
+
 def dump_text(found: list[TaskDump]) -> str:
     from ..client.summary import human_size
 

@@ -69,13 +69,99 @@ def _dumps(record: dict) -> bytes:
 
 
 def read_run(ds: Datastore, flow: str, run_id: str) -> RunRecord:
-    return RunRecord.from_json(ds.get_json(f"{flow}/{run_id}/_run.json"))
+    return RunRecord.from_json(read_run_json(ds, flow, run_id))
+
+
+def read_run_json(ds: Datastore, flow: str, run_id: str) -> dict:
+    """`_run.json` as plain data, with an interactive run's changes log applied."""
+    record = ds.get_json(f"{flow}/{run_id}/_run.json")
+    if "interactive" in (record.get("sys_tags") or ()):
+        log = read_run_log(ds, flow, run_id)
+        if log:
+            record = apply_run_log(record, log)
+    return record
 
 
 def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
     """A kernel's interactive run keeps its record up to date (code, latest tasks)."""
     rec = replace(read_run(ds, flow, run_id), **changes)
     ds.put_json(f"{flow}/{run_id}/_run.json", rec.to_json())
+    if ds.storage.local:   # now folded into _run.json
+        ds.storage.delete_files([f"{flow}/{run_id}/{RUN_LOG}"])
+
+
+# -- an interactive run's changes: appended, never rewritten ------------------------------
+# A kernel's interactive run changes with every step cell (the cell's code, its latest
+# tasks, what is stale). Rewriting the whole `_run.json` each time costs what the notebook
+# weighs; instead each cell appends one JSON line of what changed to `_run.log` beside it
+# (local stores; an object store has no append: there the record is rewritten). A line is
+# {"set": {field: value}, "latest": {step: [task ids]}, "notebook": {"set": {key: value},
+# "steps": {name: step}, "order": [names]}}, every part optional; readers apply the lines
+# in order (read_run_json, the store walk). A torn last line (a crash while appending) is
+# ignored: the record is what the last whole line said.
+RUN_LOG = "_run.log"
+
+
+def append_run_changes(ds: Datastore, flow: str, run_id: str, changes: dict) -> bool:
+    """Append one line of changes to the run's log; False when the store cannot append
+    (the caller rewrites the record instead)."""
+    import json
+
+    if not changes:
+        return True
+    if not ds.storage.local:
+        return False
+    line = json.dumps(changes, default=str).encode() + b"\n"
+    fd = os.open(ds.storage.full(f"{flow}/{run_id}/{RUN_LOG}"),
+                 os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line   # end a line torn by a crash: this one starts on its own
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    return True
+
+
+def read_run_log(ds: Datastore, flow: str, run_id: str) -> bytes:
+    if not ds.storage.local:
+        return b""
+    try:
+        with open(ds.storage.full(f"{flow}/{run_id}/{RUN_LOG}"), "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
+def apply_run_log(record: dict, log: bytes) -> dict:
+    """`record` (a `_run.json` document) with the log's changes applied, in order."""
+    import json
+
+    record = dict(record)
+    notebook = dict(record.get("notebook") or {})
+    steps = {s["name"]: s for s in notebook.get("steps") or ()}
+    order = list(steps)
+    for raw in log.split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            change = json.loads(raw)
+        except ValueError:
+            continue   # torn by a crash while it was appended
+        record.update(change.get("set") or {})
+        if change.get("latest"):
+            latest = dict(record.get("interactive_latest") or {})
+            latest.update(change["latest"])
+            record["interactive_latest"] = latest
+        nb = change.get("notebook") or {}
+        notebook.update(nb.get("set") or {})
+        steps.update(nb.get("steps") or {})
+        if "order" in nb:
+            order = list(nb["order"])
+    notebook["steps"] = [steps[n] for n in order if n in steps]
+    record["notebook"] = notebook
+    return record
 
 
 def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, message: str = "",

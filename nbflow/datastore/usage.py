@@ -63,23 +63,13 @@ class Usage:
 
 
 DEFAULT_WARN = 10 << 30
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
-          "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30, "t": 1 << 40,
-          "tb": 1 << 40, "tib": 1 << 40}
 
 
 def warn_threshold(text: str | None) -> int | None:
     """NBFLOW_STORE_WARN: '10GiB', '500M', '2g', a number of bytes; '0' or 'off' turns it off."""
-    import re
+    from .sizes import parse_size
 
-    if text is None or not text.strip():
-        return DEFAULT_WARN
-    if text.strip().lower() in ("0", "off", "no", "false"):
-        return None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
-    if not m or m.group(2).lower() not in _UNITS:
-        return DEFAULT_WARN
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return parse_size(text, DEFAULT_WARN)
 
 
 def store_over_limit(ds) -> tuple[int, int] | None:

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import Datastore
+from .records import RUN_LOG, apply_run_log
 from .storage import FileInfo
 
 BLOB_KEY = re.compile(r"^[0-9a-f]{32}$")
@@ -149,13 +150,16 @@ def read_run_records(ds: Datastore, runs: list[RunEntry]) -> None:
     wanted: list[str] = []
     for run in runs:
         names = {f.rel.rsplit("/", 1)[-1] for f in run.files if f.rel.count("/") == 2}
-        wanted += [f"{run.pathspec}/{n}" for n in ("_run.json", "_end.json") if n in names]
+        wanted += [f"{run.pathspec}/{n}" for n in ("_run.json", "_end.json", RUN_LOG)
+                   if n in names]
         wanted += [t.file.rel for t in run.tasks] + [c.rel for c in run.cards]
     got = ds.storage.get_many(wanted)
     for run in runs:
         run.record, error = _parse(got.get(f"{run.pathspec}/_run.json"))
         if run.record is None:
             run.error = f"its run record (_run.json) {error}"
+        elif isinstance(got.get(f"{run.pathspec}/{RUN_LOG}"), bytes):   # a kernel's changes
+            run.record = apply_run_log(run.record, got[f"{run.pathspec}/{RUN_LOG}"])
         end_path = f"{run.pathspec}/_end.json"
         if end_path in got:
             run.end, error = _parse(got[end_path])

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import NbflowError, NotebookError
-from ..notebook import code as codemod
 from ..notebook.spec import NotebookSpec, StepSpec
+from .facts import reads_inputs
 
 
 @dataclass
@@ -91,21 +91,19 @@ class FlowGraph:
         return _reach(self, [name], lambda n: self.nodes[n].parents)
 
     def _shape_ok(self) -> bool:
-        """A start, every target a step, no cycle, every step reached from start."""
+        """A start, every target a step, no cycle, every step reached from start, each
+        foreach with one target."""
         if "start" not in self.nodes or "end" not in self.nodes or self.cycle:
             return False
         if any(t not in self.nodes for n in self for t in n.targets):
             return False
+        if any(n.foreach and len(n.targets) != 1 for n in self):
+            return False   # a foreach has one target (a rule's finding): no split structure
         return len(self.descendants("start") | {"start"}) == len(self.nodes)
 
 
 def _reads_inputs(spec: StepSpec) -> bool:
-    try:
-        tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
-                                  body_line=spec.body_line)
-    except NotebookError:
-        return False   # a syntax error: the code rule reports it
-    return codemod.uses_inputs(tree)
+    return reads_inputs(spec)   # once per body (facts.py)
 
 
 def _reach(graph: FlowGraph, start: list[str], nexts) -> set[str]:

@@ -16,6 +16,7 @@ from ..errors import NotebookError
 from ..names import did_you_mean
 from ..notebook import code as codemod
 from ..notebook.params import param_variable
+from .facts import body_facts
 from .flowgraph import FlowGraph
 from .uses import StepUses, step_uses
 
@@ -67,14 +68,8 @@ def analyze(graph: FlowGraph) -> Lineage:
     """Uses per step, what may be set after each, and the findings (graph must be complete)."""
     lin = Lineage({}, flow_parameters(graph))
     for node in graph:
-        spec = node.spec
-        try:
-            tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
-                                      body_line=spec.body_line)
-        except NotebookError:
-            lin.uses[spec.name] = None
-            continue
-        lin.uses[spec.name] = step_uses(tree)
+        facts = body_facts(node.spec)   # once per body (facts.py); None: it does not parse
+        lin.uses[node.name] = None if facts is None else facts.uses
     params = Avail(lin.params or frozenset(), lin.params is None)
     for name in graph.topological():
         node, uses = graph[name], lin.uses[name]

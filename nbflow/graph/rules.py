@@ -7,6 +7,7 @@ from ..errors import NbflowError, NotebookError, ValidationErrors
 from ..names import did_you_mean, is_identifier
 from ..notebook import code as codemod
 from ..notebook.spec import NotebookSpec, StepSpec
+from .facts import body_facts
 from .flowgraph import FlowGraph, Structural, step_error
 from .lineage import check_lineage
 
@@ -48,16 +49,20 @@ def check_code(graph: FlowGraph, errors: list) -> None:
         except NotebookError as e:
             errors.append(e)
     for spec in graph.notebook.steps:
-        try:
-            tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
-                                      body_line=spec.body_line)
-            codemod.compile_step(spec.body, name=spec.name, cell=spec.cell,
-                                 body_line=spec.body_line,
-                                 filename=codemod.cell_filename(path, spec.cell))
-        except NotebookError as e:
-            errors.append(e)
-            continue
-        line = codemod.find_self_next(tree)
+        facts = body_facts(spec)   # worked out once per body (facts.py)
+        if facts is not None and facts.compiles:
+            line = facts.self_next
+        else:   # its error, in full
+            try:
+                tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
+                                          body_line=spec.body_line)
+                codemod.compile_step(spec.body, name=spec.name, cell=spec.cell,
+                                     body_line=spec.body_line,
+                                     filename=codemod.cell_filename(path, spec.cell))
+            except NotebookError as e:
+                errors.append(e)
+                continue
+            line = codemod.find_self_next(tree)
         if line is not None:
             errors.append(NotebookError(
                 "self.next(...) is not allowed in a step body: transitions live in the header "

@@ -6,6 +6,7 @@ runs through the real scheduler and executor (`follow=False`: its children wait 
 their own cells), and its output streams into the cell as it is printed."""
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import replace
 
@@ -258,6 +259,7 @@ def _interactive_run(session: KernelSession, known: NotebookSpec, ds, params, va
         run_id, record = create_run_record(ds, known, params, values,
                                            RunOptions(is_interactive=True), param_refs=refs)
         run = session.run = InteractiveRun(known.flow_name, run_id, ds, record.user)
+        RecordLog.started(run, known, refs)
         session.latest.clear()
         session.stale.clear()
         print(f"(interactive run {known.flow_name}/{run_id})")
@@ -285,8 +287,7 @@ def _step_environment(session: KernelSession, run: InteractiveRun, known: Notebo
         entries = pinned.prepare(known, run.datastore.url, stored, [step], announce)
     except NbflowError as e:
         raise in_cell(e) from None
-    records.update_run(run.datastore, run.flow, run.run_id,
-                       pinned_environments={**stored, **entries})
+    RecordLog.write(run, {"set": {"pinned_environments": {**stored, **entries}}})
     return pinned.launch_info(entries)
 
 
@@ -340,8 +341,71 @@ def _after(session: KernelSession, run: InteractiveRun, known: NotebookSpec, gra
                   "use this step's new output)")
     latest = {s: [r.task_id for r in rs] for s, rs in session.latest.items()}
     stale_tasks = [r.pathspec for s in sorted(session.stale) for r in session.latest.get(s, [])]
-    records.update_run(run.datastore, run.flow, run.run_id, notebook=known.to_dict(),
-                       params=refs, interactive_latest=latest, stale=stale_tasks)
+    RecordLog.update(run, known, refs, latest, stale_tasks)
+
+
+class RecordLog:
+    """The interactive run's record, kept up to date by appending what each cell changed
+    (datastore/records.py, `_run.log`), not by rewriting it: a cell's cost does not grow
+    with the notebook. `run.written` holds what the record says now, to compare with."""
+
+    @staticmethod
+    def started(run: InteractiveRun, known: NotebookSpec, refs: dict) -> None:
+        run.written = {"steps": {s.name: s for s in known.steps},
+                       "order": [s.name for s in known.steps],
+                       "notebook": {"flow_name": known.flow_name, "path": known.path,
+                                    "flow_cell": known.flow_cell},
+                       "params": refs, "latest": {}, "stale": []}
+
+    @staticmethod
+    def update(run: InteractiveRun, known: NotebookSpec, refs: dict, latest: dict,
+               stale: list) -> None:
+        w = run.written
+        change: dict = {}
+        put = {}
+        if refs != w["params"]:
+            put["params"] = w["params"] = refs
+        if stale != w["stale"]:
+            put["stale"] = w["stale"] = stale
+        if set(w["latest"]) - set(latest):
+            put["interactive_latest"] = latest
+        else:
+            moved = {k: v for k, v in latest.items() if w["latest"].get(k) != v}
+            if moved:
+                change["latest"] = moved
+        w["latest"] = dict(latest)
+        nb: dict = {}
+        meta = {"flow_name": known.flow_name, "path": known.path, "flow_cell": known.flow_cell}
+        for key, value in meta.items():
+            if w["notebook"].get(key) != value:
+                nb.setdefault("set", {})[key] = value.to_json() if key == "flow_cell" and \
+                    value is not None else value
+                w["notebook"][key] = value
+        steps = w["steps"]
+        for spec in known.steps:
+            old = steps.get(spec.name)
+            if old is not spec and old != spec:
+                nb.setdefault("steps", {})[spec.name] = spec.to_json()
+                steps[spec.name] = spec
+        order = [spec.name for spec in known.steps]
+        if order != w["order"]:
+            nb["order"] = w["order"] = order
+            for name in set(steps) - set(order):
+                del steps[name]
+        if put:
+            change["set"] = put
+        if nb:
+            change["notebook"] = nb
+        RecordLog.write(run, change)
+
+    @staticmethod
+    def write(run: InteractiveRun, change: dict) -> None:
+        if not records.append_run_changes(run.datastore, run.flow, run.run_id, change):
+            # a store that cannot append (an object store): the record is rewritten
+            ds = run.datastore
+            record = records.apply_run_log(records.read_run_json(ds, run.flow, run.run_id),
+                                           json.dumps(change, default=str).encode())
+            ds.put_json(f"{run.flow}/{run.run_id}/_run.json", record)
 
 
 def _failure(step: str, result, recs: list[TaskRecord]) -> TaskFailed:

@@ -34,6 +34,7 @@ class InteractiveRun:
     datastore: object               # nbflow.datastore.Datastore
     user: str
     next_task_id: int = 1
+    written: dict = field(default_factory=dict)   # what its record says now (RecordLog)
 
 
 @dataclass
@@ -53,6 +54,8 @@ class KernelSession:
     _executor: object = None
     _executor_cwd: str | None = None
     _preloaded: set = field(default_factory=set)
+    _preload_seen: set = field(default_factory=set)   # sources whose imports were preloaded
+    _saved: tuple | None = None                       # (file's stat key, its NotebookSpec)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the notebook ------------------------------------------------------------
@@ -61,14 +64,24 @@ class KernelSession:
         return notebook_path(self.user_ns)
 
     def saved_notebook(self) -> NotebookSpec | None:
-        """The notebook as saved on disk, when there is one that can be read."""
+        """The notebook as saved on disk, when there is one that can be read. Read again
+        only when the file changed (a step cell of a big notebook does not parse it all)."""
         path = self.path
-        if not path or not os.path.exists(path):
-            return None
         try:
-            return read_notebook(path)
-        except Exception:  # noqa: BLE001 - a half-written or damaged file: the kernel's cells still work
+            st = os.stat(path) if path else None
+        except OSError:
+            st = None
+        if st is None:
             return None
+        key = (path, st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._saved is not None and self._saved[0] == key:
+            return self._saved[1]
+        try:
+            spec = read_notebook(path)
+        except Exception:  # noqa: BLE001 - a half-written or damaged file: the kernel's cells still work
+            spec = None
+        self._saved = (key, spec)
+        return spec
 
     def flow_name(self, saved: NotebookSpec | None = None) -> str:
         if self.flow_cell is not None and self.flow_cell.name:
@@ -138,6 +151,7 @@ class KernelSession:
             ex.start()
             self._executor, self._executor_cwd = ex, cwd
             self._preloaded = set()
+            self._preload_seen = set()
         return ex
 
     def warm(self, notebook: NotebookSpec) -> None:
@@ -146,9 +160,18 @@ class KernelSession:
             return
         from ..notebook.preload import modules_to_preload
 
-        new = [m for m in modules_to_preload(notebook) if m not in self._preloaded]
+        executor = self.executor()   # first: a new zygote forgets what was preloaded
+        # only the sources not looked at yet (each cell's imports are read once)
+        seen = self._preload_seen
+        fresh = [s for s in notebook.steps if s.body not in seen]
+        if notebook.module_code in seen and not fresh:
+            return
+        part = NotebookSpec(notebook.flow_name, tuple(fresh), flow_cell=notebook.flow_cell)
+        new = [m for m in modules_to_preload(part) if m not in self._preloaded]
+        seen.update(s.body for s in fresh)
+        seen.add(notebook.module_code)
         if new:
-            self.executor().preload(new)
+            executor.preload(new)
             self._preloaded.update(new)
 
     def close(self) -> None:

@@ -7,18 +7,23 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .. import graph as graphmod
 from ..datastore import Datastore, default_datastore_url, records
 from ..environment import capture
-from ..environment.pinned import launch_info
 from ..errors import DatastoreError, NbflowError, UsageError
 from ..executors import get_executor
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
 from ..notebook.spec import NotebookSpec
 from ..records import EventKind, RunContext, RunEvent, RunRecord
 from ..user import username
-from .scheduler import Listener, RunResult, Scheduler
+
+if TYPE_CHECKING:
+    from .scheduler import Listener, RunResult
+
+# What both this process and a task's need is imported above; the graph and the scheduler
+# only where they are used: `nbflow run` forks the zygote (executors.local) after importing
+# this module, so the zygote's own imports and those go on side by side.
 
 
 @dataclass
@@ -61,6 +66,8 @@ def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
 
 def prepare(notebook: NotebookSpec, opts: RunOptions):
     """Everything that can fail before a run exists: graph, parameters, files."""
+    from .. import graph as graphmod
+
     graph = graphmod.build(notebook)
     params = notebook_parameters(notebook)
     given = dict(opts.param_values)
@@ -182,6 +189,7 @@ def execute(graph, ds: Datastore, run_id: str, record: RunRecord, opts: RunOptio
             first_task_id: int = 1, executor=None) -> RunResult:
     listeners = list(listeners or [])
     from ..notebook.production import project_context
+    from .scheduler import Scheduler
 
     context = run_context(opts, record.user, record.origin_run_id,
                           project_context(graph.notebook, record.user).get("project"))
@@ -201,7 +209,11 @@ def execute(graph, ds: Datastore, run_id: str, record: RunRecord, opts: RunOptio
             from ..notebook.preload import modules_to_preload
 
             executor.preload(modules_to_preload(graph.notebook))
-        environments = launch_info(record.pinned_environments)
+        environments = {}
+        if record.pinned_environments:   # `--pypi` steps (the build's imports only then)
+            from ..environment.pinned import launch_info
+
+            environments = launch_info(record.pinned_environments)
         for environment in {e["hash"]: e for e in environments.values()}.values():
             executor.warm_environment(environment)
         sched = Scheduler(graph, ds, run_id, params=record.params, executor=executor,

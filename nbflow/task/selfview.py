@@ -13,6 +13,7 @@ from typing import Any
 from ..datastore import Datastore, serialize, type_name
 from ..environment import crossing
 from ..errors import ArtifactError, MissingArtifact, ReadOnlyArtifact
+from .artifact_size import notice_large
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
@@ -247,6 +248,7 @@ class TaskSelf(_Lazy):
     def persist(self, ds: Datastore) -> dict:
         """Store what changed and return the task's artifact map name -> ref."""
         out: dict[str, dict] = {}
+        written: list[tuple[str, str, int]] = []
         for name, ref in self._refs.items():
             if name not in self._deleted and name not in self._values:
                 out[name] = ref
@@ -264,9 +266,12 @@ class TaskSelf(_Lazy):
                 out[name] = old
                 continue
             ds.put_encoded(encoded, artifact=name)
-            out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
+            out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value),
+                         **encoded.ref_fields()}
+            written.append((name, out[name]["type"], encoded.size))
             if crossing.current():   # written in a pinned environment: say which
                 out[name]["env"] = crossing.current()
+        notice_large(written, self._step)
         return out
 
     def _unchanged_since_load(self, name: str, old: dict, encoded: serialize.Encoded) -> bool:

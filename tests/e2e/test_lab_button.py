@@ -64,24 +64,25 @@ def lab_env(home: Path) -> dict:
     return env
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A real JupyterLab server on a free port, token off, serving a fresh folder."""
-    home = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def jupyter_server(app: str, home: Path):
+    """A real Jupyter server (`jupyterlab` or `notebook`) on a free port, token off, serving
+    a fresh folder `home/root`; yields (url, root). Stopped with its kernels and their
+    tasks (one process group)."""
     root = home / "root"
     root.mkdir()
     port = free_port()
     with open(home / "server.log", "w") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1",
+            [sys.executable, "-m", app, "--no-browser", "--allow-root", "--ip=127.0.0.1",
              f"--port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
              "--ServerApp.password=", f"--ServerApp.root_dir={root}"],
             env=lab_env(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_server(url, server, home / "server.log")
-        yield url, root, home
-    finally:   # the server, its kernels and their tasks: one process group
+        yield url, root
+    finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(30)
@@ -89,17 +90,24 @@ def lab(tmp_path_factory):
             os.killpg(server.pid, signal.SIGKILL)
 
 
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lab")
+    with jupyter_server("jupyterlab", home) as (url, root):
+        yield url, root, home
+
+
 def wait_for_server(url: str, server: subprocess.Popen, log: Path) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            pytest.fail(f"jupyter lab exited early:\n{log.read_text()[-3000:]}")
+            pytest.fail(f"the jupyter server exited early:\n{log.read_text()[-3000:]}")
         try:
             urllib.request.urlopen(f"{url}/api/status", timeout=2)
             return
         except OSError:
             time.sleep(0.5)
-    pytest.fail(f"jupyter lab did not start:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"the jupyter server did not start:\n{log.read_text()[-3000:]}")
 
 
 @contextlib.contextmanager

@@ -5,11 +5,6 @@ widget (the ipywidgets front end works there as in JupyterLab).
 Skipped without the `notebook` package or /usr/bin/chromium."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
 import test_lab_button
 from conftest import make_notebook
@@ -18,10 +13,8 @@ from test_lab_button import (
     WAIT_MS,
     chromium_page,
     click_run,
-    free_port,
-    lab_env,
+    jupyter_server,
     shot,
-    wait_for_server,
     wait_until,
 )
 
@@ -32,27 +25,9 @@ pytestmark = test_lab_button.pytestmark   # e2e, slow, a timeout; skipped withou
 
 @pytest.fixture(scope="module")
 def nb7(tmp_path_factory):
-    """A real Notebook 7 server on a free port, token off, serving a fresh folder."""
-    home = tmp_path_factory.mktemp("nb7")
-    root = home / "root"
-    root.mkdir()
-    port = free_port()
-    with open(home / "server.log", "w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "notebook", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={port}", "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-             "--ServerApp.password=", f"--ServerApp.root_dir={root}"],
-            env=lab_env(home), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(url, server, home / "server.log")
-        yield url, root
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+    """A real Notebook 7 server serving a fresh folder."""
+    with jupyter_server("notebook", tmp_path_factory.mktemp("nb7")) as served:
+        yield served
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import numbers
 
 import ipywidgets as w
 
-from ...cli.compare_commands import cell_text
+from ...commands.text import cell_text
 
 CHART_W, CHART_H, PAD = 360, 120, 8
 
