@@ -34,6 +34,11 @@ def cluster():
         yield c
 
 
+# in a task: the pid of the Dask worker running it (above its keeper, and the worker's zygote)
+WORKER_PID = ("next(p.pid for p in psutil.Process(os.getppid()).parents() "
+              "if 'nbflow.executors.zygote' not in p.cmdline())")
+
+
 def wait_for(path, proc=None, timeout=120):
     end = time.time() + timeout
     while not os.path.exists(path):
@@ -63,7 +68,7 @@ def test_a_cluster_nbflow_starts_refuses_unauthenticated_clients():
 
 STEPS = [
     "%%flow WhereFlow",
-    "%%step start -> end\nimport os, psutil\nself.worker_pid = psutil.Process(os.getppid()).ppid()  # its keeper's parent",
+    "%%step start -> end\nimport os, psutil\nself.worker_pid = " + WORKER_PID,
     "%%step end\npass",
 ]
 
@@ -199,16 +204,16 @@ def test_resources_beyond_every_worker_are_refused(workdir, store, cluster):
 
 
 def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
-    """The worker running the task is killed mid-task (the task's keeper is the worker's
-    child): the run retries the task (a new attempt, on a live worker; once by default) and
+    """The worker running the task is killed mid-task (the task's keeper is a child of the
+    worker's zygote): the run retries the task (a new attempt, on a live worker; once by default) and
     finishes; the lost attempt is recorded and its process ended with its worker."""
     nb = make_notebook(workdir / "lost.ipynb", [
         "%%flow LostFlow",
         "%%step start -> end\nimport os, time\nif current.retry_count == 0:\n"
         f"    tmp = os.path.join({str(workdir)!r}, 'worker.tmp')\n"
-        "    import psutil\n    open(tmp, 'w').write(f'{psutil.Process(os.getppid()).ppid()} {os.getpid()}')\n"
+        "    import psutil\n    worker = " + WORKER_PID + "\n    open(tmp, 'w').write(f'{worker} {os.getpid()}')\n"
         f"    os.replace(tmp, os.path.join({str(workdir)!r}, 'worker'))\n    time.sleep(300)\n"
-        "import psutil\nself.survived = psutil.Process(os.getppid()).ppid()",
+        "import psutil\nself.survived = " + WORKER_PID,
         "%%step end\nprint('survived on', self.survived)",
     ])
     proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--executor", "dask"],
@@ -264,7 +269,7 @@ def test_on_a_running_cluster_a_rerun_dask_makes_itself_is_reported(workdir, sto
         "%%flow RerunFlow",
         f"%%step start -> end\nimport os, time, psutil\nfirst = not os.path.exists({str(marker)!r})\n"
         f"if first:\n    tmp = {str(marker)!r} + '.tmp'\n"
-        "    open(tmp, 'w').write(str(psutil.Process(os.getppid()).ppid()))\n"
+        "    open(tmp, 'w').write(str(" + WORKER_PID + "))\n"
         f"    os.replace(tmp, {str(marker)!r})\n    time.sleep(300)\nprint('finished on the rerun')",
         "%%step end\npass",
     ])
@@ -297,7 +302,7 @@ def test_a_step_asking_for_a_gpu_runs_on_the_worker_that_declares_one(workdir, s
         "%%flow GpuFlow",
         "%%step start -> train --foreach xs\nself.xs = list(range(6))",
         "%%step train -> join --resources gpu=1\nimport os, psutil\n"
-        "self.worker_pid = psutil.Process(os.getppid()).ppid()",
+        "self.worker_pid = " + WORKER_PID,
         "%%step join -> end\nself.pids = {i.worker_pid for i in inputs}",
         "%%step end\npass",
     ])

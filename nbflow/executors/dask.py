@@ -32,6 +32,8 @@ CHUNK = 1 << 20       # most bytes one output event carries
 _RUNNING: dict[str, int] = {}    # token -> pid (= process group) of its task on this worker
 _ENDED: set[str] = set()         # tokens ended before they started here
 _LOCK = threading.Lock()
+_EXECUTORS: dict = {}            # extra environment (JSON) -> this worker's LocalExecutor (zygote)
+_START_LOCK = threading.Lock()
 
 
 def end_tasks(tokens: list[str]) -> list[int]:
@@ -71,24 +73,114 @@ def _forward(files: dict, sent: dict, send) -> None:
 
 def run_task_process(request_json: str, token: str = "", topic: str = "",
                      kill_after: float | None = None) -> tuple[int, bytes, bytes, int | None, str]:
-    """On a worker: run one task attempt in a fresh interpreter; stream its output.
+    """On a worker: run one task attempt in a process of its own; stream its output.
 
-    Output goes to temporary files, not pipes, so a process the task left behind
-    cannot keep us waiting. The task is ended with every process it started when it is
-    past `kill_after` seconds, when the run no longer wants it (cancelled, or its client
-    went away and the worker is closing), or when this worker process ends however (the
-    task's keeper holds a lifeline pipe whose only write end is here).
+    The task is forked from this worker's zygote (a warm process that has imported the
+    task runtime, as with the local executor), else started as a fresh interpreter. It
+    is ended with every process it started when it is past `kill_after` seconds, when
+    the run no longer wants it (cancelled, or its client went away and the worker is
+    closing), or when this worker process ends however (the zygote hangs up and ends
+    its tasks; a spawned task's keeper holds a lifeline pipe whose write end is here).
     Returns (exit status, stdout, stderr, pid, worker address)."""
+    address, send = _publisher(topic, token)
+    request = json.loads(request_json)
+    env = request.get("env") or {}
+    wanted = _wanted_check()
+    executor = None if env and request.get("environment") else _executor(env)
+    if executor is None:
+        return _run_spawned(request_json, env, token, address, send, wanted, kill_after)
+    return _run_forked(executor, request, token, address, send, wanted, kill_after)
+
+
+def _executor(env: dict):
+    """This worker's zygote for tasks with these extra environment variables (started on
+    first use, kept for the worker's life; it ends its tasks and itself when the worker
+    process ends). None where fork is not available: tasks are then spawned."""
+    from .local import LocalExecutor
+
+    key = json.dumps(env, sort_keys=True)
+    with _START_LOCK:
+        executor = _EXECUTORS.get(key)
+        if executor is None:
+            executor = _EXECUTORS[key] = LocalExecutor()
+            if executor.fork:
+                saved = {name: os.environ.get(name) for name in env}
+                os.environ.update(env)   # the zygote, and so its tasks, inherit them
+                try:
+                    executor.start()
+                finally:
+                    for name, value in saved.items():
+                        if value is None:
+                            os.environ.pop(name, None)
+                        else:
+                            os.environ[name] = value
+    return executor if executor.fork else None
+
+
+def _run_forked(executor, request: dict, token: str, address, send, wanted,
+                kill_after: float | None):
+    import time
+
+    from ..records import TaskRequest
+
+    output = {"stdout": bytearray(), "stderr": bytearray()}
+    sent = {"stdout": 0, "stderr": 0}
+    lock = threading.Lock()
+    ended = threading.Event()
+    codes: list[int] = []
+
+    def on_output(stream: str, chunk: bytes) -> None:
+        if chunk:
+            with lock:
+                output[stream] += chunk
+
+    def on_exit(code: int) -> None:
+        codes.append(code)
+        ended.set()
+
+    def forward() -> None:
+        with lock:
+            pending = {s: bytes(output[s][sent[s]:]) for s in output}
+        for stream, data in pending.items():
+            for at in range(0, len(data), CHUNK):
+                send({"kind": "output", "stream": stream, "offset": sent[stream],
+                      "data": data[at:at + CHUNK]})
+                sent[stream] += len(data[at:at + CHUNK])
+
+    with _LOCK:
+        if token in _ENDED:
+            return -9, b"", b"", None, address
+    handle = executor.launch(TaskRequest.from_json(request), on_output, on_exit)
+    with _LOCK:
+        _RUNNING[token] = handle.pid
+        unwanted = token in _ENDED   # ended while it was starting
+    if unwanted:
+        handle.kill()
+    send({"kind": "start", "pid": handle.pid, "worker": address, "run": uuid.uuid4().hex})
+    deadline = time.time() + kill_after if kill_after else None
+    try:
+        while not ended.wait(POLL):
+            forward()
+            if (deadline and time.time() > deadline) or not wanted():
+                handle.kill()   # its keeper ends everything below it
+    finally:
+        with _LOCK:
+            _RUNNING.pop(token, None)
+    with lock:
+        return codes[0], bytes(output["stdout"]), bytes(output["stderr"]), handle.pid, address
+
+
+def _run_spawned(request_json: str, env: dict, token: str, address, send, wanted,
+                 kill_after: float | None):
+    """A fresh interpreter for the task. Output goes to temporary files, not pipes, so a
+    process the task left behind cannot keep us waiting."""
     import subprocess
     import sys
     import tempfile
     import time
 
-    address, send = _publisher(topic, token)
     life_r, life_w = os.pipe()
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LIFELINE_ENV: str(life_r)})
-    env.update(json.loads(request_json).get("env") or {})
-    wanted = _wanted_check()
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LIFELINE_ENV: str(life_r)}, **env)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         with _LOCK:
             if token in _ENDED:
