@@ -17,13 +17,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # noqa: E402
+import limits  # noqa: E402
 import workloads  # noqa: E402
 from extra_rows import client_seconds, interactive_step_seconds  # noqa: E402
 
 
 class Row:
-    def __init__(self, label: str, unit: str, nbflow: list[float], metaflow: list[float] | None):
+    def __init__(self, label: str, unit: str, nbflow: list[float], metaflow: list[float] | None,
+                 limit: float | None = None):
         self.label, self.unit, self.nbflow, self.metaflow = label, unit, nbflow, metaflow
+        self.limit = limit   # the least this machine allows (limits.py), in `unit`
 
     @staticmethod
     def _fmt(values, unit):
@@ -38,8 +41,24 @@ class Row:
         if self.metaflow and self.nbflow:
             n, m = statistics.median(self.nbflow), statistics.median(self.metaflow)
             ratio = f"{m / n:.1f}x" if n > 0 else "inf"
+        limit = to_limit = "n/a"
+        if self.limit is not None:
+            limit = f"{self.limit:.3g} {self.unit}"
+            if self.nbflow and self.limit > 0:
+                to_limit = f"{statistics.median(self.nbflow) / self.limit:.1f}x"
         return (f"| {self.label} | {self._fmt(self.metaflow, self.unit)} | "
-                f"{self._fmt(self.nbflow, self.unit)} | {ratio} |")
+                f"{self._fmt(self.nbflow, self.unit)} | {ratio} | {limit} | {to_limit} |")
+
+
+LIMITS: dict = {}   # limits.measure(): filled by main() unless --no-limits
+
+
+def limit(row: str, factor: float = 1.0, **sizes) -> float | None:
+    """The row's physical limit (limits.derived) in the row's unit, or None."""
+    if not LIMITS:
+        return None
+    value = limits.derived(LIMITS, row, **sizes)
+    return None if value is None else value * factor
 
 
 def repeat(fn, n):
@@ -51,9 +70,9 @@ def bench_hello(reps, with_mf):
     nbf = repeat(lambda: harness.run_nbflow(name, nb), reps)
     mfl = repeat(lambda: harness.run_metaflow(name, mf), reps) if with_mf else None
     rows = [Row("hello world, 3 tasks, whole process", "s", [m.seconds for m in nbf],
-                mfl and [m.seconds for m in mfl]),
+                mfl and [m.seconds for m in mfl], limit("hello")),
             Row("  same, whole process / 3", "ms", [m.seconds / 3 * 1000 for m in nbf],
-                mfl and [m.seconds / 3 * 1000 for m in mfl])]
+                mfl and [m.seconds / 3 * 1000 for m in mfl], limit("hello", 1000 / 3))]
     return rows
 
 
@@ -65,10 +84,11 @@ def bench_foreach(width, reps, with_mf, workers=2):
     tasks = width + 3
     return [
         Row(f"{width}-way foreach, trivial body, {workers} workers", "s", [m.seconds for m in nbf],
-            mfl and [m.seconds for m in mfl]),
+            mfl and [m.seconds for m in mfl], limit("foreach", workers=workers, width=width)),
         Row("  same, per-task overhead (wall x workers / tasks)", "ms",
             [m.seconds * workers / tasks * 1000 for m in nbf],
-            mfl and [m.seconds * workers / tasks * 1000 for m in mfl]),
+            mfl and [m.seconds * workers / tasks * 1000 for m in mfl],
+            limit("foreach_per_task", 1000)),
         Row("  same, files in the datastore", "files", [m.files for m in nbf],
             mfl and [m.files for m in mfl]),
         Row("  same, files per task", "files", [m.files / tasks for m in nbf],
@@ -108,13 +128,15 @@ def bench_array(mib, reps, with_mf):
         }
     mf = results.get("metaflow", {})
     nbf = results["nbflow"]
-    rows.append(Row(f"save a {mib} MiB float64 array artifact", "s", nbf["save"], mf.get("save")))
-    rows.append(Row("  load it in the next step", "s", nbf["load"], mf.get("load")))
+    rows.append(Row(f"save a {mib} MiB float64 array artifact", "s", nbf["save"], mf.get("save"),
+                    limit("save", mib=mib)))
+    rows.append(Row("  load it in the next step", "s", nbf["load"], mf.get("load"),
+                    limit("load", mib=mib)))
     rows.append(Row("  peak memory of the saving task / artifact size", "x", nbf["peak"],
-                    mf.get("peak")))
+                    mf.get("peak"), limit("peak")))
     rows.append(Row("  persist it after a step read it unchanged (extra time)", "s",
                     nbf["persist_read"],
-                    mf.get("persist_read")))
+                    mf.get("persist_read"), limit("persist", mib=mib)))
     return rows
 
 
@@ -126,6 +148,8 @@ def main(argv=None) -> int:
     ap.add_argument("--only", choices=["hello", "foreach", "array", "client", "interactive"],
                     action="append")
     ap.add_argument("--scaling", action="store_true", help="cost versus size tables instead")
+    ap.add_argument("--no-limits", action="store_true",
+                    help="skip measuring this machine's limits (limits.py) and their columns")
     args = ap.parse_args(argv)
     with_mf = harness.metaflow_available() and not args.no_metaflow
     reps = args.repeat or (1 if args.quick else 3)
@@ -134,6 +158,10 @@ def main(argv=None) -> int:
 
         return scaling_main(quick=args.quick, with_mf=with_mf)
     only = set(args.only or ["hello", "foreach", "array", "client", "interactive"])
+    harness.cache_bytecode()
+    if not args.no_limits:
+        LIMITS.update(limits.measure(quick=args.quick))
+        print(limits.markdown(LIMITS) + "\n")
     rows: list[Row] = []
     if "hello" in only:
         rows += bench_hello(max(reps, 3), with_mf)
@@ -143,14 +171,16 @@ def main(argv=None) -> int:
         rows += bench_array(100 if args.quick else 1000, reps, with_mf)
     if "client" in only:
         nbf, mfl = client_seconds(max(reps, 3), with_mf)
-        rows.append(Row("client: latest run's end task data, new process", "s", nbf, mfl))
+        rows.append(Row("client: latest run's end task data, new process", "s", nbf, mfl,
+                        limit("client")))
     if "interactive" in only:
         rows.append(Row("interactive: empty %%step cell, execute to done", "ms",
-                        interactive_step_seconds(max(reps, 5)), None))
+                        interactive_step_seconds(max(reps, 5)), None, limit("interactive", 1000)))
         rows.append(Row("  same, in a 200-cell notebook (all cells run once)", "ms",
-                        interactive_step_seconds(max(reps, 5), cells=200), None))
-    print("| work | Metaflow | nbflow | Metaflow / nbflow |")
-    print("|---|---|---|---|")
+                        interactive_step_seconds(max(reps, 5), cells=200), None,
+                        limit("interactive", 1000)))
+    print("| work | Metaflow | nbflow | Metaflow / nbflow | limit | nbflow / limit |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         print(row.markdown())
     if not with_mf and not args.no_metaflow:

@@ -13,8 +13,8 @@ import json
 import os
 from typing import Any
 
-from ..errors import DatastoreError
-from . import serialize
+from ..errors import ArtifactError, DatastoreError
+from . import serialize, serializers
 from .storage import Storage
 
 
@@ -141,14 +141,28 @@ class Datastore:
     def put_object(self, obj: Any) -> dict:
         encoded = serialize.encode(obj)
         self.put_encoded(encoded)
-        return {"key": encoded.key, "size": encoded.size, "type": type_name(obj)}
+        return {"key": encoded.key, "size": encoded.size, "type": type_name(obj),
+                **encoded.ref_fields()}
 
-    def get_object(self, key: str, *, artifact: str | None = None, task: str | None = None) -> Any:
+    def get_object(self, key: str, *, artifact: str | None = None, task: str | None = None,
+                   columns: list | None = None) -> Any:
         """The value stored under `key`, checked against it. `artifact` and `task` (a
-        pathspec) name what was being read, for the error."""
+        pathspec) name what was being read, for the error. `columns`: only those columns
+        of a DataFrame (an Arrow blob converts nothing else)."""
+        blob = self.get_blob(key, artifact=artifact, task=task)
+        try:
+            return serialize.decode(blob, columns=columns)
+        except serializers.SerializerUnavailable as e:
+            raise ArtifactError(
+                f"{_what(artifact, task)}it was stored by the '{e.name}' serializer, which "
+                f"cannot be used here: {e.reason}. {e.hint}", artifact=artifact) from None
+
+    def get_blob(self, key: str, *, artifact: str | None = None,
+                 task: str | None = None) -> serialize.Blob:
+        """The checked sections of blob `key` and the serializer that wrote them."""
         try:
             with self.storage.open_for_read(self.blob_path(key)) as f:
-                sections = serialize.read_sections(f, key)
+                blob = serialize.read_blob(f, key)
         except FileNotFoundError:
             raise DatastoreError(f"{_what(artifact, task)}blob {key} is missing from the "
                                  f"datastore {self.url}") from None
@@ -162,7 +176,7 @@ class Datastore:
         except Exception as e:  # noqa: BLE001 - a network or disk error is not damage
             raise DatastoreError(f"{_what(artifact, task)}blob {key} cannot be read from the "
                                  f"datastore {self.url}: {type(e).__name__}: {_short(e)}") from None
-        return serialize.unpickle(sections)
+        return blob
 
     def blob_exists(self, key: str) -> bool:
         return self.storage.exists(self.blob_path(key))

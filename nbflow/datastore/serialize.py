@@ -1,12 +1,13 @@
-"""Artifact <-> bytes: cloudpickle protocol 5 with out-of-band buffers.
-
-An object becomes `sections`: the pickle stream plus each large buffer it holds
-(a NumPy array's memory, bytes, ...) as a zero-copy view. The key is a fast
-128-bit hash over the sections, so nothing is copied to hash or to write.
+"""Artifact <-> bytes. An object becomes `sections` through a serializer (serializers.py):
+pickle (cloudpickle protocol 5: the pickle stream plus each large buffer it holds, a
+NumPy array's memory, bytes, ..., as a zero-copy view), Arrow IPC for pandas frames, or
+one the user registered. The key is a fast 128-bit hash over the sections (and the
+serializer's name, when it is not pickle), so nothing is copied to hash or to write.
 
 Blob file layout (the codec is recorded per section, so old stores stay readable):
     b"NBFBLOB1" | u32 header length | header JSON | section 0 | section 1 | ...
-    header: {"hash": "xxh3_128", "sections": [[raw_length, codec], ...]}
+    header: {"hash": "xxh3_128", "key": ..., "sections": [[raw_length, codec], ...],
+             "serializer": name}      (no "serializer": pickle, as every older blob)
     codec "raw": the bytes as they are; "zstd": frames [u32 length][zstd frame],
     each frame decompressing to at most CHUNK bytes, until raw_length is reached.
 """
@@ -18,6 +19,9 @@ import pickle
 import struct
 from dataclasses import dataclass
 from typing import IO, Any
+
+from . import serializers
+from .serializers import PICKLE
 
 MAGIC = b"NBFBLOB1"
 HASH_NAME = "xxh3_128"
@@ -36,13 +40,61 @@ class UnpicklableArtifact(Exception):
 class Encoded:
     sections: list[memoryview]
     key: str
+    serializer: str = PICKLE
+    compress: bool = True          # False: every section raw (Arrow: memory-mapped reads)
+    fallback: str | None = None    # why the serializers before pickle passed the value on
 
     @property
     def size(self) -> int:
         return sum(s.nbytes for s in self.sections)
 
+    def ref_fields(self) -> dict:
+        """What an artifact's ref records about how it was stored (nothing for plain pickle,
+        as before)."""
+        out = {} if self.serializer == PICKLE else {"serializer": self.serializer}
+        if self.fallback:
+            out.update(serializer=self.serializer, fallback=self.fallback)
+        return out
+
+
+@dataclass
+class Blob:
+    serializer: str
+    sections: list
+
 
 def encode(obj: Any) -> Encoded:
+    """`obj` through the first serializer that accepts it, else pickle."""
+    notes = []
+    for name, ser in serializers.candidates(obj):
+        try:
+            sections = _as_sections(ser.serialize(obj))
+        except Exception as e:  # noqa: BLE001 - CannotSerialize, or a serializer's own failure
+            reason = " ".join(str(e).split())[:300] or type(e).__name__
+            if not isinstance(e, serializers.CannotSerialize):
+                reason = f"{type(e).__name__}: {reason}"
+            notes.append(f"{name}: {reason}")
+            continue
+        return Encoded(sections, content_key(sections, name), name,
+                       compress=getattr(ser, "compress", True))
+    encoded = encode_pickle(obj)
+    encoded.fallback = "; ".join(notes) or None
+    return encoded
+
+
+def _as_sections(out: Any) -> list[memoryview]:
+    if isinstance(out, (bytes, bytearray, memoryview)) or not isinstance(out, (list, tuple)):
+        out = [out]
+    sections = []
+    for part in out:
+        view = memoryview(part)
+        if not view.contiguous:
+            view = memoryview(view.tobytes())
+        sections.append(view.cast("B") if view.format != "B" or view.ndim != 1 else view)
+    return sections
+
+
+def encode_pickle(obj: Any) -> Encoded:
     buffers: list[pickle.PickleBuffer] = []
     try:
         import cloudpickle  # imported on first save: reading needs only pickle
@@ -59,10 +111,17 @@ def encode(obj: Any) -> Encoded:
     return Encoded(sections, content_key(sections))
 
 
-def content_key(sections: list[memoryview]) -> str:
+def _hasher(serializer: str):
     import xxhash  # imported on first save, like cloudpickle
 
     h = xxhash.xxh3_128()
+    if serializer != PICKLE:   # the name is part of the content (pickle blobs: as before)
+        h.update(b"nbflow-serializer\0" + serializer.encode() + b"\0")
+    return h
+
+
+def content_key(sections: list[memoryview], serializer: str = PICKLE) -> str:
+    h = _hasher(serializer)
     h.update(struct.pack("<I", len(sections)))
     for s in sections:
         h.update(struct.pack("<Q", s.nbytes))
@@ -81,10 +140,13 @@ def _codec_for(section: memoryview) -> str:
 
 
 def write(f: IO[bytes], encoded: Encoded, compress: bool = True) -> None:
+    compress = compress and encoded.compress
     codecs = [_codec_for(s) if compress else "raw" for s in encoded.sections]
-    header = json.dumps({"hash": HASH_NAME, "key": encoded.key,
-                         "sections": [[s.nbytes, c] for s, c in zip(encoded.sections, codecs)]}
-                        ).encode()
+    fields = {"hash": HASH_NAME, "key": encoded.key,
+              "sections": [[s.nbytes, c] for s, c in zip(encoded.sections, codecs)]}
+    if encoded.serializer != PICKLE:
+        fields["serializer"] = encoded.serializer
+    header = json.dumps(fields).encode()
     f.write(MAGIC + struct.pack("<I", len(header)) + header)
     for section, codec in zip(encoded.sections, codecs):
         if codec == "raw":
@@ -129,22 +191,42 @@ def _decode_errors() -> tuple:
 def read(f: IO[bytes], key: str | None = None) -> Any:
     """The object in a blob. With `key` (the blob's name) its bytes are checked first:
     xxh3-128 over the same sections the writer hashed, so damage is never a value."""
-    return unpickle(read_sections(f, key))
+    return decode(read_blob(f, key))
 
 
 def read_sections(f: IO[bytes], key: str | None = None) -> list:
     """A blob's sections, checked against `key` when given; raises DamagedBlob."""
+    return read_blob(f, key).sections
+
+
+def read_blob(f: IO[bytes], key: str | None = None) -> Blob:
+    """A blob's serializer and sections, checked against `key` when given; raises
+    DamagedBlob. A local blob written raw by a serializer other than pickle (Arrow) is
+    memory-mapped: its big sections are views of the file, nothing copied."""
     try:
-        sections = _read_sections(f, key)
+        blob = _read_sections(f, key)
     except DamagedBlob:
         raise
     except _decode_errors() as e:
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     if key is not None:
-        got = content_key([memoryview(s) for s in sections])
+        got = content_key([memoryview(s) for s in blob.sections], blob.serializer)
         if got != key:
             raise DamagedBlob(f"its content hashes to {got}, not to its name")
-    return sections
+    return blob
+
+
+def decode(blob: Blob, columns: list | None = None) -> Any:
+    """The value in a checked blob (`columns`: only those of a DataFrame). Raises
+    serializers.SerializerUnavailable when the serializer it names cannot be used here."""
+    if blob.serializer == PICKLE:
+        value = unpickle(blob.sections)
+    else:
+        ser = serializers.resolve(blob.serializer)
+        if blob.serializer == serializers.ARROW:
+            return ser.deserialize(blob.sections, columns=columns)
+        value = ser.deserialize(blob.sections)
+    return value if columns is None else value[list(columns)]
 
 
 def unpickle(sections: list) -> Any:
@@ -168,11 +250,9 @@ class _Unpickler(pickle.Unpickler):
 def verify(f: IO[bytes], key: str) -> int:
     """Check a whole blob against its name, streaming (memory stays bounded whatever
     its size); returns the artifact's size. Raises DamagedBlob."""
-    import xxhash
-
     try:
         header = _read_header(f, key)
-        h = xxhash.xxh3_128()
+        h = _hasher(header.get("serializer", PICKLE))
         h.update(struct.pack("<I", len(header["sections"])))
         total = 0
         for raw_len, codec in header["sections"]:
@@ -224,8 +304,10 @@ def _read_header(f: IO[bytes], key: str | None = None) -> dict:
         raise DamagedBlob("not an nbflow blob (bad magic)")
     (hlen,) = struct.unpack("<I", f.read(4))
     header = json.loads(f.read(hlen))
-    if not isinstance(header, dict) or set(header) - {"hash", "key", "sections"}:
+    if not isinstance(header, dict) or set(header) - {"hash", "key", "sections", "serializer"}:
         raise DamagedBlob("its header is not an nbflow blob header")
+    if not isinstance(header.get("serializer", PICKLE), str):
+        raise DamagedBlob("its header names no serializer")
     if header.get("hash", HASH_NAME) != HASH_NAME:
         raise DamagedBlob(f"unknown hash {header.get('hash')!r} in its header")
     if key is not None and header.get("key", key) != key:
@@ -284,16 +366,42 @@ def _bytes_left(f: IO[bytes]) -> int | None:
     return None if end is None else end - here
 
 
-def _read_sections(f: IO[bytes], key: str | None = None) -> list:
+def _file_map(f: IO[bytes]):
+    """A read-only map of a local file (None for a remote one)."""
+    try:
+        fileno = f.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    import mmap
+
+    try:
+        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+
+
+def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
     header = _read_header(f, key)
+    serializer = header.get("serializer", PICKLE)
     left = _bytes_left(f)
     sections = []
+    mapped = None
+    if serializer != PICKLE and any(c == "raw" and n >= BIG_SECTION
+                                    for n, c in header["sections"]):
+        mapped = _file_map(f)
     for raw_len, codec in header["sections"]:
         if left is not None:   # a damaged header must not make us allocate a huge buffer
             most = left if codec == "raw" else (left // 13 + 1) * CHUNK
             if not 0 <= raw_len <= most:
                 raise DamagedBlob(f"a section claims {raw_len} bytes, the blob has {left} left")
             left -= raw_len if codec == "raw" else 0
+        if mapped is not None and codec == "raw" and raw_len >= BIG_SECTION:
+            pos = f.tell()
+            if pos + raw_len > len(mapped):
+                raise DamagedBlob("blob is truncated")
+            sections.append(memoryview(mapped)[pos:pos + raw_len])
+            f.seek(raw_len, 1)
+            continue
         buf = _allocate(raw_len)
         view = memoryview(buf)
         if codec == "raw":
@@ -316,4 +424,4 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> list:
         else:
             raise DamagedBlob(f"unknown codec {codec!r} in blob")
         sections.append(buf)
-    return sections
+    return Blob(serializer, sections)

@@ -8,7 +8,6 @@ completes, so there the final name is written directly.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,7 +72,7 @@ class Storage:
                 with self.fs.open(full, "wb") as f:
                     yield f
                 return
-            tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            tmp = f"{full}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
             try:
                 with open(tmp, "wb") as f:
                     yield f
@@ -128,7 +127,7 @@ class Storage:
     def _create_exclusive_local(self, full: str, data: bytes) -> bool:
         # written whole beside it, then hard-linked into place: link() is atomic and
         # fails if the name exists, so a crash never leaves a half-written record
-        tmp = f"{full}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = f"{full}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
         try:
             with open(tmp, "wb") as f:
                 f.write(data)

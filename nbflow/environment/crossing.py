@@ -47,17 +47,32 @@ def unpickle_error(name: str, ref: dict, task: str | None, error: BaseException)
         "in a form both can read", artifact=name)
 
 
-def load(ds, name: str, ref: dict, task: str | None = None):
+def load(ds, name: str, ref: dict, task: str | None = None, columns: list | None = None):
     """`ds.get_object` for artifact `name`, an unpickling failure across environments
     turned into unpickle_error's message (store errors pass through)."""
     from ..errors import NbflowError
 
     try:
-        return ds.get_object(ref["key"], artifact=name, task=task)
+        return ds.get_object(ref["key"], artifact=name, task=task, columns=columns)
     except NbflowError:
         raise
     except Exception as e:  # noqa: BLE001 - unpickling runs code that may raise anything
-        error = unpickle_error(name, ref, task, e)
+        error = unpickle_error(name, ref, task, e) or missing_module_error(name, task, e)
         if error is None:
             raise
         raise error from e
+
+
+def missing_module_error(name: str, task: str | None, error: BaseException):
+    """A value written in this environment that needs a module not installed here (e.g. a
+    pandas frame with pyarrow-backed strings, read where pyarrow is missing)."""
+    from ..errors import ArtifactError
+
+    module = getattr(error, "name", None) if isinstance(error, ModuleNotFoundError) else None
+    if not module:
+        return None
+    source = f" of task {task}" if task else ""
+    top = module.split(".")[0]
+    return ArtifactError(f"artifact '{name}'{source} needs module '{module}' to be loaded, "
+                         f"which is not installed here. Install it: pip install {top}",
+                         artifact=name)

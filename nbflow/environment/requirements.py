@@ -3,7 +3,6 @@
 (a step's requirement replaces the flow's for the same package; the rest add up)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -45,6 +44,8 @@ class EnvSpec:
     python: str | None = None      # None: the kernel's own Python version
 
     def key(self, default_python: str) -> str:
+        import hashlib  # (every run asks pinned_steps(); only a pinned one hashes)
+
         data = json.dumps([sorted(self.requirements), self.python or default_python])
         return hashlib.sha256(data.encode()).hexdigest()[:20]
 

@@ -134,9 +134,11 @@ def _parse_options(text: str, cell: int | None, step: str) -> StepOptions:
 
 
 def _pypi_values(values: dict[str, list[str]], cell, step) -> dict:
+    kw: dict = {}
+    if "--pypi" not in values and "--python" not in values and "--pypi-disabled" not in values:
+        return kw   # (most cells: no environment options, nor their module's imports)
     from ..environment.requirements import check_python, check_requirement
 
-    kw: dict = {}
     for req in values.get("--pypi", []):
         problem = check_requirement(req)
         if problem:

@@ -9,7 +9,6 @@ differ between runs) are never cached, nor those named by `--no-cache-step`."""
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
 from dataclasses import replace
 
@@ -60,6 +59,8 @@ class StepCache:
             "environment": req.environment, "is_join": req.is_join,
         }
         text = json.dumps(what, sort_keys=True, default=str)
+        import hashlib  # (imported only when the cache is on)
+
         return hashlib.sha256(text.encode()).hexdigest()
 
     def _path(self, key: str) -> str:

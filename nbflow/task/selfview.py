@@ -266,7 +266,8 @@ class TaskSelf(_Lazy):
                 out[name] = old
                 continue
             ds.put_encoded(encoded, artifact=name)
-            out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value)}
+            out[name] = {"key": encoded.key, "size": encoded.size, "type": type_name(value),
+                         **encoded.ref_fields()}
             written.append((name, out[name]["type"], encoded.size))
             if crossing.current():   # written in a pinned environment: say which
                 out[name]["env"] = crossing.current()
