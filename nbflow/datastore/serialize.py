@@ -393,10 +393,14 @@ def _file_map(f: IO[bytes]):
         return None
     import mmap
 
-    try:
-        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
+    try:   # populated at once: the hash check reads every page anyway (faster than faults)
+        return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                         prot=mmap.PROT_READ)
+    except (OSError, ValueError, TypeError, AttributeError):   # no flags/prot (Windows)
+        try:
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
 
 
 def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
