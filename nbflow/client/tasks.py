@@ -81,6 +81,36 @@ class Step(_Object):
         return all(t.successful for t in self._all_tasks())
 
     @property
+    def parent(self) -> Run:
+        """The step's run (Metaflow's `parent`)."""
+        return self.run
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """In a resumed run: this step in the origin run (as Metaflow)."""
+        origin = self.run.origin_pathspec
+        return f"{origin}/{self.id}" if origin else None
+
+    def _linked_steps(self, children: bool) -> Iterator[Step]:
+        graph = self.run._graph()
+        if graph is None or self.id not in graph:
+            return
+        node = graph[self.id]
+        for name in (node.targets if children else node.parents):
+            if name in self.run:    # a step that never ran (the run failed first) is left out
+                yield Step(f"{self.run.pathspec}/{name}", _context=self._ctx, _run=self.run)
+
+    @property
+    def parent_steps(self) -> Iterator[Step]:
+        """The steps leading to this one, in the graph of the code the run ran."""
+        return self._linked_steps(children=False)
+
+    @property
+    def child_steps(self) -> Iterator[Step]:
+        """The steps this one leads to (those that ran)."""
+        return self._linked_steps(children=True)
+
+    @property
     def finished(self) -> bool:
         return all(t.finished for t in self._all_tasks())
 
@@ -144,6 +174,41 @@ class Task(_Object):
     def origin_pathspec(self) -> str | None:
         """The task of an earlier run that `resume` reused for this one."""
         return self._record.origin
+
+    @property
+    def parent(self) -> Step:
+        """The task's step (Metaflow's `parent`)."""
+        return self.step
+
+    @property
+    def parent_task_pathspecs(self) -> Iterator[str]:
+        """The pathspecs of the tasks whose artifacts this one started from (a join's
+        inputs; none for `start`)."""
+        return iter(self._record.parents)
+
+    @property
+    def child_task_pathspecs(self) -> Iterator[str]:
+        """The pathspecs of the tasks that started from this one."""
+        for step in self.step.child_steps:
+            for task in step:
+                if self.pathspec in task._record.parents:
+                    yield task.pathspec
+
+    @property
+    def parent_tasks(self) -> Iterator[Task]:
+        for pathspec in self.parent_task_pathspecs:
+            yield self._linked(pathspec)
+
+    @property
+    def child_tasks(self) -> Iterator[Task]:
+        for pathspec in self.child_task_pathspecs:
+            yield self._linked(pathspec)
+
+    def _linked(self, pathspec: str) -> Task:
+        parts = pathspec.split("/")
+        if parts[:2] == self.path_components[:2]:   # same run: no namespace check again
+            return self.run[parts[2]][parts[3]]
+        return Task(pathspec, _context=self._ctx)
 
     @property
     def exception(self) -> StepException | None:
@@ -247,6 +312,7 @@ class DataArtifact(_Object):
         return self._ref.get("type")
 
     tags = property(lambda self: self.task.tags)
+    parent = property(lambda self: self.task, doc="the artifact's task (Metaflow's `parent`)")
     created_at = property(lambda self: self.task.finished_at)
     finished_at = property(lambda self: self.task.finished_at)
     successful = property(lambda self: self.task.successful)

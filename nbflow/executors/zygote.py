@@ -9,7 +9,7 @@ Protocol over a SOCK_SEQPACKET unix socket:
 """
 from __future__ import annotations
 
-import ctypes  # noqa: F401  (each task's keeper calls prctl through it)
+import ctypes  # noqa: F401  (each task calls prctl through it: task/keeper.py)
 import importlib
 import json
 import os
@@ -23,14 +23,16 @@ import xxhash  # noqa: F401  (and hash them with it)
 
 import nbflow.task.keeper
 import nbflow.task.runtime  # noqa: F401  (the whole point: imported once, before forking)
+from nbflow.task import proctree
 from nbflow.task.proctree import kill_tree
 
 
 def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygote: int) -> None:
     os.setsid()
-    os.environ[nbflow.task.keeper.PARENT_ENV] = str(zygote)  # the task ends if the zygote dies
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
+    # no keeper process: the task keeps itself, and ends if the zygote dies (keeper.py)
+    nbflow.task.keeper.keep_in_process(zygote)
     sock.close()
     for fd in wake_fds:
         os.close(fd)
@@ -53,6 +55,7 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygot
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            nbflow.task.keeper.end_in_process()   # nothing it started outlives the task
         finally:
             os._exit(code)
 
@@ -64,6 +67,8 @@ def main() -> None:
 def serve(sock: socket.socket, preload: list[str]) -> None:
     """The zygote's loop: fork a child per request until the scheduler hangs up."""
     _preload(preload)
+    # what a task that died abruptly left behind comes to us (and is ended: _reap)
+    proctree.prctl(proctree.PR_SET_CHILD_SUBREAPER, 1)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -127,6 +132,15 @@ def _reap(children: dict[int, int], sock: socket.socket) -> None:
         tid = children.pop(pid, None)
         if tid is not None:
             _send(sock, {"id": tid, "exit": os.waitstatus_to_exitcode(status)})
+            _end_leftovers(children)
+
+
+def _end_leftovers(children: dict[int, int]) -> None:
+    """Our children that are not tasks were left by a task that died without ending them
+    (a subreaper: they came to us when it died): end them, with what they started."""
+    for pid in proctree.children(os.getpid()):
+        if pid not in children:
+            kill_tree(pid)
 
 
 def _send(sock: socket.socket, msg: dict) -> None:

@@ -10,8 +10,8 @@ STAGE:  start      before any user code runs
         between    one artifact is stored, the next one not yet
         record     while the task record is written: part of it is in a temporary file
         committed  the record is written; the process has not exited
-TARGET: task (the process running the step), keeper (its keeper, see keeper.py),
-        zygote (the keeper's parent under the local executor), scheduler (the process
+TARGET: task (the process running the step), keeper (its keeper, see keeper.py: spawned
+        tasks only), zygote (the task's parent under the local executor), scheduler (the process
         running the scheduler: `nbflow run` / `resume`).
 A task that kills another process than its own waits up to a minute to be killed in turn
 (as it should be), then carries on: a task that outlives its run shows in the store.
@@ -53,8 +53,13 @@ def point(stage: str) -> None:
     target, scheduler = _armed["target"], _armed.get("scheduler")
     _armed.clear()
     me = os.getpid()
-    pid = {"task": me, "keeper": os.getppid(), "zygote": _parent(os.getppid()),
-           "scheduler": scheduler}.get(target)
+    from .keeper import pids
+
+    if "keeper" in pids:   # a spawned task: the keeper is its parent, the zygote none
+        parents = {"keeper": pids["keeper"], "zygote": _parent(pids["keeper"])}
+    else:                  # forked by the zygote, no keeper process (keeper.keep_in_process)
+        parents = {"zygote": pids.get("zygote", os.getppid())}
+    pid = dict(parents, task=me, scheduler=scheduler).get(target)
     if pid:
         os.kill(pid, signal.SIGKILL)
     if pid != me:

@@ -18,6 +18,17 @@ scheduler's kill reads the process tree first (proctree.kill_tree).
 Linux only: elsewhere the task runs in the first process, and only its process group
 is killed (a child in its own session survives, and so does a task whose scheduler was
 SIGKILLed).
+
+A task forked by the zygote has no keeper process (a second fork per task cost about as
+much as the rest of the task): `keep_in_process` makes the task process keep itself. It
+is a child subreaper, so what it starts stays below it; it ends all of that before it
+exits (zygote.py); its parent, the zygote, is itself a subreaper that ends whatever a
+task that died abruptly left behind; and the zygote's death sends the task DEATH_SIGNAL,
+whose handler ends everything below the task, then the task. The scheduler's own
+ending of a task (kill_tree) reads the tree first, as before. What this gives up against
+a keeper: a task whose own code replaces the DEATH_SIGNAL handler, or blocks signals,
+outlives a SIGKILLed zygote (the scheduler still records it as ended, and refuses its
+late commit).
 """
 from __future__ import annotations
 
@@ -31,6 +42,9 @@ from . import proctree
 LIFELINE_ENV = "NBFLOW_LIFELINE_FD"   # a pipe's read end: EOF when the scheduler is gone
 PARENT_ENV = "NBFLOW_KEEPER_PARENT"   # the pid whose death ends the task (the zygote)
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+DEATH_SIGNAL = getattr(signal, "SIGRTMIN", signal.SIGTERM) + 6   # the zygote died (in-process)
+pids: dict[str, int] = {}   # "keeper" / "zygote": the processes this task's life depends on
+_kept = ""                  # keep_in_process() ran: "on" (it keeps the task), "off" (disabled)
 
 
 def _env_int(name: str) -> int | None:
@@ -42,7 +56,7 @@ def guard() -> None:
     """Become the keeper of a forked child, and return in that child (which runs the task).
     Returns at once, with no keeper, where the mechanisms are missing or NBFLOW_KEEPER=0."""
     lifeline, parent = _env_int(LIFELINE_ENV), _env_int(PARENT_ENV)
-    if os.environ.get("NBFLOW_KEEPER") == "0" or not proctree.prctl(
+    if _kept or os.environ.get("NBFLOW_KEEPER") == "0" or not proctree.prctl(
             proctree.PR_SET_CHILD_SUBREAPER, 1):
         return
     wake_r, wake_w = os.pipe()
@@ -54,6 +68,7 @@ def guard() -> None:
     keeper = os.getpid()
     child = os.fork()
     if child == 0:
+        pids["keeper"] = keeper
         signal.set_wakeup_fd(-1)
         for s, h in handlers.items():
             signal.signal(s, h)
@@ -68,6 +83,32 @@ def guard() -> None:
 
 def _noop(*_args) -> None:
     pass
+
+
+def keep_in_process(parent: int) -> None:
+    """A forked task keeps itself (see the module's doc): a subreaper, ended with all it
+    started when `parent` (the zygote, which forked it) dies. Nothing with NBFLOW_KEEPER=0
+    or without prctl."""
+    global _kept
+    _kept = "off"   # guard() has nothing to do either way
+    pids["zygote"] = parent
+    if os.environ.get("NBFLOW_KEEPER") == "0" or not proctree.prctl(
+            proctree.PR_SET_CHILD_SUBREAPER, 1):
+        return
+    _kept = "on"
+    signal.signal(DEATH_SIGNAL, _parent_died)
+    proctree.die_with_parent(DEATH_SIGNAL, parent)
+
+
+def _parent_died(*_args) -> None:
+    end_below(None)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def end_in_process() -> None:
+    """A task that kept itself is ending: nothing it started outlives it."""
+    if _kept == "on":
+        end_below(None)
 
 
 def _keep(child: int, wake_r: int, lifeline: int | None) -> None:

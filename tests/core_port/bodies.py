@@ -658,3 +658,200 @@ ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREAC
        FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS, DYNAMIC_PARAMETERS,
        NONMONOTONIC_FOREACH, RESUME_SUCCEEDED_STEP, DETECT_SEGFAULT, RESUME_START_STEP,
        RESUME_FOREACH_SPLIT]
+
+
+# -- runtime_dag (client_parent_tasks, client_child_tasks, client_ancestors, ...) ------
+# Every task notes its own pathspec and the pathspecs it started from; the client's
+# parent_tasks / child_tasks (and parent_steps / child_steps) must agree.
+DAG_START = "self.step_name = current.step_name\nself.task_pathspec = current.pathspec\n" \
+            "self.parent_pathspecs = set()"
+DAG_JOIN = "self.step_name = current.step_name\n" \
+           "self.parent_pathspecs = {i.task_pathspec for i in inputs}\n" \
+           "self.task_pathspec = current.pathspec"
+DAG_ALL = "self.step_name = current.step_name\n" \
+          "self.parent_pathspecs = {self.task_pathspec}\n" \
+          "self.task_pathspec = current.pathspec"
+SAME_TASK = ("pathspec", "id", "index", "successful", "finished", "created_at", "finished_at",
+             "current_attempt", "origin_pathspec", "tags")
+
+
+def _same_task(got, expected) -> None:
+    for name in SAME_TASK:
+        assert getattr(got, name) == getattr(expected, name), (name, got, expected)
+
+
+def _check_runtime_dag(run, graph):
+    from nbflow import Task
+
+    ins = parents(graph)
+    assert run.parent.id == run.path_components[0] and run.parent.parent is None
+    for step in run:
+        assert step.parent == run
+        assert [s.id for s in step.parent_steps] == ins[step.id]
+        assert [s.id for s in step.child_steps] == list(GRAPHS[graph][step.id].targets)
+        for task in step:
+            assert task.parent == step and task.data.task_pathspec == task.pathspec
+            assert task["step_name"].parent == task
+            expected = task.data.parent_pathspecs
+            got = list(task.parent_tasks)
+            assert {t.pathspec for t in got} == expected, (task.pathspec, got, expected)
+            assert set(task.parent_task_pathspecs) == expected
+            for parent in got:
+                _same_task(parent, Task(parent.pathspec))
+            children = list(task.child_tasks)
+            want = {c.pathspec for s in step.child_steps for c in s
+                    if task.pathspec in c.data.parent_pathspecs}
+            assert {c.pathspec for c in children} == want, (task.pathspec, children, want)
+            assert set(task.child_task_pathspecs) == want
+            assert bool(want) == (step.id != "end")
+            for child in children:
+                _same_task(child, Task(child.pathspec))
+
+
+RUNTIME_DAG = CoreTest("runtime_dag", [
+    Body(0, ("start",), DAG_START),
+    Body(1, ("join",), DAG_JOIN),
+    Body(2, ("all",), DAG_ALL),
+], _check_runtime_dag)
+
+
+# -- resume_originpath: Run/Step/Task.origin_pathspec after a resume -------------------
+def _check_originpath(run, graph):
+    start = run["start"]
+    origin = start.task.data.origin_pathspec        # current.pathspec in the origin run
+    assert origin.split("/")[1] != run.id
+    assert start.task.origin_pathspec == origin
+    assert start.origin_pathspec == origin.rsplit("/", 1)[0]
+    assert run.origin_pathspec == "/".join(origin.split("/")[:2])
+    assert run["end"].task.origin_pathspec is None          # ran again: nothing reused
+
+
+RESUME_ORIGINPATH = CoreTest("resume_originpath", [
+    Body(0, ("start",), "self.origin_pathspec = current.pathspec\nself.data = 'start'"),
+    Body(0, ("singleton-end",), "if not is_resumed():\n    raise ResumeFromHere()",
+         required=True),
+    Body(2, ("all",), "pass"),
+], _check_originpath, resume=True, graphs=("branch", "small_foreach"),
+    module_code='int_param = Parameter("int_param", default=123)')
+
+
+# -- resume_tag_propagation: tags added to the origin run go on to the resumed run ------
+TAG_ONCE = '''
+if not is_resumed():
+    current.run.add_tags(["propagated-tag"])
+    raise ResumeFromHere()
+self.resumed = True
+assert "propagated-tag" in current.tags, current.tags
+'''
+
+
+def _check_tag_propagation(run, graph):
+    assert run.origin_run_id is not None
+    assert "propagated-tag" in run.user_tags and "given-tag" in run.user_tags
+    assert "propagated-tag" in run.parent[run.origin_run_id].user_tags
+
+
+RESUME_TAG_PROPAGATION = CoreTest("resume_tag_propagation", [
+    Body(0, ("singleton-start",), TAG_ONCE, required=True),
+    Body(2, ("all",), "pass"),
+], _check_tag_propagation, resume=True, graphs=("branch",), run_args=("--tag", "given-tag"))
+
+
+# -- tag_catch: retries, then --catch, around a task that kills itself ----------------
+TAG_CATCH_END = '''
+class ExternalCommandFailed(Exception):
+    """Hard to pickle on purpose: its constructor takes two arguments."""
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = code
+
+assert_equals(3, self.test_attempt)
+self.here = True
+raise ExternalCommandFailed("catch me!", 7)
+'''
+
+
+def _check_tag_catch(run, graph):
+    from nbflow import Task
+
+    start = run["start"].task
+    assert "stdout testing logs 3\n" in start.stdout and "stderr testing logs 3\n" in start.stderr
+    assert start.data.test_attempt == 3 and "invisible" not in start.data
+    end = run["end"].task
+    assert end.data.here is True and end.data.test_attempt == 3 and end.exception is None
+    assert end.data.end_ex.type == "ExternalCommandFailed"
+    assert end.data.end_ex.message == "catch me!"
+    for step in run:
+        node = GRAPHS[graph][step.id]
+        for task in step:
+            if step.id == "end":
+                continue
+            # start: 1 try + 3 retries; --catch steps: 1 + 2 retries + the fallback attempt
+            # that stores the error (as Metaflow counts them); split and join: 1 + 2 retries
+            tries = 3 if node.foreach or node.join else 4
+            assert task.current_attempt == tries - 1, (task.pathspec, task.current_attempt)
+            for attempt in range(tries - 1):          # every earlier try is kept, failed
+                assert not Task(task.pathspec, attempt).successful
+            if node.foreach:
+                assert task.data.this_is_split is True
+            elif step.id not in ("start", "end") and not node.join:
+                assert task.data.ex is not None and "kill" in task.data.ex.message.lower(), \
+                    task.data.ex.message
+                assert task.successful
+
+
+TAG_CATCH = CoreTest("tag_catch", [
+    CATCH_RETRY.bodies[0], CATCH_RETRY.bodies[1], CATCH_RETRY.bodies[2],
+    Body(0, ("end",), TAG_CATCH_END, options="--catch end_ex", required=True),
+    Body(1, ("all",), "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+         options="--catch ex --retry 2"),
+], _check_tag_catch, graphs=("branch", "small_foreach"))
+
+
+# -- list_runs: `nbflow runs FLOW` lists the run ---------------------------------------
+LIST_RUNS = CoreTest("list_runs", [Body(1, ("all",), "self.flow_run_id = current.run_id")],
+                     lambda run, graph: _check_list_runs(run), graphs=("branch",))
+
+
+def _check_list_runs(run):
+    from helpers import run_nbflow
+
+    flow = run.path_components[0]
+    assert run.data.flow_run_id == run.id
+    res = run_nbflow("runs", flow, cwd=".")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert run.id in res.stdout and "successful" in res.stdout.lower(), res.stdout
+
+
+# -- constants: module constants of the flow cell are names, not parameters ------------
+CONSTANTS = '''
+str_const = "this is a constant"
+int_const = 123
+obj_const = []
+int_param = Parameter("int_param", default=456)
+str_param = Parameter("str_param", default="foobar")
+'''
+CONSTANTS_BODY = '''
+assert_equals("this is a constant", str_const)
+assert_equals(123, int_const)
+assert_equals([], obj_const)
+assert_equals(456, self.int_param)
+assert_equals("foobar", self.str_param)
+assert_equals({"int_param", "str_param"}, set(current.parameter_names))
+assert not hasattr(self, "int_const")
+assert_raises(AttributeError, lambda: setattr(self, "int_param", 5))
+'''
+
+
+def _check_constants(run, graph):
+    assert_everywhere(run, "int_param", 456)
+    for _, task in every_task(run):
+        assert "int_const" not in task.data and "str_const" not in task
+
+
+CONSTANTS_TEST = CoreTest("constants", [Body(0, ("all",), CONSTANTS_BODY)], _check_constants,
+                          module_code=CONSTANTS, graphs=("branch", "small_foreach"))
+
+
+ALL += [RUNTIME_DAG, RESUME_ORIGINPATH, RESUME_TAG_PROPAGATION, TAG_CATCH, LIST_RUNS,
+        CONSTANTS_TEST]
