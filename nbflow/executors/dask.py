@@ -1,13 +1,17 @@
-"""The Dask executor: each task attempt runs as `python -m nbflow.task` in its own
-process (and process group) on a Dask worker, so a step stays isolated wherever it runs.
+"""The Dask executor: each task attempt runs as a process (and process group) of its own
+on a Dask worker, forked from the worker's zygote (a warm process that has imported the
+task runtime, as with the local executor), so a step stays isolated wherever it runs.
 
 The cluster (see dask_cluster.py): `--scheduler` / NBFLOW_DASK_SCHEDULER, else a
 LocalCluster with TLS started for the run. The datastore must be reachable from the
 workers (s3://..., or a shared folder).
 
-- Live output: the worker follows the task's output files and publishes new bytes
-  with their offsets on the run's Dask event topic; the client delivers each byte
-  once, whether it comes live or with the task's result.
+- Live output: the worker follows the task's output and publishes new bytes with
+  their offsets on the run's Dask event topic; the client delivers each byte once,
+  whether it comes live or with the task's result.
+- The end: the worker publishes the exit status after the last output; the client
+  ends the attempt on it, without fetching the task's result (a round trip through the
+  scheduler per task). A future that ends otherwise (lost, cancelled) ends it too.
 - Ending tasks: kill() asks every worker to kill the task's process group (a task
   not started yet is refused when it starts), then cancels its future.
 - A lost worker: the attempt ends with `handle.fault` set; the scheduler retries it
@@ -156,7 +160,8 @@ def _run_forked(executor, request: dict, token: str, address, send, wanted,
         unwanted = token in _ENDED   # ended while it was starting
     if unwanted:
         handle.kill()
-    send({"kind": "start", "pid": handle.pid, "worker": address, "run": uuid.uuid4().hex})
+    execution = uuid.uuid4().hex
+    send({"kind": "start", "pid": handle.pid, "worker": address, "run": execution})
     deadline = time.time() + kill_after if kill_after else None
     try:
         while not ended.wait(POLL):
@@ -166,6 +171,8 @@ def _run_forked(executor, request: dict, token: str, address, send, wanted,
     finally:
         with _LOCK:
             _RUNNING.pop(token, None)
+    forward()   # then the end: the client ends the task on it, not on fetching the result
+    send({"kind": "exit", "code": codes[0], "run": execution, "sent": dict(sent)})
     with lock:
         return codes[0], bytes(output["stdout"]), bytes(output["stderr"]), handle.pid, address
 
@@ -194,7 +201,8 @@ def _run_spawned(request_json: str, env: dict, token: str, address, send, wanted
             finally:
                 os.close(life_r)
             _RUNNING[token] = proc.pid
-        send({"kind": "start", "pid": proc.pid, "worker": address, "run": uuid.uuid4().hex})
+        execution = uuid.uuid4().hex
+        send({"kind": "start", "pid": proc.pid, "worker": address, "run": execution})
         try:
             proc.stdin.write(request_json.encode())
             proc.stdin.close()
@@ -213,6 +221,8 @@ def _run_spawned(request_json: str, env: dict, token: str, address, send, wanted
             os.close(life_w)
             with _LOCK:
                 _RUNNING.pop(token, None)
+        _forward(files, sent, send)
+        send({"kind": "exit", "code": code, "run": execution, "sent": dict(sent)})
         out.seek(0)
         err.seek(0)
         return code, out.read(), err.read(), proc.pid, address
@@ -239,11 +249,15 @@ def _wanted_check():
 # -- on the client ---------------------------------------------------------------------
 class DaskHandle(TaskHandle):
     """One attempt on the cluster. Output arrives live and with the result: each byte is
-    delivered once, by offset. `fault`: why the attempt was lost, when it was not the task."""
+    delivered once, by offset. The attempt ends on its "exit" event when every byte of its
+    output came before it (no fetch of the result: that is a round trip through the
+    scheduler per task), else when its future ends. `fault`: why the attempt was lost,
+    when it was not the task."""
 
-    def __init__(self, executor: DaskExecutor, token: str, on_output: OutputCallback):
+    def __init__(self, executor: DaskExecutor, token: str, on_output: OutputCallback,
+                 on_exit: ExitCallback):
         super().__init__()
-        self.executor, self.token, self.on_output = executor, token, on_output
+        self.executor, self.token, self.on_output, self.on_exit = executor, token, on_output, on_exit
         self.future = None
         self.worker: str | None = None
         self.execution: str | None = None
@@ -257,6 +271,7 @@ class DaskHandle(TaskHandle):
             self.executor.end([self])
 
     def on_event(self, msg: dict) -> None:
+        ended = False
         with self.lock:
             if self.finished:
                 return
@@ -269,6 +284,10 @@ class DaskHandle(TaskHandle):
                 self.execution, self.worker, self.pid = msg["run"], msg["worker"], msg["pid"]
             elif msg["kind"] == "output":
                 self._deliver(msg["stream"], msg["offset"], msg["data"])
+            elif msg["kind"] == "exit" and msg["run"] == self.execution and msg["sent"] == self.sent:
+                self.finished = ended = True   # else output went missing: the result has it all
+        if ended:
+            self.executor._complete(self, msg["code"])
 
     def _deliver(self, stream: str, offset: int, data: bytes) -> None:
         have = self.sent[stream]
@@ -276,11 +295,15 @@ class DaskHandle(TaskHandle):
             self.on_output(stream, data[have - offset:])
             self.sent[stream] = offset + len(data)
 
-    def finish(self, out: bytes, err: bytes) -> None:
+    def finish(self, out: bytes, err: bytes) -> bool:
+        """Deliver what did not come live; False if the attempt had ended already."""
         with self.lock:
+            if self.finished:
+                return False
             self._deliver("stdout", 0, out)
             self._deliver("stderr", 0, err)
             self.finished = True
+            return True
 
 
 class DaskExecutor(Executor):
@@ -334,7 +357,7 @@ class DaskExecutor(Executor):
         timeout = request.timeout
         kill_after = timeout + KILL_GRACE if timeout else None
         token = f"{request.pathspec}.{request.attempt}-{uuid.uuid4().hex[:8]}"
-        handle = self.handles[token] = DaskHandle(self, token, on_output)
+        handle = self.handles[token] = DaskHandle(self, token, on_output, on_exit)
         if os.environ.get("NBFLOW_DATASTORE_OPTIONS"):  # the workers need them too
             request = replace(request, extra=dict(request.extra, env={
                 "NBFLOW_DATASTORE_OPTIONS": os.environ["NBFLOW_DATASTORE_OPTIONS"]}))
@@ -344,32 +367,38 @@ class DaskExecutor(Executor):
             run_task_process, json.dumps(request.to_json()), token, self.topic, kill_after,
             key=f"nbflow-{token}", pure=False,
             resources=restrictions(request.resources, self._workers) or None)
-        handle.future.add_done_callback(lambda fut: self._done(handle, fut, on_output, on_exit))
+        handle.future.add_done_callback(lambda fut: self._done(handle, fut))
         return handle
 
-    def _done(self, handle: DaskHandle, fut, on_output: OutputCallback, on_exit: ExitCallback):
+    def _done(self, handle: DaskHandle, fut) -> None:
         from distributed import KilledWorker
 
-        out, err = b"", b""
+        if handle.finished:
+            return   # ended on its exit event: the result is not fetched
+        out, err, fault = b"", b"", None
         try:
             code, out, err, pid, worker = fut.result()
             handle.pid, handle.worker = pid or handle.pid, worker or handle.worker
         except KilledWorker as e:
             code = -9
-            handle.fault = (f"the Dask worker running the task was lost ({handle.worker or e}); "
-                            "the task did not finish")
+            fault = (f"the Dask worker running the task was lost ({handle.worker or e}); "
+                     "the task did not finish")
         except BaseException as e:  # cancelled (the run ended it), or Dask could not run it
             code = -9
             if not fut.cancelled():
                 err = f"[nbflow] dask: {e!r}\n".encode()
-        handle.finish(out, err)
+        if handle.finish(out, err):
+            handle.fault = fault
+            self._complete(handle, code)
+
+    def _complete(self, handle: DaskHandle, code: int) -> None:
         if handle.fault:
-            on_output("stderr", f"[nbflow] {handle.fault}\n".encode())
+            handle.on_output("stderr", f"[nbflow] {handle.fault}\n".encode())
         self.handles.pop(handle.token, None)
         handle.returncode = code
         for stream in ("stdout", "stderr"):
-            on_output(stream, b"")
-        on_exit(code)
+            handle.on_output(stream, b"")
+        handle.on_exit(code)
 
     def end(self, handles: list[DaskHandle]) -> None:
         """Kill these tasks on whichever worker runs them, then cancel their futures."""

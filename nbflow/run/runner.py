@@ -119,7 +119,10 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
     user = username()
     if param_refs is None:
         param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
-    sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else [])
+    from ..notebook.production import project_tags
+
+    sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else []) + \
+        project_tags(notebook, user)
     record = RunRecord(
         flow=notebook.flow_name, run_id="", created_at=time.time(), user=user,
         namespace=run_namespace(opts, user), notebook=notebook.to_dict(), params=param_refs,

@@ -855,3 +855,27 @@ CONSTANTS_TEST = CoreTest("constants", [Body(0, ("all",), CONSTANTS_BODY)], _che
 
 ALL += [RUNTIME_DAG, RESUME_ORIGINPATH, RESUME_TAG_PROPAGATION, TAG_CATCH, LIST_RUNS,
         CONSTANTS_TEST]
+
+
+# -- project_branch: a --project run on the user's branch (Metaflow's @project default) --
+PROJECT_BODY = '''
+assert_equals("project_branch", current.project_name)
+assert_equals("user.tester", current.branch_name)
+assert_equals(f"project_branch.user.tester.{current.flow_name}", current.project_flow_name)
+assert_equals((True, False), (current.is_user_branch, current.is_production))
+'''
+
+
+def _check_project(run, graph):
+    from nbflow import Flow
+
+    for tag in ("project:project_branch", "project_branch:user.tester"):
+        assert tag in run.system_tags and tag not in run.user_tags, run.tags
+    flow = Flow(run.path_components[0])
+    assert [r.id for r in flow.runs("project:project_branch")] == [run.id]
+    assert list(flow.runs("project:another")) == []
+
+
+PROJECT_BRANCH = CoreTest("project_branch", [Body(0, ("all",), PROJECT_BODY)], _check_project, graphs=("branch", "small_foreach"), flow_options="--project project_branch")
+
+ALL.append(PROJECT_BRANCH)

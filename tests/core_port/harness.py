@@ -121,6 +121,7 @@ class CoreTest:
     env: dict = field(default_factory=dict)
     run_args: tuple[str, ...] = ()
     files: dict = field(default_factory=dict)   # written beside the notebook before the run
+    flow_options: str = ""     # on the %%flow header (Metaflow's flow decorators: --project)
 
 
 def node_quals(name: str, node: Node) -> set[str]:
@@ -148,7 +149,8 @@ def cells(test: CoreTest, graph: str) -> list[str] | None:
     """The notebook's cells for (test, graph); None when the crossing is not valid."""
     used: list[Body] = []
     out = ["%load_ext nbflow",
-           f"%%flow {flow_name(test, graph)}\n{PRELUDE}\n{test.module_code}".rstrip()]
+           f"%%flow {flow_name(test, graph)} {test.flow_options}".rstrip() +
+           f"\n{PRELUDE}\n{test.module_code}".rstrip()]
     for name, node in GRAPHS[graph].items():
         body = choose(test, name, node)
         if body is None:
