@@ -2,6 +2,7 @@
 rewritten for nbflow (same intent and checks; nbflow's names and client)."""
 from __future__ import annotations
 
+import os
 from itertools import product
 
 from .harness import GRAPHS, Body, CoreTest, parents
@@ -879,3 +880,27 @@ def _check_project(run, graph):
 PROJECT_BRANCH = CoreTest("project_branch", [Body(0, ("all",), PROJECT_BODY)], _check_project, graphs=("branch", "small_foreach"), flow_options="--project project_branch")
 
 ALL.append(PROJECT_BRANCH)
+
+
+# -- large_artifact: an artifact over 4 GiB (pickle protocol 4+, 32-bit lengths) -------
+# Opt-in (about 10 GB of memory at its peak): NBFLOW_TEST_LARGE_ARTIFACT=<GiB>, 4.1 as
+# in Metaflow's test.
+LARGE_GIB = os.environ.get("NBFLOW_TEST_LARGE_ARTIFACT") or "4.1"
+LARGE = f"b'x' * int({LARGE_GIB} * 1024**3)"
+
+
+def _check_large(run, graph):
+    end = run["end"].task
+    assert end["large"].size >= int(float(LARGE_GIB) * 1024**3)
+    value = end.data.large
+    assert len(value) == int(float(LARGE_GIB) * 1024**3) and value == eval(LARGE)
+
+
+LARGE_ARTIFACT = CoreTest("large_artifact", [
+    Body(0, ("end",), f"assert self.large == {LARGE}, 'the large artifact came back changed'"),
+    Body(0, ("singleton",), f"self.large = {LARGE}\nself.noop = False", required=True),
+    Body(1, ("all",), "pass"),
+], _check_large, graphs=("small_foreach",), opt_in="NBFLOW_TEST_LARGE_ARTIFACT",
+    env={"NBFLOW_ARTIFACT_WARN": "100 GiB"})
+
+ALL.append(LARGE_ARTIFACT)

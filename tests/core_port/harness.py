@@ -122,6 +122,7 @@ class CoreTest:
     run_args: tuple[str, ...] = ()
     files: dict = field(default_factory=dict)   # written beside the notebook before the run
     flow_options: str = ""     # on the %%flow header (Metaflow's flow decorators: --project)
+    opt_in: str = ""           # run only when this environment variable is set (heavy tests)
 
 
 def node_quals(name: str, node: Node) -> set[str]:
