@@ -196,6 +196,9 @@ def _check_catch_retry(run, graph):
                 assert task.data.this_is_split is True and task.current_attempt == 2
             elif step.id not in ("start", "end") and not node.join:
                 assert task.data.ex.type == "TestRetry" and task.data.retry_with_catch == 2
+                # a soft failure is caught in its last try: 1 + 2 retries, no extra
+                # attempt (Metaflow's count; a killed try needs one: tag_catch)
+                assert task.current_attempt == 2, (task.pathspec, task.current_attempt)
 
 
 CATCH_RETRY = CoreTest("catch_retry", [
@@ -242,6 +245,15 @@ def _check_log(run, graph):
             assert "stdout: A regular message.\nstdout: A message with unicode: \u5e74\n" \
                 in task.stdout, (step, task.stdout)
             assert "stderr: A message with unicode: \u5e74\n" in task.stderr, step
+    # Metaflow's CliCheck reads the same logs through its `logs` command
+    from helpers import run_nbflow
+
+    task = next(t for s, t in every_task(run) if s not in ("start", "end"))
+    for stream, text in (("--stdout", task.stdout), ("--stderr", task.stderr)):
+        res = run_nbflow("logs", task.pathspec, stream, cwd=".")
+        assert res.returncode == 0, res.stderr
+        assert "A message with unicode: \u5e74\n" in res.stdout + res.stderr, (stream, res)
+        assert text in res.stdout + res.stderr, (stream, res)
 
 
 BASIC_LOG = CoreTest("basic_log", [
