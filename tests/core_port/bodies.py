@@ -681,12 +681,17 @@ ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREAC
 # parent_tasks / child_tasks (and parent_steps / child_steps) must agree.
 DAG_START = "self.step_name = current.step_name\nself.task_pathspec = current.pathspec\n" \
             "self.parent_pathspecs = set()"
+# The running task sees itself through the client too (as in Metaflow): its parents, and
+# that it has not finished.
+DAG_SELF = "\nfrom nbflow import Task\nme = Task(current.pathspec)\n" \
+           "assert_equals(self.parent_pathspecs, {t.pathspec for t in me.parent_tasks})\n" \
+           "assert not me.finished and me.parent.parent.id == current.run_id"
 DAG_JOIN = "self.step_name = current.step_name\n" \
            "self.parent_pathspecs = {i.task_pathspec for i in inputs}\n" \
-           "self.task_pathspec = current.pathspec"
+           "self.task_pathspec = current.pathspec" + DAG_SELF
 DAG_ALL = "self.step_name = current.step_name\n" \
           "self.parent_pathspecs = {self.task_pathspec}\n" \
-          "self.task_pathspec = current.pathspec"
+          "self.task_pathspec = current.pathspec" + DAG_SELF
 SAME_TASK = ("pathspec", "id", "index", "successful", "finished", "created_at", "finished_at",
              "current_attempt", "origin_pathspec", "tags")
 
@@ -754,7 +759,8 @@ RESUME_ORIGINPATH = CoreTest("resume_originpath", [
 # -- resume_tag_propagation: tags added to the origin run go on to the resumed run ------
 TAG_ONCE = '''
 if not is_resumed():
-    current.run.add_tags(["propagated-tag"])
+    from nbflow import Task
+    Task(current.pathspec).parent.parent.add_tags(["propagated-tag"])   # Metaflow's way
     raise ResumeFromHere()
 self.resumed = True
 assert "propagated-tag" in current.tags, current.tags
