@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from .serializers import CannotSerialize
 
-FULL_CHECK = 64 << 20     # frames up to this many bytes are decoded whole to be compared
+FULL_CHECK = 8 << 20      # frames up to this many bytes are decoded whole to be compared
 SAMPLE_ROWS = 2048        # bigger ones: these first rows, and the whole index
 _NONE = type(None)
 _OK_OBJECTS = ({str, _NONE}, {bytes, _NONE})
