@@ -264,6 +264,15 @@ def test_a_table_of_dtypes_round_trips_exactly(tmp_path, monkeypatch, check):
         assert serialize.encode(value.copy()).key == ref["key"], name   # same value, same key
 
 
+def test_equal_frames_built_differently_have_one_key():
+    df = pd.DataFrame({"s": ["a", "b", "c", None] * 500, "x": np.arange(2000.0),
+                       "y": np.arange(2000), "c": pd.Categorical(["u", "v"] * 1000)})
+    pieces = pd.concat([df.iloc[:700], df.iloc[700:1500], df.iloc[1500:]])   # chunked strings
+    split = pd.DataFrame({name: df[name] for name in df.columns})           # other blocks
+    keys = {serialize.encode(v).key for v in (df, pieces, split, df.copy())}
+    assert len(keys) == 1 and serialize.encode(df).serializer == "arrow"
+
+
 def test_ndarrays_stay_on_the_out_of_band_pickle_path():
     a = np.arange(1 << 20, dtype="float64")
     enc = serialize.encode(a)

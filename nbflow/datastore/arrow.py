@@ -64,6 +64,9 @@ def serialize(obj: Any) -> list:
         meta["freq"] = freq.freqstr
     try:
         table = pa.Table.from_pandas(frame, preserve_index=None)
+        # one chunk per column (a copy only of columns in several chunks, e.g. after a
+        # concat): an equal frame is the same bytes, so the same key, however it was built
+        table = table.combine_chunks()
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
         raise CannotSerialize(_describe(e)) from None
     data_fields = _data_fields(table)
