@@ -42,4 +42,5 @@ def test_core(test, graph, workdir):
 def test_the_crossing_covers_every_body_and_shape():
     names = {t.name for t, _ in CROSSINGS}
     assert names == {t.name for t in ALL}
-    assert {g for _, g in CROSSINGS} == {"branch", "foreach", "small_foreach", "nested_foreach"}
+    assert {g for _, g in CROSSINGS} == {"branch", "foreach", "small_foreach", "nested_foreach",
+                                              "foreach_in_branch", "branch_in_foreach"}
