@@ -6,6 +6,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from ..graph.incremental import GraphKeeper
 from ..notebook.parse import flow_name_from_path, read_notebook
 from ..notebook.spec import FlowCellSpec, NotebookSpec, StepSpec
 
@@ -56,6 +57,7 @@ class KernelSession:
     _preloaded: set = field(default_factory=set)
     _preload_seen: set = field(default_factory=set)   # sources whose imports were preloaded
     _saved: tuple | None = None                       # (file's stat key, its NotebookSpec)
+    graphs: GraphKeeper = field(default_factory=GraphKeeper)   # the last graph, kept
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the notebook ------------------------------------------------------------
