@@ -37,6 +37,20 @@ class UnpicklableArtifact(Exception):
     """Carries the original error; the task layer turns it into an ArtifactError."""
 
 
+class Pieces:
+    """One section made of several buffers written back to back (an Arrow IPC file whose
+    column buffers are the frame's own memory): hashed and written piece by piece, read
+    back as one section, so nothing is concatenated in memory."""
+
+    def __init__(self, parts: list):
+        self.parts = [p if isinstance(p, memoryview) else memoryview(p) for p in parts]
+        self.nbytes = sum(p.nbytes for p in self.parts)
+
+
+def _parts(section) -> list:
+    return section.parts if isinstance(section, Pieces) else [section]
+
+
 @dataclass
 class Encoded:
     sections: list[memoryview]
@@ -83,11 +97,14 @@ def encode(obj: Any) -> Encoded:
     return encoded
 
 
-def _as_sections(out: Any) -> list[memoryview]:
+def _as_sections(out: Any) -> list:
     if isinstance(out, (bytes, bytearray, memoryview)) or not isinstance(out, (list, tuple)):
         out = [out]
     sections = []
     for part in out:
+        if isinstance(part, Pieces):
+            sections.append(part)
+            continue
         view = memoryview(part)
         if not view.contiguous:
             view = memoryview(view.tobytes())
@@ -126,12 +143,13 @@ def content_key(sections: list[memoryview], serializer: str = PICKLE) -> str:
     h.update(struct.pack("<I", len(sections)))
     for s in sections:
         h.update(struct.pack("<Q", s.nbytes))
-        h.update(s)
+        for part in _parts(s):
+            h.update(part)
     return h.hexdigest()
 
 
 def _codec_for(section: memoryview) -> str:
-    if section.nbytes < MIN_COMPRESS:
+    if section.nbytes < MIN_COMPRESS or isinstance(section, Pieces):
         return "raw"
     import zstandard
 
@@ -157,7 +175,8 @@ def write(f: IO[bytes], encoded: Encoded, compress: bool = True) -> None:
     f.write(MAGIC + struct.pack("<I", len(header)) + header)
     for section, codec in zip(encoded.sections, codecs):
         if codec == "raw":
-            f.write(section)
+            for part in _parts(section):
+                f.write(part)
             continue
         import zstandard
 
@@ -382,10 +401,19 @@ def _file_map(f: IO[bytes], writable: bool = False):
         return None
     import mmap
 
-    try:
-        return mmap.mmap(fileno, 0, access=mmap.ACCESS_COPY if writable else mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
+    if writable:   # private; not populated: that would copy every page (a write fault
+        try:       # each), and faulting them in as the hash check reads is faster here
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_COPY)
+        except (OSError, ValueError):
+            return None
+    try:   # populated at once: the hash check reads every page anyway (faster than faults)
+        return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                         prot=mmap.PROT_READ)
+    except (OSError, ValueError, TypeError, AttributeError):   # no flags/prot (Windows)
+        try:
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
 
 
 def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:

@@ -14,16 +14,17 @@ from ..environment import capture
 from ..errors import DatastoreError, NbflowError, UsageError
 from ..executors import get_executor
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
-from ..notebook.spec import NotebookSpec
 from ..records import EventKind, RunContext, RunEvent, RunRecord
 from ..user import username
 
 if TYPE_CHECKING:
+    from ..notebook.spec import NotebookSpec
     from .scheduler import Listener, RunResult
 
-# What both this process and a task's need is imported above; the graph and the scheduler
-# only where they are used: `nbflow run` forks the zygote (executors.local) after importing
-# this module, so the zygote's own imports and those go on side by side.
+# What both this process and a task's need is imported above; the notebook's spec, the
+# graph and the scheduler only where they are used: `nbflow run` forks the zygote
+# (executors.local) after importing this module, so the zygote's own imports and those
+# go on side by side.
 
 
 @dataclass

@@ -2,9 +2,13 @@
 rewritten for nbflow (same intent and checks; nbflow's names and client)."""
 from __future__ import annotations
 
+import os
 from itertools import product
 
 from .harness import GRAPHS, Body, CoreTest, parents
+
+# The shapes beyond Metaflow's (harness.GRAPHS), crossed with the tests that fit them.
+NEW_SHAPES = ("foreach_in_branch", "branch_in_foreach")
 
 
 def every_task(run):
@@ -103,7 +107,7 @@ def expected_lineages(graph: str) -> dict[str, tuple]:
             arrived.setdefault(step, set()).add(lineage)
             if len(arrived[step]) < len(ins[step]):
                 return
-            lineage = (tuple(sorted(arrived[step])),)
+            lineage = (tuple(sorted(arrived[step], key=repr)),)
         out[step] = lineage + (step,)
         for target in GRAPHS[graph][step].targets:
             walk(target, lineage + (step,))
@@ -120,7 +124,7 @@ def _check_lineage(run, graph):
 
 LINEAGE = CoreTest("lineage", [
     Body(0, ("start",), "self.lineage = (current.step_name,)"),
-    Body(1, ("join",), "self.lineage = (tuple(sorted({i.lineage for i in inputs})), "
+    Body(1, ("join",), "self.lineage = (tuple(sorted({i.lineage for i in inputs}, key=repr)), "
                        "current.step_name)"),
     Body(2, ("all",), "self.lineage += (current.step_name,)"),
 ], _check_lineage)
@@ -205,7 +209,7 @@ CATCH_RETRY = CoreTest("catch_retry", [
          "raise KeyError('catch me!')", options="--catch end_ex", required=True),
     Body(1, ("all",), "self.retry_with_catch = current.retry_count\nraise TestRetry()",
          options="--catch ex --retry 2"),
-], _check_catch_retry, graphs=("branch", "small_foreach"))
+], _check_catch_retry, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 # -- task_exception: a failed task keeps its exception --------------------------------
@@ -243,7 +247,7 @@ def _check_log(run, graph):
 BASIC_LOG = CoreTest("basic_log", [
     Body(0, ("singleton",), LOG_BODY, required=True),
     Body(1, ("all",), "pass"),
-], _check_log, graphs=("branch", "foreach"))
+], _check_log, graphs=("branch", "foreach", *NEW_SHAPES))
 
 
 # -- basic_parameters: parameter kinds, values from the environment, immutability -----
@@ -327,7 +331,7 @@ CURRENT_SINGLETON = CoreTest("current_singleton", [
     Body(0, ("start",), CURRENT_START),
     Body(1, ("join",), CURRENT_JOIN),
     Body(2, ("all",), "from uuid import uuid4\n" + CURRENT_FIELDS),
-], _check_current, graphs=("branch", "small_foreach"),
+], _check_current, graphs=("branch", "small_foreach", *NEW_SHAPES),
     run_args=("--tag", "\u523a\u8eab means sashimi", "--tag", "multiple tags should be ok"))
 
 
@@ -358,7 +362,7 @@ RESUME_FOREACH_JOIN = CoreTest("resume_foreach_join", [
          required=True),
     Body(0, ("join",), RESUME_JOIN, required=True),
     Body(2, ("all",), "assert_equals('resume' if self.after else 'start', self.data)"),
-], _check_resume_join, resume=True, graphs=("foreach", "nested_foreach"))
+], _check_resume_join, resume=True, graphs=("foreach", "nested_foreach", "branch_in_foreach"))
 
 RESUME_END = '''
 if is_resumed():
@@ -382,7 +386,7 @@ RESUME_END_STEP = CoreTest("resume_end_step", [
     Body(0, ("end",), RESUME_END, required=True),
     Body(1, ("join",), "self.data = inputs[0].data"),
     Body(2, ("all",), "pass"),
-], _check_resume_end, resume=True, graphs=("branch", "small_foreach"))
+], _check_resume_end, resume=True, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 # -- merge_artifacts_include: include= merges only what is named ----------------------
@@ -411,7 +415,7 @@ MERGE_INCLUDE = CoreTest("merge_artifacts_include", [
     Body(0, ("end",), "assert_equals('a', self.non_modified_passdown)\n"
                       "assert hasattr(self, 'manual_merge_required')"),
     MERGE_ARTIFACTS.bodies[4],
-], _check_merge_include, graphs=("branch", "foreach"))
+], _check_merge_include, graphs=("branch", "foreach", *NEW_SHAPES))
 
 
 # -- basic_include: IncludeFile text, encodings, binary, from the environment ----------
@@ -634,7 +638,7 @@ RESUME_START_STEP = CoreTest("resume_start_step", [
          "self.data = 'resumed'", required=True),
     Body(1, ("join",), "self.data = inputs[0].data"),
     Body(2, ("all",), "assert_equals('resumed', self.data)"),
-], _check_resume_start, resume=True, graphs=("branch", "small_foreach"))
+], _check_resume_start, resume=True, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 def _check_resume_split(run, graph):
@@ -731,7 +735,7 @@ RESUME_ORIGINPATH = CoreTest("resume_originpath", [
     Body(0, ("singleton-end",), "if not is_resumed():\n    raise ResumeFromHere()",
          required=True),
     Body(2, ("all",), "pass"),
-], _check_originpath, resume=True, graphs=("branch", "small_foreach"),
+], _check_originpath, resume=True, graphs=("branch", "small_foreach", *NEW_SHAPES),
     module_code='int_param = Parameter("int_param", default=123)')
 
 
@@ -805,7 +809,7 @@ TAG_CATCH = CoreTest("tag_catch", [
     Body(0, ("end",), TAG_CATCH_END, options="--catch end_ex", required=True),
     Body(1, ("all",), "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
          options="--catch ex --retry 2"),
-], _check_tag_catch, graphs=("branch", "small_foreach"))
+], _check_tag_catch, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 # -- list_runs: `nbflow runs FLOW` lists the run ---------------------------------------
@@ -876,6 +880,32 @@ def _check_project(run, graph):
     assert list(flow.runs("project:another")) == []
 
 
-PROJECT_BRANCH = CoreTest("project_branch", [Body(0, ("all",), PROJECT_BODY)], _check_project, graphs=("branch", "small_foreach"), flow_options="--project project_branch")
+PROJECT_BRANCH = CoreTest("project_branch", [Body(0, ("all",), PROJECT_BODY)], _check_project,
+                          graphs=("branch", "small_foreach"),
+                          flow_options="--project project_branch")
 
 ALL.append(PROJECT_BRANCH)
+
+
+# -- large_artifact: an artifact over 4 GiB (pickle protocol 4+, 32-bit lengths) -------
+# Opt-in (about 10 GB of memory at its peak): NBFLOW_TEST_LARGE_ARTIFACT=<GiB>, 4.1 as
+# in Metaflow's test.
+LARGE_GIB = os.environ.get("NBFLOW_TEST_LARGE_ARTIFACT") or "4.1"
+LARGE = f"b'x' * int({LARGE_GIB} * 1024**3)"
+
+
+def _check_large(run, graph):
+    end = run["end"].task
+    assert end["large"].size >= int(float(LARGE_GIB) * 1024**3)
+    value = end.data.large
+    assert len(value) == int(float(LARGE_GIB) * 1024**3) and value == eval(LARGE)
+
+
+LARGE_ARTIFACT = CoreTest("large_artifact", [
+    Body(0, ("end",), f"assert self.large == {LARGE}, 'the large artifact came back changed'"),
+    Body(0, ("singleton",), f"self.large = {LARGE}\nself.noop = False", required=True),
+    Body(1, ("all",), "pass"),
+], _check_large, graphs=("small_foreach",), opt_in="NBFLOW_TEST_LARGE_ARTIFACT",
+    env={"NBFLOW_ARTIFACT_WARN": "100 GiB"})
+
+ALL.append(LARGE_ARTIFACT)
