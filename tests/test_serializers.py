@@ -264,6 +264,15 @@ def test_a_table_of_dtypes_round_trips_exactly(tmp_path, monkeypatch, check):
         assert serialize.encode(value.copy()).key == ref["key"], name   # same value, same key
 
 
+def test_equal_frames_built_differently_have_one_key():
+    df = pd.DataFrame({"s": ["a", "b", "c", None] * 500, "x": np.arange(2000.0),
+                       "y": np.arange(2000), "c": pd.Categorical(["u", "v"] * 1000)})
+    pieces = pd.concat([df.iloc[:700], df.iloc[700:1500], df.iloc[1500:]])   # chunked strings
+    split = pd.DataFrame({name: df[name] for name in df.columns})           # other blocks
+    keys = {serialize.encode(v).key for v in (df, pieces, split, df.copy())}
+    assert len(keys) == 1 and serialize.encode(df).serializer == "arrow"
+
+
 def test_ndarrays_stay_on_the_out_of_band_pickle_path():
     a = np.arange(1 << 20, dtype="float64")
     enc = serialize.encode(a)
@@ -491,3 +500,61 @@ def test_a_damaged_arrow_blob_is_detected(tmp_path):
     path.write_bytes(bytes(data))
     assert ds.put_encoded(serialize.encode(df)) is True
     assert_frame_equal(ds.get_object(key), df, check_exact=True)
+
+
+# -- an object store -----------------------------------------------------------------------------
+
+def test_frames_in_an_s3_store_round_trip_through_tasks_and_the_client(modules):
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    import fsspec
+    from test_s3_datastore import s3_env
+
+    with _moto() as endpoint:
+        env = s3_env(endpoint)
+        cells = ["%%flow S3FrameFlow\nimport pandas as pd\nimport frames",
+                 "%%step start -> end\nself.df = frames.mixed(20000)",
+                 "%%step end\npd.testing.assert_frame_equal(self.df, frames.mixed(20000), "
+                 "check_exact=True)\nprint('frame ok')"]
+        nb = make_notebook(modules / "s3frame.ipynb", cells)
+        res = run_nbflow("run", nb, "--datastore", "s3://flows/store", cwd=modules, env=env)
+        assert res.returncode == 0, res.stderr
+        assert "frame ok" in res.stdout
+        ds = Datastore("s3://flows/store")
+        ds.storage.fs = fsspec.filesystem("s3", endpoint_url=endpoint, key="testing",
+                                          secret="testing")
+        ref = read_task_json(ds, "S3FrameFlow", run_id_of(res.stdout), "start",
+                             "1")["artifacts"]["df"]
+        assert ref["serializer"] == "arrow"
+        import frames
+
+        assert_frame_equal(ds.get_object(ref["key"], columns=["cat", "when"]),
+                           frames.mixed(20000)[["cat", "when"]], check_exact=True)
+
+
+def _moto():
+    import contextlib
+    import logging
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    @contextlib.contextmanager
+    def server():
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        moto.start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing"
+                         ).create_bucket(Bucket="flows")
+            yield url
+        finally:
+            moto.stop()
+
+    return server()

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from .serializers import CannotSerialize
 
-FULL_CHECK = 64 << 20     # frames up to this many bytes are decoded whole to be compared
+FULL_CHECK = 8 << 20      # frames up to this many bytes are decoded whole to be compared
 SAMPLE_ROWS = 2048        # bigger ones: these first rows, and the whole index
 _NONE = type(None)
 _OK_OBJECTS = ({str, _NONE}, {bytes, _NONE})
@@ -64,6 +64,9 @@ def serialize(obj: Any) -> list:
         meta["freq"] = freq.freqstr
     try:
         table = pa.Table.from_pandas(frame, preserve_index=None)
+        # one chunk per column (a copy only of columns in several chunks, e.g. after a
+        # concat): an equal frame is the same bytes, so the same key, however it was built
+        table = table.combine_chunks()
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
         raise CannotSerialize(_describe(e)) from None
     data_fields = _data_fields(table)
