@@ -9,11 +9,23 @@ from typing import Any
 
 from ..datastore import Datastore, records
 from ..environment import crossing
-from ..records import RunStatus
+from ..records import RunStatus, TaskRecord
 from ..task.failure import StepException
 from .context import ClientContext
 from .core import Run, _Object, _task_record
 from .pathspec import MissingArtifact, NotFound, _dt, _nearby
+
+
+def _running_here(step_pathspec: str) -> tuple[str, int] | None:
+    """(task id, attempt) of the task this process is running, when it is in that step: as
+    in Metaflow, `Task(current.pathspec)` inside a step is the task itself (not committed
+    yet: no artifacts, not finished)."""
+    from ..task.current import current
+
+    if not current.is_running_flow or not current.pathspec:
+        return None
+    step, _, task_id = current.pathspec.rpartition("/")
+    return (task_id, int(current.retry_count or 0)) if step == step_pathspec else None
 
 
 class Step(_Object):
@@ -24,6 +36,9 @@ class Step(_Object):
         flow, run_id, step = self._init_path(pathspec, _datastore, _context)
         self.run = _run or Run(f"{flow}/{run_id}", _context=self._ctx)
         self._attempts = records.list_tasks(self._ds, flow, run_id, step)
+        running = _running_here(self.pathspec)
+        if running and self._attempts.get(running[0], -1) < running[1]:
+            self._attempts[running[0]] = running[1]   # Metaflow's client sees it too
         if not self._attempts:
             steps = list(reversed(self.run._step_names()))
             raise NotFound(_nearby(step, steps, "step", f"run {self.run.pathspec}") +
@@ -131,7 +146,15 @@ class Task(_Object):
         if not 0 <= self.attempt <= latest:
             raise NotFound(f"task {self.pathspec} has attempts 0 to {latest}, not {attempt}")
         rel = self._ds.task_prefix(flow, run_id, step, task_id, self.attempt) + ".json"
-        self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
+        self._running = _running_here(self.step.pathspec) == (task_id, self.attempt)
+        if self._running:      # the task this process runs: nothing committed yet
+            from ..task.current import current
+
+            self._record = TaskRecord(flow=flow, run_id=run_id, step=step, task_id=task_id,
+                                      attempt=self.attempt, pathspec=self.pathspec,
+                                      parents=getattr(current, "_parent_pathspecs", ()))
+        else:
+            self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
         self._data: TaskData | None = None
 
     def _order(self) -> tuple:
@@ -160,7 +183,7 @@ class Task(_Object):
 
     @property
     def finished(self) -> bool:
-        return True  # only committed attempts are visible
+        return not self._running  # committed attempts, and the task asking about itself
 
     @property
     def created_at(self) -> datetime | None:

@@ -32,7 +32,8 @@ HASH_NAME = "xxh3_128"
 CHUNK = 4 << 20            # compression frame size
 SAMPLE = 256 << 10         # bytes tried before deciding to compress a section
 MIN_COMPRESS = 64 << 10    # smaller sections are never worth compressing
-BIG_SECTION = 1 << 20      # sections from this size are read into anonymous mmaps
+BIG_SECTION = 1 << 20      # sections from this size: mapped from a local file, else anonymous mmaps
+ALIGN = 64                 # where the writer puts the first big buffer: a mapped array is aligned
 GOOD_RATIO = 0.7           # compress only when the sample shrinks below this
 
 
@@ -230,6 +231,12 @@ def write(f: IO[bytes], encoded: Encoded, compress: bool = True) -> None:
     if encoded.block:
         fields.update(block=encoded.block, digests=encoded.digests)
     header = json.dumps(fields).encode()
+    if len(codecs) > 1 and codecs[0] == codecs[1] == "raw" and \
+            encoded.sections[1].nbytes >= BIG_SECTION:
+        # spaces after the JSON put the first big buffer (an array's memory) at an aligned
+        # offset, so that a local read maps it in place (_read_sections)
+        start = len(MAGIC) + 4 + len(header) + encoded.sections[0].nbytes
+        header += b" " * (-start % ALIGN)
     f.write(MAGIC + struct.pack("<I", len(header)) + header)
     for section, codec in zip(encoded.sections, codecs):
         if codec == "raw":
@@ -468,14 +475,20 @@ def _bytes_left(f: IO[bytes]) -> int | None:
     return None if end is None else end - here
 
 
-def _file_map(f: IO[bytes]):
-    """A read-only map of a local file (None for a remote one)."""
+def _file_map(f: IO[bytes], writable: bool = False):
+    """A read-only map of a local file (None for a remote one); `writable`: a private
+    copy-on-write map (the file never changes; a page the reader writes becomes its own)."""
     try:
         fileno = f.fileno()
     except (AttributeError, OSError, ValueError):
         return None
     import mmap
 
+    if writable:   # private; not populated: that would copy every page (a write fault
+        try:       # each), and faulting them in as the hash check reads is faster here
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_COPY)
+        except (OSError, ValueError):
+            return None
     try:   # populated at once: the hash check reads every page anyway (faster than faults)
         return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
                          prot=mmap.PROT_READ)
@@ -492,16 +505,18 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
     left = _bytes_left(f)
     sections = []
     mapped = None
-    if serializer != PICKLE and any(c == "raw" and n >= BIG_SECTION
-                                    for n, c in header["sections"]):
-        mapped = _file_map(f)
+    if any(c == "raw" and n >= BIG_SECTION for n, c in header["sections"]):
+        # a local blob's big raw sections are views of the file: no copy, no new memory
+        # (pickle's are writable, copy-on-write: a loaded array can be changed in place)
+        mapped = _file_map(f, writable=serializer == PICKLE)
     for raw_len, codec in header["sections"]:
         if left is not None:   # a damaged header must not make us allocate a huge buffer
             most = left if codec == "raw" else (left // 13 + 1) * CHUNK
             if not 0 <= raw_len <= most:
                 raise DamagedBlob(f"a section claims {raw_len} bytes, the blob has {left} left")
             left -= raw_len if codec == "raw" else 0
-        if mapped is not None and codec == "raw" and raw_len >= BIG_SECTION:
+        if mapped is not None and codec == "raw" and raw_len >= BIG_SECTION and (
+                serializer != PICKLE or f.tell() % 16 == 0):   # an array's items aligned
             pos = f.tell()
             if pos + raw_len > len(mapped):
                 raise DamagedBlob("blob is truncated")

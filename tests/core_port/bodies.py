@@ -196,6 +196,9 @@ def _check_catch_retry(run, graph):
                 assert task.data.this_is_split is True and task.current_attempt == 2
             elif step.id not in ("start", "end") and not node.join:
                 assert task.data.ex.type == "TestRetry" and task.data.retry_with_catch == 2
+                # a soft failure is caught in its last try: 1 + 2 retries, no extra
+                # attempt (Metaflow's count; a killed try needs one: tag_catch)
+                assert task.current_attempt == 2, (task.pathspec, task.current_attempt)
 
 
 CATCH_RETRY = CoreTest("catch_retry", [
@@ -242,6 +245,15 @@ def _check_log(run, graph):
             assert "stdout: A regular message.\nstdout: A message with unicode: \u5e74\n" \
                 in task.stdout, (step, task.stdout)
             assert "stderr: A message with unicode: \u5e74\n" in task.stderr, step
+    # Metaflow's CliCheck reads the same logs through its `logs` command
+    from helpers import run_nbflow
+
+    task = next(t for s, t in every_task(run) if s not in ("start", "end"))
+    for stream, text in (("--stdout", task.stdout), ("--stderr", task.stderr)):
+        res = run_nbflow("logs", task.pathspec, stream, cwd=".")
+        assert res.returncode == 0, res.stderr
+        assert "A message with unicode: \u5e74\n" in res.stdout + res.stderr, (stream, res)
+        assert text in res.stdout + res.stderr, (stream, res)
 
 
 BASIC_LOG = CoreTest("basic_log", [
@@ -669,12 +681,17 @@ ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREAC
 # parent_tasks / child_tasks (and parent_steps / child_steps) must agree.
 DAG_START = "self.step_name = current.step_name\nself.task_pathspec = current.pathspec\n" \
             "self.parent_pathspecs = set()"
+# The running task sees itself through the client too (as in Metaflow): its parents, and
+# that it has not finished.
+DAG_SELF = "\nfrom nbflow import Task\nme = Task(current.pathspec)\n" \
+           "assert_equals(self.parent_pathspecs, {t.pathspec for t in me.parent_tasks})\n" \
+           "assert not me.finished and me.parent.parent.id == current.run_id"
 DAG_JOIN = "self.step_name = current.step_name\n" \
            "self.parent_pathspecs = {i.task_pathspec for i in inputs}\n" \
-           "self.task_pathspec = current.pathspec"
+           "self.task_pathspec = current.pathspec" + DAG_SELF
 DAG_ALL = "self.step_name = current.step_name\n" \
           "self.parent_pathspecs = {self.task_pathspec}\n" \
-          "self.task_pathspec = current.pathspec"
+          "self.task_pathspec = current.pathspec" + DAG_SELF
 SAME_TASK = ("pathspec", "id", "index", "successful", "finished", "created_at", "finished_at",
              "current_attempt", "origin_pathspec", "tags")
 
@@ -742,7 +759,8 @@ RESUME_ORIGINPATH = CoreTest("resume_originpath", [
 # -- resume_tag_propagation: tags added to the origin run go on to the resumed run ------
 TAG_ONCE = '''
 if not is_resumed():
-    current.run.add_tags(["propagated-tag"])
+    from nbflow import Task
+    Task(current.pathspec).parent.parent.add_tags(["propagated-tag"])   # Metaflow's way
     raise ResumeFromHere()
 self.resumed = True
 assert "propagated-tag" in current.tags, current.tags
