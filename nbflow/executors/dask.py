@@ -99,6 +99,12 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
     return _run_forked(executor, request, token, address, send, wanted, kill_after)
 
 
+async def warm_zygote(env: dict) -> None:
+    """On a worker (Client.run, not awaited): start its zygote now, so that it imports the
+    task runtime while the run's first tasks are on their way."""
+    _executor(env)
+
+
 def _executor(env: dict, preload=()):
     """This worker's zygote for tasks with these extra environment variables (started on
     first use, kept for the worker's life; it ends its tasks and itself when the worker
@@ -339,6 +345,16 @@ class DaskExecutor(Executor):
 
         self.client, self.cluster = connect(self.address, self.n_workers)
         self.client.subscribe_topic(self.topic, self._on_event)
+        try:
+            self.client.run(warm_zygote, self._task_env(), wait=False)
+        except Exception:  # noqa: BLE001 - only a head start: the first task starts it anyway
+            pass
+
+    @staticmethod
+    def _task_env() -> dict:
+        """The variables a task needs from this process that a worker may not have."""
+        options = os.environ.get("NBFLOW_DATASTORE_OPTIONS")
+        return {"NBFLOW_DATASTORE_OPTIONS": options} if options else {}
 
     def check(self, graph) -> None:
         """Refuse, before the run starts, a step that no worker could ever run."""
@@ -372,9 +388,9 @@ class DaskExecutor(Executor):
         kill_after = timeout + KILL_GRACE if timeout else None
         token = f"{request.pathspec}.{request.attempt}-{uuid.uuid4().hex[:8]}"
         handle = self.handles[token] = DaskHandle(self, token, on_output, on_exit)
-        if os.environ.get("NBFLOW_DATASTORE_OPTIONS"):  # the workers need them too
-            request = replace(request, extra=dict(request.extra, env={
-                "NBFLOW_DATASTORE_OPTIONS": os.environ["NBFLOW_DATASTORE_OPTIONS"]}))
+        env = self._task_env()
+        if env:   # the workers need them too
+            request = replace(request, extra=dict(request.extra, env=env))
         if self._workers is None:
             self._workers = self._worker_resources()
         handle.future = self.client.submit(
