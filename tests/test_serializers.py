@@ -558,3 +558,80 @@ def _moto():
             moto.stop()
 
     return server()
+
+
+# -- some columns, read alone --------------------------------------------------------------------
+
+class _Counting:
+    """A blob file that counts the bytes read from it."""
+
+    def __init__(self, f, counter):
+        self._f, self._counter = f, counter
+
+    def read(self, n=-1):
+        data = self._f.read(n)
+        self._counter[0] += len(data)
+        return data
+
+    def readinto(self, buffer):
+        n = self._f.readinto(buffer)
+        self._counter[0] += n or 0
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def test_some_columns_read_only_their_blocks_each_checked(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import nbflow.datastore as datastore
+
+    monkeypatch.setattr(datastore, "PARTIAL_LOCAL", 0)   # as for a big blob, or S3
+    ds = Datastore(str(tmp_path))
+    n = 1 << 20
+    index = pd.RangeIndex(3, 3 + n, name="r")
+    df = pd.DataFrame({"x": np.arange(n, dtype="int64"), "y": np.ones(n),
+                       "s": pd.Series(["v", None] * (n // 2), dtype=object, index=index),
+                       "c": pd.Categorical(["a", "b"] * (n // 2))}, index=index)
+    ref = ds.put_object(df)
+    key = ref["key"]
+    assert ref["serializer"] == "arrow"
+    total = os.path.getsize(tmp_path / ds.blob_path(key))
+    read = [0]
+    opened = ds.storage.open_for_read
+    monkeypatch.setattr(ds.storage, "open_for_read", lambda rel: _Counting(opened(rel), read))
+    for cols in (["y"], ["c", "s"], ["x"]):
+        read[0] = 0
+        assert_frame_equal(ds.get_object(key, columns=cols), df[cols], check_exact=True)
+        assert 0 < read[0] < total / 2, (cols, read[0], total)
+    monkeypatch.setattr(ds.storage, "open_for_read", opened)
+
+    # damage inside column x: reading x (or the whole frame) is an error, y is still sound
+    path = tmp_path / ds.blob_path(key)
+    data = bytearray(path.read_bytes())
+    header = _header(None, key, store=tmp_path)
+    start = path.stat().st_size - header["sections"][1][0]
+    ipc = pa.py_buffer(bytes(data[start:]))
+    x = pa.ipc.open_file(ipc).read_all().column("x").chunk(0).buffers()[1]
+    data[start + (x.address - ipc.address) + x.size // 2] ^= 0x40   # a block of x's alone
+    path.write_bytes(bytes(data))
+    assert_frame_equal(ds.get_object(key, columns=["y"]), df[["y"]], check_exact=True)
+    for cols in (["x"], None):
+        with pytest.raises(DatastoreError, match="is damaged"):
+            ds.get_object(key, artifact="df", columns=cols)
+
+    # a header whose block hashes were changed does not give the blob's name
+    (hlen,) = struct.unpack("<I", data[8:12])
+    fake = json.loads(bytes(data[12:12 + hlen]))
+    fake["digests"][1][0] = "0" * 32
+    new = json.dumps(fake).encode()
+    path.write_bytes(bytes(data[:8]) + struct.pack("<I", len(new)) + new + bytes(data[12 + hlen:]))
+    with pytest.raises(DatastoreError, match="block hashes give .*, not its name"):
+        ds.get_object(key, columns=["y"])

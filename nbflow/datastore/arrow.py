@@ -204,3 +204,22 @@ def select(table: pa.Table, meta: dict, columns) -> pa.Table:
             raise KeyError(f"no column {label!r}; the columns are {list(labels)[:20]}")
         keep.append(data_fields[labels.get_loc(label)])
     return table.select(keep + _index_fields(table))
+
+
+def read_columns(partial, columns) -> pd.DataFrame:
+    """Only `columns` of a frame in a block-hashed blob (partial.PartialBlob): the blocks
+    holding them (and the file's framing) are read and checked, nothing else."""
+    meta = json.loads(partial.section(0).read())
+    if meta.get("kind") == "Series":
+        raise KeyError("a Series has no columns to choose from")
+    source = pa.PythonFile(partial.section(1), mode="r")
+    schema = pa.ipc.open_file(source).schema
+    empty = schema.empty_table()
+    keep = [f.name for f in select(empty, meta, columns).schema]
+    # (no field at all would mean every field to pyarrow: then read the first one)
+    wanted = sorted(schema.get_field_index(name) for name in keep) or [0]
+    reader = pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(included_fields=wanted))
+    batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+    fields = [schema.field(i) for i in wanted]
+    table = pa.Table.from_batches(batches, schema=pa.schema(fields, metadata=schema.metadata))
+    return _to_pandas(table.select(keep), meta)

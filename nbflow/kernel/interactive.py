@@ -434,3 +434,9 @@ def end_interactive_run(session: KernelSession) -> None:
                               f"step(s) whose last task failed: {', '.join(sorted(session.failed))}")
     except Exception:  # noqa: BLE001, S110 - at exit the store may be gone: no one to tell
         pass
+    try:   # the cells' changes log, folded into the record once, at the end (a reader
+        # meanwhile sees the same record: applying the log again changes nothing)
+        if records.read_run_log(run.datastore, run.flow, run.run_id):
+            records.update_run(run.datastore, run.flow, run.run_id)
+    except Exception:  # noqa: BLE001, S110 - the log stays: readers apply it
+        pass
