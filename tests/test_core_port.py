@@ -48,6 +48,9 @@ PARITY_SHAPES = {
     "nested_foreach": ("nested_foreach",), "nonmonotonic_foreach": ("small_foreach",),
     "catch_retry": ("small_foreach",), "basic_parameters": ("branch",),
     "constants": ("branch",), "project_branch": ("small_foreach",),
+    "basic_include": ("branch",), "dynamic_parameters": ("branch",),
+    "merge_artifacts": ("branch", "foreach", "foreach_in_branch"),
+    "merge_artifacts_include": ("branch_in_foreach",),
 }
 PARITY = [(t, g) for t, g in CROSSINGS if g in PARITY_SHAPES.get(t.name, ())]
 
@@ -61,9 +64,9 @@ def test_core_matches_metaflow(test, graph, workdir):
     env = cli_env(**test.env)
     res = run_nbflow("run", notebook, *test.run_args, cwd=workdir, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
-    run_with_metaflow(notebook, workdir, test.env)
+    where = run_with_metaflow(notebook, workdir, test.env, test.files)
     flow = flow_name(test, graph)
-    ours, theirs = read_tasks("nbflow", flow, workdir), read_tasks("metaflow", flow, workdir)
+    ours, theirs = read_tasks("nbflow", flow, workdir), read_tasks("metaflow", flow, where)
     assert ours["successful"] == theirs["successful"]
     assert sorted(ours["steps"]) == sorted(theirs["steps"])
     for step, tasks in theirs["steps"].items():
