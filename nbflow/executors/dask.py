@@ -38,6 +38,7 @@ _ENDED: set[str] = set()         # tokens ended before they started here
 _LOCK = threading.Lock()
 _EXECUTORS: dict = {}            # extra environment (JSON) -> this worker's LocalExecutor (zygote)
 _START_LOCK = threading.Lock()
+_PRELOADED: dict[str, set] = {}  # extra environment (JSON) -> modules its zygote was asked to import
 
 
 def end_tasks(tokens: list[str]) -> list[int]:
@@ -76,7 +77,8 @@ def _forward(files: dict, sent: dict, send) -> None:
 
 
 def run_task_process(request_json: str, token: str = "", topic: str = "",
-                     kill_after: float | None = None) -> tuple[int, bytes, bytes, int | None, str]:
+                     kill_after: float | None = None,
+                     preload: tuple = ()) -> tuple[int, bytes, bytes, int | None, str]:
     """On a worker: run one task attempt in a process of its own; stream its output.
 
     The task is forked from this worker's zygote (a warm process that has imported the
@@ -85,18 +87,25 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
     the run no longer wants it (cancelled, or its client went away and the worker is
     closing), or when this worker process ends however (the zygote hangs up and ends
     its tasks; a spawned task's keeper holds a lifeline pipe whose write end is here).
+    `preload`: the notebook's imports, imported by the zygote before it forks.
     Returns (exit status, stdout, stderr, pid, worker address)."""
     address, send = _publisher(topic, token)
     request = json.loads(request_json)
     env = request.get("env") or {}
     wanted = _wanted_check()
-    executor = None if env and request.get("environment") else _executor(env)
+    executor = None if env and request.get("environment") else _executor(env, preload)
     if executor is None:
         return _run_spawned(request_json, env, token, address, send, wanted, kill_after)
     return _run_forked(executor, request, token, address, send, wanted, kill_after)
 
 
-def _executor(env: dict):
+async def warm_zygote(env: dict) -> None:
+    """On a worker (Client.run, not awaited): start its zygote now, so that it imports the
+    task runtime while the run's first tasks are on their way."""
+    _executor(env)
+
+
+def _executor(env: dict, preload=()):
     """This worker's zygote for tasks with these extra environment variables (started on
     first use, kept for the worker's life; it ends its tasks and itself when the worker
     process ends). None where fork is not available: tasks are then spawned."""
@@ -118,6 +127,12 @@ def _executor(env: dict):
                             os.environ.pop(name, None)
                         else:
                             os.environ[name] = value
+        if executor.fork:
+            done = _PRELOADED.setdefault(key, set())
+            new = [name for name in preload if name not in done]
+            if new:
+                executor.preload(new)
+                done.update(new)
     return executor if executor.fork else None
 
 
@@ -321,6 +336,7 @@ class DaskExecutor(Executor):
         self.topic = f"nbflow-{uuid.uuid4().hex}"
         self.handles: dict[str, DaskHandle] = {}
         self._workers: dict[str, dict] | None = None
+        self.preload_modules: tuple = ()
 
     def start(self) -> None:
         if self.client is not None:
@@ -329,6 +345,16 @@ class DaskExecutor(Executor):
 
         self.client, self.cluster = connect(self.address, self.n_workers)
         self.client.subscribe_topic(self.topic, self._on_event)
+        try:
+            self.client.run(warm_zygote, self._task_env(), wait=False)
+        except Exception:  # noqa: BLE001 - only a head start: the first task starts it anyway
+            pass
+
+    @staticmethod
+    def _task_env() -> dict:
+        """The variables a task needs from this process that a worker may not have."""
+        options = os.environ.get("NBFLOW_DATASTORE_OPTIONS")
+        return {"NBFLOW_DATASTORE_OPTIONS": options} if options else {}
 
     def check(self, graph) -> None:
         """Refuse, before the run starts, a step that no worker could ever run."""
@@ -338,6 +364,10 @@ class DaskExecutor(Executor):
         self._workers = self._worker_resources()
         for name, node in graph.nodes.items():
             check_fits(name, node.spec.options.resources_dict(), self._workers)
+
+    def preload(self, modules: list[str]) -> None:
+        """The notebook's imports: each worker's zygote imports them before forking tasks."""
+        self.preload_modules = tuple(modules)
 
     def _worker_resources(self) -> dict:
         from .dask_cluster import worker_resources
@@ -358,14 +388,14 @@ class DaskExecutor(Executor):
         kill_after = timeout + KILL_GRACE if timeout else None
         token = f"{request.pathspec}.{request.attempt}-{uuid.uuid4().hex[:8]}"
         handle = self.handles[token] = DaskHandle(self, token, on_output, on_exit)
-        if os.environ.get("NBFLOW_DATASTORE_OPTIONS"):  # the workers need them too
-            request = replace(request, extra=dict(request.extra, env={
-                "NBFLOW_DATASTORE_OPTIONS": os.environ["NBFLOW_DATASTORE_OPTIONS"]}))
+        env = self._task_env()
+        if env:   # the workers need them too
+            request = replace(request, extra=dict(request.extra, env=env))
         if self._workers is None:
             self._workers = self._worker_resources()
         handle.future = self.client.submit(
             run_task_process, json.dumps(request.to_json()), token, self.topic, kill_after,
-            key=f"nbflow-{token}", pure=False,
+            self.preload_modules, key=f"nbflow-{token}", pure=False,
             resources=restrictions(request.resources, self._workers) or None)
         handle.future.add_done_callback(lambda fut: self._done(handle, fut))
         return handle
