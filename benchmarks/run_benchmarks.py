@@ -153,12 +153,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with_mf = harness.metaflow_available() and not args.no_metaflow
     reps = args.repeat or (1 if args.quick else 3)
+    harness.cache_bytecode()
     if args.scaling:
         from scaling import main as scaling_main
 
         return scaling_main(quick=args.quick, with_mf=with_mf)
     only = set(args.only or ["hello", "foreach", "array", "client", "interactive"])
-    harness.cache_bytecode()
     if not args.no_limits:
         LIMITS.update(limits.measure(quick=args.quick))
         print(limits.markdown(LIMITS) + "\n")

@@ -211,7 +211,10 @@ class TaskRecord:
     is_join: bool = False
     resources: dict = field(default_factory=dict)
     successful: bool = False
-    artifacts: dict = field(default_factory=dict)   # name -> {"key", "size", "type"}
+    # name -> {"key", "size", "type"}, plus "serializer" (how the blob is encoded: "arrow",
+    # a user serializer's dotted name; absent: pickle) and "fallback" (why the serializers
+    # tried before pickle did not take it), "env" (written in a pinned environment)
+    artifacts: dict = field(default_factory=dict)
     exception: dict | None = None          # StepException.to_dict() of a failed attempt
     caught: dict | None = None             # --catch: the error the step caught
     foreach: dict | None = None            # a foreach split: {"var", "num_splits", "key"}

@@ -6,6 +6,8 @@ tests/core_port/ holds the harness and the bodies; the README lists the tests th
 not apply and why."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import cli_env, run_nbflow
 
@@ -22,6 +24,8 @@ CROSSINGS = crossings(ALL)
 def test_core(test, graph, workdir):
     from nbflow import Flow
 
+    if test.opt_in and not os.environ.get(test.opt_in):
+        pytest.skip(f"heavy: set {test.opt_in} to run it")
     notebook = write(test, graph, workdir)
     env = cli_env(**test.env)
     res = run_nbflow("run", notebook, *test.run_args, cwd=workdir, env=env)
@@ -38,4 +42,5 @@ def test_core(test, graph, workdir):
 def test_the_crossing_covers_every_body_and_shape():
     names = {t.name for t, _ in CROSSINGS}
     assert names == {t.name for t in ALL}
-    assert {g for _, g in CROSSINGS} == {"branch", "foreach", "small_foreach", "nested_foreach"}
+    assert {g for _, g in CROSSINGS} == {"branch", "foreach", "small_foreach", "nested_foreach",
+                                              "foreach_in_branch", "branch_in_foreach"}

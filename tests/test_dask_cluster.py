@@ -34,9 +34,10 @@ def cluster():
         yield c
 
 
-# in a task: the pid of the Dask worker running it (above its keeper, and the worker's zygote)
-WORKER_PID = ("next(p.pid for p in psutil.Process(os.getppid()).parents() "
-              "if 'nbflow.executors.zygote' not in p.cmdline())")
+# in a task: the pid of the Dask worker running it (above the worker's zygote, or the task's
+# keeper: processes running nbflow's own modules)
+WORKER_PID = ("next(p.pid for p in psutil.Process().parents() if not "
+              "{'nbflow.executors.zygote', 'nbflow.task'} & set(p.cmdline()))")
 
 
 def wait_for(path, proc=None, timeout=120):

@@ -55,3 +55,18 @@ def test_dask_timeout_kills_the_task_on_its_worker(workdir, store):
     res = run_nbflow("run", nb, "--executor", "dask", cwd=workdir, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "caught" in res.stdout and "True" in res.stdout.split("caught", 1)[1].splitlines()[0]
+
+
+def test_dask_tasks_fork_from_a_zygote_that_imported_the_notebooks_modules(workdir, store):
+    """Each worker's zygote imports the notebook's imports once; a task forked from it
+    finds the module loaded before its own code imports it."""
+    nb = make_notebook(workdir / "dask_preload.ipynb", [
+        "%%flow DaskPreloadFlow",
+        "%%step start -> end\nimport os, sys\nself.before = 'colorsys' in sys.modules\n"
+        "self.parent = open(f'/proc/{os.getppid()}/cmdline').read()\nimport colorsys",
+        "%%step end\npass",
+    ])
+    res = run_nbflow("run", nb, "--executor", "dask", cwd=workdir)
+    assert res.returncode == 0, res.stderr
+    got = store.artifacts("DaskPreloadFlow", run_id_of(res.stdout), "start")
+    assert "nbflow.executors.zygote" in got["parent"] and got["before"] is True

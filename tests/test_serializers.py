@@ -182,8 +182,8 @@ def test_frames_and_arrays_round_trip_exactly_through_a_run(modules):
     assert refs2["df"]["key"] == refs["df"]["key"]
 
 
-def _header(workdir, key: str) -> dict:
-    path = workdir / ".nbflow" / Datastore.blob_path(key)
+def _header(workdir, key: str, store=None) -> dict:
+    path = (store or workdir / ".nbflow") / Datastore.blob_path(key)
     with open(path, "rb") as f:
         return serialize._read_header(f)
 
@@ -264,6 +264,15 @@ def test_a_table_of_dtypes_round_trips_exactly(tmp_path, monkeypatch, check):
         assert serialize.encode(value.copy()).key == ref["key"], name   # same value, same key
 
 
+def test_equal_frames_built_differently_have_one_key():
+    df = pd.DataFrame({"s": ["a", "b", "c", None] * 500, "x": np.arange(2000.0),
+                       "y": np.arange(2000), "c": pd.Categorical(["u", "v"] * 1000)})
+    pieces = pd.concat([df.iloc[:700], df.iloc[700:1500], df.iloc[1500:]])   # chunked strings
+    split = pd.DataFrame({name: df[name] for name in df.columns})           # other blocks
+    keys = {serialize.encode(v).key for v in (df, pieces, split, df.copy())}
+    assert len(keys) == 1 and serialize.encode(df).serializer == "arrow"
+
+
 def test_ndarrays_stay_on_the_out_of_band_pickle_path():
     a = np.arange(1 << 20, dtype="float64")
     enc = serialize.encode(a)
@@ -272,18 +281,30 @@ def test_ndarrays_stay_on_the_out_of_band_pickle_path():
     assert np.shares_memory(np.frombuffer(enc.sections[1], dtype="float64"), a)   # no copy
 
 
-def test_arrow_reads_map_the_file(tmp_path):
+def test_arrow_reads_map_the_file_and_remote_stores_read_the_bytes(tmp_path):
+    import mmap
+
     import pyarrow as pa
 
     ds = Datastore(str(tmp_path))
     df = pd.DataFrame({"x": np.arange(1 << 18, dtype="int64"), "y": np.ones(1 << 18)})
     key = ds.put_object(df)["key"]
     blob = ds.get_blob(key)
-    assert blob.serializer == "arrow"
-    assert blob.sections[1].readonly and not isinstance(blob.sections[1].obj, (bytes, bytearray))
-    table = pa.ipc.open_file(pa.py_buffer(blob.sections[1])).read_all()
-    assert table.column("x").chunk(0).buffers()[1].address >= \
-        pa.py_buffer(blob.sections[1]).address    # the column's memory is the mapped file
+    assert blob.serializer == "arrow" and isinstance(blob.sections[1].obj, mmap.mmap)
+    back = serialize.decode(blob)
+    start = pa.py_buffer(blob.sections[1]).address
+    x = back["x"].to_numpy()
+    assert start <= x.ctypes.data < start + blob.sections[1].nbytes   # the file's pages
+    assert_frame_equal(back, df, check_exact=True)
+    with open(tmp_path / ds.blob_path(key), "rb") as f:      # fsck's check knows the format
+        sizes = [n for n, _ in _header(None, key, store=tmp_path)["sections"]]
+        assert serialize.verify(f, key) == sum(sizes)
+
+    remote = Datastore("memory://serializers-test")
+    ref = remote.put_object(df)
+    assert ref["key"] == key and ref["serializer"] == "arrow"
+    assert_frame_equal(remote.get_object(key), df, check_exact=True)
+    assert_frame_equal(remote.get_object(key, columns=["y"]), df[["y"]], check_exact=True)
 
 
 # -- a user's serializer ---------------------------------------------------------------------
@@ -479,3 +500,138 @@ def test_a_damaged_arrow_blob_is_detected(tmp_path):
     path.write_bytes(bytes(data))
     assert ds.put_encoded(serialize.encode(df)) is True
     assert_frame_equal(ds.get_object(key), df, check_exact=True)
+
+
+# -- an object store -----------------------------------------------------------------------------
+
+def test_frames_in_an_s3_store_round_trip_through_tasks_and_the_client(modules):
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    import fsspec
+    from test_s3_datastore import s3_env
+
+    with _moto() as endpoint:
+        env = s3_env(endpoint)
+        cells = ["%%flow S3FrameFlow\nimport pandas as pd\nimport frames",
+                 "%%step start -> end\nself.df = frames.mixed(20000)",
+                 "%%step end\npd.testing.assert_frame_equal(self.df, frames.mixed(20000), "
+                 "check_exact=True)\nprint('frame ok')"]
+        nb = make_notebook(modules / "s3frame.ipynb", cells)
+        res = run_nbflow("run", nb, "--datastore", "s3://flows/store", cwd=modules, env=env)
+        assert res.returncode == 0, res.stderr
+        assert "frame ok" in res.stdout
+        ds = Datastore("s3://flows/store")
+        ds.storage.fs = fsspec.filesystem("s3", endpoint_url=endpoint, key="testing",
+                                          secret="testing")
+        ref = read_task_json(ds, "S3FrameFlow", run_id_of(res.stdout), "start",
+                             "1")["artifacts"]["df"]
+        assert ref["serializer"] == "arrow"
+        import frames
+
+        assert_frame_equal(ds.get_object(ref["key"], columns=["cat", "when"]),
+                           frames.mixed(20000)[["cat", "when"]], check_exact=True)
+
+
+def _moto():
+    import contextlib
+    import logging
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    @contextlib.contextmanager
+    def server():
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        moto.start()
+        url = f"http://127.0.0.1:{port}"
+        try:
+            boto3.client("s3", endpoint_url=url, region_name="us-east-1",
+                         aws_access_key_id="testing", aws_secret_access_key="testing"
+                         ).create_bucket(Bucket="flows")
+            yield url
+        finally:
+            moto.stop()
+
+    return server()
+
+
+# -- some columns, read alone --------------------------------------------------------------------
+
+class _Counting:
+    """A blob file that counts the bytes read from it."""
+
+    def __init__(self, f, counter):
+        self._f, self._counter = f, counter
+
+    def read(self, n=-1):
+        data = self._f.read(n)
+        self._counter[0] += len(data)
+        return data
+
+    def readinto(self, buffer):
+        n = self._f.readinto(buffer)
+        self._counter[0] += n or 0
+        return n
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+def test_some_columns_read_only_their_blocks_each_checked(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    import nbflow.datastore as datastore
+
+    monkeypatch.setattr(datastore, "PARTIAL_LOCAL", 0)   # as for a big blob, or S3
+    ds = Datastore(str(tmp_path))
+    n = 1 << 20
+    index = pd.RangeIndex(3, 3 + n, name="r")
+    df = pd.DataFrame({"x": np.arange(n, dtype="int64"), "y": np.ones(n),
+                       "s": pd.Series(["v", None] * (n // 2), dtype=object, index=index),
+                       "c": pd.Categorical(["a", "b"] * (n // 2))}, index=index)
+    ref = ds.put_object(df)
+    key = ref["key"]
+    assert ref["serializer"] == "arrow"
+    total = os.path.getsize(tmp_path / ds.blob_path(key))
+    read = [0]
+    opened = ds.storage.open_for_read
+    monkeypatch.setattr(ds.storage, "open_for_read", lambda rel: _Counting(opened(rel), read))
+    for cols in (["y"], ["c", "s"], ["x"]):
+        read[0] = 0
+        assert_frame_equal(ds.get_object(key, columns=cols), df[cols], check_exact=True)
+        assert 0 < read[0] < total / 2, (cols, read[0], total)
+    monkeypatch.setattr(ds.storage, "open_for_read", opened)
+
+    # damage inside column x: reading x (or the whole frame) is an error, y is still sound
+    path = tmp_path / ds.blob_path(key)
+    data = bytearray(path.read_bytes())
+    header = _header(None, key, store=tmp_path)
+    start = path.stat().st_size - header["sections"][1][0]
+    ipc = pa.py_buffer(bytes(data[start:]))
+    x = pa.ipc.open_file(ipc).read_all().column("x").chunk(0).buffers()[1]
+    data[start + (x.address - ipc.address) + x.size // 2] ^= 0x40   # a block of x's alone
+    path.write_bytes(bytes(data))
+    assert_frame_equal(ds.get_object(key, columns=["y"]), df[["y"]], check_exact=True)
+    for cols in (["x"], None):
+        with pytest.raises(DatastoreError, match="is damaged"):
+            ds.get_object(key, artifact="df", columns=cols)
+
+    # a header whose block hashes were changed does not give the blob's name
+    (hlen,) = struct.unpack("<I", data[8:12])
+    fake = json.loads(bytes(data[12:12 + hlen]))
+    fake["digests"][1][0] = "0" * 32
+    new = json.dumps(fake).encode()
+    path.write_bytes(bytes(data[:8]) + struct.pack("<I", len(new)) + new + bytes(data[12 + hlen:]))
+    with pytest.raises(DatastoreError, match="block hashes give .*, not its name"):
+        ds.get_object(key, columns=["y"])

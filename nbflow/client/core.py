@@ -122,6 +122,7 @@ class Flow(_Object):
 
     tags = property(lambda self: frozenset(), doc="a flow has no tags (its runs do), as in "
                     "Metaflow")
+    parent = property(lambda self: None, doc="a flow has no parent (Metaflow's `parent`)")
 
     def _in_namespace(self) -> bool:
         return next(self.runs(), None) is not None
@@ -231,6 +232,11 @@ class Run(RunTags, _Object):
         return f"{self.flow_name}/{self.origin_run_id}" if self.origin_run_id else None
 
     @property
+    def parent(self) -> Flow:
+        """The run's flow (Metaflow's `parent`)."""
+        return Flow(self.flow_name, _context=self._ctx, _check=False)
+
+    @property
     def is_interactive(self) -> bool:
         return self.record.is_interactive
 
@@ -306,15 +312,22 @@ class Run(RunTags, _Object):
         return diff_runs(self, other)
 
     # -- steps -----------------------------------------------------------------
+    def _graph(self):
+        """The graph of the code this run ran (None for a record nbflow cannot read as one)."""
+        if not hasattr(self, "_graph_cache"):
+            from ..graph.flowgraph import FlowGraph
+
+            try:
+                self._graph_cache = FlowGraph(self.notebook)
+            except Exception:  # noqa: BLE001 - an old or odd record
+                self._graph_cache = None
+        return self._graph_cache
+
     def _step_names(self) -> list[str]:
         """Steps that have at least one committed task, the last ones first (as Metaflow)."""
         present = set(records.list_steps(self._ds, self.flow_name, self.id))
-        try:
-            from ..graph.flowgraph import FlowGraph
-
-            order = FlowGraph(self.notebook).topological()
-        except Exception:  # noqa: BLE001 - an old or odd record: fall back to names
-            order = []
+        graph = self._graph()
+        order = graph.topological() if graph is not None else []
         names = [s for s in order if s in present] + sorted(present - set(order))
         return [s for s in reversed(names)
                 if records.list_tasks(self._ds, self.flow_name, self.id, s)]

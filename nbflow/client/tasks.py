@@ -9,11 +9,23 @@ from typing import Any
 
 from ..datastore import Datastore, records
 from ..environment import crossing
-from ..records import RunStatus
+from ..records import RunStatus, TaskRecord
 from ..task.failure import StepException
 from .context import ClientContext
 from .core import Run, _Object, _task_record
 from .pathspec import MissingArtifact, NotFound, _dt, _nearby
+
+
+def _running_here(step_pathspec: str) -> tuple[str, int] | None:
+    """(task id, attempt) of the task this process is running, when it is in that step: as
+    in Metaflow, `Task(current.pathspec)` inside a step is the task itself (not committed
+    yet: no artifacts, not finished)."""
+    from ..task.current import current
+
+    if not current.is_running_flow or not current.pathspec:
+        return None
+    step, _, task_id = current.pathspec.rpartition("/")
+    return (task_id, int(current.retry_count or 0)) if step == step_pathspec else None
 
 
 class Step(_Object):
@@ -24,6 +36,9 @@ class Step(_Object):
         flow, run_id, step = self._init_path(pathspec, _datastore, _context)
         self.run = _run or Run(f"{flow}/{run_id}", _context=self._ctx)
         self._attempts = records.list_tasks(self._ds, flow, run_id, step)
+        running = _running_here(self.pathspec)
+        if running and self._attempts.get(running[0], -1) < running[1]:
+            self._attempts[running[0]] = running[1]   # Metaflow's client sees it too
         if not self._attempts:
             steps = list(reversed(self.run._step_names()))
             raise NotFound(_nearby(step, steps, "step", f"run {self.run.pathspec}") +
@@ -81,6 +96,36 @@ class Step(_Object):
         return all(t.successful for t in self._all_tasks())
 
     @property
+    def parent(self) -> Run:
+        """The step's run (Metaflow's `parent`)."""
+        return self.run
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """In a resumed run: this step in the origin run (as Metaflow)."""
+        origin = self.run.origin_pathspec
+        return f"{origin}/{self.id}" if origin else None
+
+    def _linked_steps(self, children: bool) -> Iterator[Step]:
+        graph = self.run._graph()
+        if graph is None or self.id not in graph:
+            return
+        node = graph[self.id]
+        for name in (node.targets if children else node.parents):
+            if name in self.run:    # a step that never ran (the run failed first) is left out
+                yield Step(f"{self.run.pathspec}/{name}", _context=self._ctx, _run=self.run)
+
+    @property
+    def parent_steps(self) -> Iterator[Step]:
+        """The steps leading to this one, in the graph of the code the run ran."""
+        return self._linked_steps(children=False)
+
+    @property
+    def child_steps(self) -> Iterator[Step]:
+        """The steps this one leads to (those that ran)."""
+        return self._linked_steps(children=True)
+
+    @property
     def finished(self) -> bool:
         return all(t.finished for t in self._all_tasks())
 
@@ -101,7 +146,15 @@ class Task(_Object):
         if not 0 <= self.attempt <= latest:
             raise NotFound(f"task {self.pathspec} has attempts 0 to {latest}, not {attempt}")
         rel = self._ds.task_prefix(flow, run_id, step, task_id, self.attempt) + ".json"
-        self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
+        self._running = _running_here(self.step.pathspec) == (task_id, self.attempt)
+        if self._running:      # the task this process runs: nothing committed yet
+            from ..task.current import current
+
+            self._record = TaskRecord(flow=flow, run_id=run_id, step=step, task_id=task_id,
+                                      attempt=self.attempt, pathspec=self.pathspec,
+                                      parents=getattr(current, "_parent_pathspecs", ()))
+        else:
+            self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
         self._data: TaskData | None = None
 
     def _order(self) -> tuple:
@@ -130,7 +183,7 @@ class Task(_Object):
 
     @property
     def finished(self) -> bool:
-        return True  # only committed attempts are visible
+        return not self._running  # committed attempts, and the task asking about itself
 
     @property
     def created_at(self) -> datetime | None:
@@ -144,6 +197,41 @@ class Task(_Object):
     def origin_pathspec(self) -> str | None:
         """The task of an earlier run that `resume` reused for this one."""
         return self._record.origin
+
+    @property
+    def parent(self) -> Step:
+        """The task's step (Metaflow's `parent`)."""
+        return self.step
+
+    @property
+    def parent_task_pathspecs(self) -> Iterator[str]:
+        """The pathspecs of the tasks whose artifacts this one started from (a join's
+        inputs; none for `start`)."""
+        return iter(self._record.parents)
+
+    @property
+    def child_task_pathspecs(self) -> Iterator[str]:
+        """The pathspecs of the tasks that started from this one."""
+        for step in self.step.child_steps:
+            for task in step:
+                if self.pathspec in task._record.parents:
+                    yield task.pathspec
+
+    @property
+    def parent_tasks(self) -> Iterator[Task]:
+        for pathspec in self.parent_task_pathspecs:
+            yield self._linked(pathspec)
+
+    @property
+    def child_tasks(self) -> Iterator[Task]:
+        for pathspec in self.child_task_pathspecs:
+            yield self._linked(pathspec)
+
+    def _linked(self, pathspec: str) -> Task:
+        parts = pathspec.split("/")
+        if parts[:2] == self.path_components[:2]:   # same run: no namespace check again
+            return self.run[parts[2]][parts[3]]
+        return Task(pathspec, _context=self._ctx)
 
     @property
     def exception(self) -> StepException | None:
@@ -247,6 +335,7 @@ class DataArtifact(_Object):
         return self._ref.get("type")
 
     tags = property(lambda self: self.task.tags)
+    parent = property(lambda self: self.task, doc="the artifact's task (Metaflow's `parent`)")
     created_at = property(lambda self: self.task.finished_at)
     finished_at = property(lambda self: self.task.finished_at)
     successful = property(lambda self: self.task.successful)

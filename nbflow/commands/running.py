@@ -1,19 +1,21 @@
 """`run` and `resume`: a new run of a notebook; listeners receive its RunEvents."""
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
-from ..notebook.spec import NotebookSpec
 from ..run.runner import RunOptions, make_executor
 
 if TYPE_CHECKING:
+    from ..notebook.spec import NotebookSpec
     from ..run.scheduler import Listener, RunResult
 
 
 def as_notebook(notebook: NotebookSpec | str) -> NotebookSpec:
     """A NotebookSpec as given (kernel cells), or read from a saved .ipynb file (as
-    commands.locate's, without importing the client that module also serves)."""
-    if isinstance(notebook, NotebookSpec):
+    commands.locate's, without importing the client that module also serves, nor the
+    spec's module before `nbflow run` has forked its zygote)."""
+    if not isinstance(notebook, (str, os.PathLike)):
         return notebook
     from ..notebook.parse import read_notebook
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import ArtifactError, DatastoreError
@@ -63,6 +64,8 @@ def stores_below(flow: str, start_dir: str | None = None) -> list[str]:
     return found
 
 
+_WHOLE = object()                 # _get_columns: this blob is read whole
+PARTIAL_LOCAL = 256 << 20         # local Arrow blobs from this size: some columns read alone
 VERIFY_ON_WRITE = 16 << 20        # an existing local blob up to this size is hashed before reuse
 VERIFY_ON_WRITE_REMOTE = 1 << 20  # the same for object stores (it is a download)
 
@@ -148,21 +151,53 @@ class Datastore:
                    columns: list | None = None) -> Any:
         """The value stored under `key`, checked against it. `artifact` and `task` (a
         pathspec) name what was being read, for the error. `columns`: only those columns
-        of a DataFrame (an Arrow blob converts nothing else)."""
-        blob = self.get_blob(key, artifact=artifact, task=task)
+        of a DataFrame (an Arrow blob reads and converts nothing else)."""
         try:
-            return serialize.decode(blob, columns=columns)
+            if columns is not None:
+                value = self._get_columns(key, columns, artifact, task)
+                if value is not _WHOLE:
+                    return value
+            return serialize.decode(self.get_blob(key, artifact=artifact, task=task),
+                                    columns=columns)
         except serializers.SerializerUnavailable as e:
             raise ArtifactError(
                 f"{_what(artifact, task)}it was stored by the '{e.name}' serializer, which "
                 f"cannot be used here: {e.reason}. {e.hint}", artifact=artifact) from None
 
+    def _get_columns(self, key: str, columns: list, artifact: str | None, task: str | None):
+        """Some columns of a block-hashed Arrow blob, only their blocks read and checked;
+        _WHOLE when the blob is of another kind (read it whole)."""
+        from .partial import open_blob
+
+        with self._blob_errors(key, artifact, task):
+            path = self.blob_path(key)
+            if self.storage.local and self.storage.size(path) < PARTIAL_LOCAL:
+                return _WHOLE    # mapped whole and checked at memory speed: faster here
+            with self.storage.open_for_read(path) as f:
+                blob = open_blob(f, key)
+                if blob is None or blob.serializer != serializers.ARROW:
+                    return _WHOLE
+                try:
+                    return serializers.resolve(serializers.ARROW).read_columns(blob, columns)
+                except Exception:
+                    if blob.damage:   # found by a block check, wrapped by pyarrow: say so
+                        raise blob.damage from None
+                    raise
+
     def get_blob(self, key: str, *, artifact: str | None = None,
                  task: str | None = None) -> serialize.Blob:
         """The checked sections of blob `key` and the serializer that wrote them."""
-        try:
+        with self._blob_errors(key, artifact, task):
             with self.storage.open_for_read(self.blob_path(key)) as f:
-                blob = serialize.read_blob(f, key)
+                return serialize.read_blob(f, key)
+
+    @contextmanager
+    def _blob_errors(self, key: str, artifact: str | None, task: str | None):
+        """A missing, damaged or unreadable blob as a DatastoreError naming `artifact`."""
+        try:
+            yield
+        except (KeyError, serializers.SerializerUnavailable):
+            raise   # a column that is not there; a serializer missing here: the caller's
         except FileNotFoundError:
             raise DatastoreError(f"{_what(artifact, task)}blob {key} is missing from the "
                                  f"datastore {self.url}") from None
@@ -176,7 +211,6 @@ class Datastore:
         except Exception as e:  # noqa: BLE001 - a network or disk error is not damage
             raise DatastoreError(f"{_what(artifact, task)}blob {key} cannot be read from the "
                                  f"datastore {self.url}: {type(e).__name__}: {_short(e)}") from None
-        return blob
 
     def blob_exists(self, key: str) -> bool:
         return self.storage.exists(self.blob_path(key))

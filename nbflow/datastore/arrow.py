@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from .serializers import CannotSerialize
 
-FULL_CHECK = 64 << 20     # frames up to this many bytes are decoded whole to be compared
+FULL_CHECK = 8 << 20      # frames up to this many bytes are decoded whole to be compared
 SAMPLE_ROWS = 2048        # bigger ones: these first rows, and the whole index
 _NONE = type(None)
 _OK_OBJECTS = ({str, _NONE}, {bytes, _NONE})
@@ -64,36 +64,59 @@ def serialize(obj: Any) -> list:
         meta["freq"] = freq.freqstr
     try:
         table = pa.Table.from_pandas(frame, preserve_index=None)
+        # one chunk per column (a copy only of columns in several chunks, e.g. after a
+        # concat): an equal frame is the same bytes, so the same key, however it was built
+        table = table.combine_chunks()
     except (pa.ArrowException, TypeError, ValueError, OverflowError) as e:
         raise CannotSerialize(_describe(e)) from None
     data_fields = _data_fields(table)
     meta["object"] = [data_fields[i] for i in objects]
     if python_strings:
         meta["python_string"] = [data_fields[i] for i in python_strings]
-    ipc = _write_ipc(table)
-    _check_exact(obj, frame, ipc, meta)
-    return [json.dumps(meta, sort_keys=True).encode(), ipc]
+    _check_exact(obj, frame, table, meta)
+    return [json.dumps(meta, sort_keys=True).encode(), _write_ipc(table)]
+
+
+class _Collect:
+    """A sink that keeps what the IPC writer writes: its small framing as bytes, and each
+    column buffer as the pyarrow Buffer itself (the frame's memory: no copy)."""
+
+    closed = False
+
+    def __init__(self):
+        self.parts: list = []
+        self.pos = 0
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        self.parts.append(view)
+        self.pos += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.pos
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _write_ipc(table: pa.Table):
-    """The IPC file of `table`, written once into a buffer of its exact size."""
-    from .serialize import _allocate
+    """The IPC file of `table` as the pieces the writer produced (one blob section)."""
+    from .serialize import Pieces
 
-    options = pa.ipc.IpcWriteOptions(use_threads=True)
-    mock = pa.MockOutputStream()
-    with pa.ipc.new_file(mock, table.schema, options=options) as w:
+    sink = _Collect()
+    with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions()) as w:
         w.write_table(table)
-    buf = _allocate(mock.size())
-    with pa.ipc.new_file(pa.FixedSizeBufferWriter(pa.py_buffer(buf)), table.schema,
-                         options=options) as w:
-        w.write_table(table)
-    return memoryview(buf)
+    return Pieces(sink.parts)
 
 
-def _check_exact(obj: Any, frame: pd.DataFrame, ipc, meta: dict) -> None:
+def _check_exact(obj: Any, frame: pd.DataFrame, table: pa.Table, meta: dict) -> None:
+    """Raise CannotSerialize unless `table` (what the IPC file holds) converts back to `obj`."""
     from pandas.testing import assert_frame_equal, assert_index_equal, assert_series_equal
 
-    table = pa.ipc.open_file(pa.py_buffer(ipc)).read_all()
     try:
         if frame.memory_usage(index=True, deep=False).sum() <= FULL_CHECK:
             back = _to_pandas(table, meta)
@@ -181,3 +204,22 @@ def select(table: pa.Table, meta: dict, columns) -> pa.Table:
             raise KeyError(f"no column {label!r}; the columns are {list(labels)[:20]}")
         keep.append(data_fields[labels.get_loc(label)])
     return table.select(keep + _index_fields(table))
+
+
+def read_columns(partial, columns) -> pd.DataFrame:
+    """Only `columns` of a frame in a block-hashed blob (partial.PartialBlob): the blocks
+    holding them (and the file's framing) are read and checked, nothing else."""
+    meta = json.loads(partial.section(0).read())
+    if meta.get("kind") == "Series":
+        raise KeyError("a Series has no columns to choose from")
+    source = pa.PythonFile(partial.section(1), mode="r")
+    schema = pa.ipc.open_file(source).schema
+    empty = schema.empty_table()
+    keep = [f.name for f in select(empty, meta, columns).schema]
+    # (no field at all would mean every field to pyarrow: then read the first one)
+    wanted = sorted(schema.get_field_index(name) for name in keep) or [0]
+    reader = pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(included_fields=wanted))
+    batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+    fields = [schema.field(i) for i in wanted]
+    table = pa.Table.from_batches(batches, schema=pa.schema(fields, metadata=schema.metadata))
+    return _to_pandas(table.select(keep), meta)

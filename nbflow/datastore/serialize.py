@@ -7,7 +7,11 @@ serializer's name, when it is not pickle), so nothing is copied to hash or to wr
 Blob file layout (the codec is recorded per section, so old stores stay readable):
     b"NBFBLOB1" | u32 header length | header JSON | section 0 | section 1 | ...
     header: {"hash": "xxh3_128", "key": ..., "sections": [[raw_length, codec], ...],
-             "serializer": name}      (no "serializer": pickle, as every older blob)
+             "serializer": name,      (no "serializer": pickle, as every older blob)
+             "block": n, "digests": [[hex, ...], ...]}   (block-hashed: Arrow, raw only)
+    key: xxh3-128 over the sections (content_key); a block-hashed blob's key is over its
+    sections' lengths and the digests of their n-byte blocks (block_key), so a reader
+    checks the header against the key, then each block it reads (partial.py).
     codec "raw": the bytes as they are; "zstd": frames [u32 length][zstd frame],
     each frame decompressing to at most CHUNK bytes, until raw_length is reached.
 """
@@ -28,12 +32,27 @@ HASH_NAME = "xxh3_128"
 CHUNK = 4 << 20            # compression frame size
 SAMPLE = 256 << 10         # bytes tried before deciding to compress a section
 MIN_COMPRESS = 64 << 10    # smaller sections are never worth compressing
-BIG_SECTION = 1 << 20      # sections from this size are read into anonymous mmaps
+BIG_SECTION = 1 << 20      # sections from this size: mapped from a local file, else anonymous mmaps
+ALIGN = 64                 # where the writer puts the first big buffer: a mapped array is aligned
 GOOD_RATIO = 0.7           # compress only when the sample shrinks below this
 
 
 class UnpicklableArtifact(Exception):
     """Carries the original error; the task layer turns it into an ArtifactError."""
+
+
+class Pieces:
+    """One section made of several buffers written back to back (an Arrow IPC file whose
+    column buffers are the frame's own memory): hashed and written piece by piece, read
+    back as one section, so nothing is concatenated in memory."""
+
+    def __init__(self, parts: list):
+        self.parts = [p if isinstance(p, memoryview) else memoryview(p) for p in parts]
+        self.nbytes = sum(p.nbytes for p in self.parts)
+
+
+def _parts(section) -> list:
+    return section.parts if isinstance(section, Pieces) else [section]
 
 
 @dataclass
@@ -43,6 +62,8 @@ class Encoded:
     serializer: str = PICKLE
     compress: bool = True          # False: every section raw (Arrow: memory-mapped reads)
     fallback: str | None = None    # why the serializers before pickle passed the value on
+    block: int | None = None       # hashed in blocks of this size (a part can be read alone)
+    digests: list | None = None    # the blocks' xxh3-128 digests, per section
 
     @property
     def size(self) -> int:
@@ -61,6 +82,7 @@ class Encoded:
 class Blob:
     serializer: str
     sections: list
+    block: int | None = None
 
 
 def encode(obj: Any) -> Encoded:
@@ -75,6 +97,10 @@ def encode(obj: Any) -> Encoded:
                 reason = f"{type(e).__name__}: {reason}"
             notes.append(f"{name}: {reason}")
             continue
+        if getattr(ser, "partial_reads", False):   # raw sections hashed block by block
+            digests = [block_digests(_parts(sec)) for sec in sections]
+            key = block_key(name, [sec.nbytes for sec in sections], digests, BLOCK)
+            return Encoded(sections, key, name, compress=False, block=BLOCK, digests=digests)
         return Encoded(sections, content_key(sections, name), name,
                        compress=getattr(ser, "compress", True))
     encoded = encode_pickle(obj)
@@ -82,11 +108,14 @@ def encode(obj: Any) -> Encoded:
     return encoded
 
 
-def _as_sections(out: Any) -> list[memoryview]:
+def _as_sections(out: Any) -> list:
     if isinstance(out, (bytes, bytearray, memoryview)) or not isinstance(out, (list, tuple)):
         out = [out]
     sections = []
     for part in out:
+        if isinstance(part, Pieces):
+            sections.append(part)
+            continue
         view = memoryview(part)
         if not view.contiguous:
             view = memoryview(view.tobytes())
@@ -125,12 +154,65 @@ def content_key(sections: list[memoryview], serializer: str = PICKLE) -> str:
     h.update(struct.pack("<I", len(sections)))
     for s in sections:
         h.update(struct.pack("<Q", s.nbytes))
-        h.update(s)
+        for part in _parts(s):
+            h.update(part)
+    return h.hexdigest()
+
+
+BLOCK = 1 << 20   # a block-hashed section (Arrow) is checked in blocks of this size
+
+
+class _Blocks:
+    """xxh3-128 digests of the consecutive `block`-byte blocks of bytes fed in pieces."""
+
+    def __init__(self, block: int = BLOCK):
+        import xxhash
+
+        self._new = xxhash.xxh3_128
+        self.block, self.digests, self._h, self._left = block, [], None, 0
+
+    def update(self, data) -> None:
+        view = memoryview(data).cast("B")
+        while view.nbytes:
+            if self._h is None:
+                self._h, self._left = self._new(), self.block
+            n = min(self._left, view.nbytes)
+            self._h.update(view[:n])
+            view, self._left = view[n:], self._left - n
+            if not self._left:
+                self.digests.append(self._h.hexdigest())
+                self._h = None
+
+    def finish(self) -> list[str]:
+        if self._h is not None:
+            self.digests.append(self._h.hexdigest())
+            self._h = None
+        return self.digests
+
+
+def block_digests(parts, block: int = BLOCK) -> list[str]:
+    blocks = _Blocks(block)
+    for part in parts:
+        blocks.update(part)
+    return blocks.finish()
+
+
+def block_key(serializer: str, lengths: list[int], digests: list[list[str]], block: int) -> str:
+    """The key of a block-hashed blob: its sections' lengths and their blocks' digests (which
+    the header lists, so a part of it can be checked without reading the rest)."""
+    h = _hasher(serializer)
+    h.update(b"blocks\0" + struct.pack("<QI", block, len(lengths)))
+    for length, section in zip(lengths, digests):
+        if len(section) != -(-length // block):
+            raise DamagedBlob("its header lists the wrong number of block hashes")
+        h.update(struct.pack("<Q", length))
+        for d in section:
+            h.update(bytes.fromhex(d))
     return h.hexdigest()
 
 
 def _codec_for(section: memoryview) -> str:
-    if section.nbytes < MIN_COMPRESS:
+    if section.nbytes < MIN_COMPRESS or isinstance(section, Pieces):
         return "raw"
     import zstandard
 
@@ -140,17 +222,26 @@ def _codec_for(section: memoryview) -> str:
 
 
 def write(f: IO[bytes], encoded: Encoded, compress: bool = True) -> None:
-    compress = compress and encoded.compress
+    compress = compress and encoded.compress and not encoded.block
     codecs = [_codec_for(s) if compress else "raw" for s in encoded.sections]
     fields = {"hash": HASH_NAME, "key": encoded.key,
               "sections": [[s.nbytes, c] for s, c in zip(encoded.sections, codecs)]}
     if encoded.serializer != PICKLE:
         fields["serializer"] = encoded.serializer
+    if encoded.block:
+        fields.update(block=encoded.block, digests=encoded.digests)
     header = json.dumps(fields).encode()
+    if len(codecs) > 1 and codecs[0] == codecs[1] == "raw" and \
+            encoded.sections[1].nbytes >= BIG_SECTION:
+        # spaces after the JSON put the first big buffer (an array's memory) at an aligned
+        # offset, so that a local read maps it in place (_read_sections)
+        start = len(MAGIC) + 4 + len(header) + encoded.sections[0].nbytes
+        header += b" " * (-start % ALIGN)
     f.write(MAGIC + struct.pack("<I", len(header)) + header)
     for section, codec in zip(encoded.sections, codecs):
         if codec == "raw":
-            f.write(section)
+            for part in _parts(section):
+                f.write(part)
             continue
         import zstandard
 
@@ -210,7 +301,12 @@ def read_blob(f: IO[bytes], key: str | None = None) -> Blob:
     except _decode_errors() as e:
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     if key is not None:
-        got = content_key([memoryview(s) for s in blob.sections], blob.serializer)
+        views = [memoryview(s) for s in blob.sections]
+        if blob.block:
+            got = block_key(blob.serializer, [v.nbytes for v in views],
+                            [block_digests([v], blob.block) for v in views], blob.block)
+        else:
+            got = content_key(views, blob.serializer)
         if got != key:
             raise DamagedBlob(f"its content hashes to {got}, not to its name")
     return blob
@@ -252,23 +348,29 @@ def verify(f: IO[bytes], key: str) -> int:
     its size); returns the artifact's size. Raises DamagedBlob."""
     try:
         header = _read_header(f, key)
-        h = _hasher(header.get("serializer", PICKLE))
+        serializer, block = header.get("serializer", PICKLE), header.get("block")
+        h = _hasher(serializer)
         h.update(struct.pack("<I", len(header["sections"])))
-        total = 0
+        total, digests = 0, []
         for raw_len, codec in header["sections"]:
             h.update(struct.pack("<Q", raw_len))
+            blocks = _Blocks(block) if block else h
             for chunk in _section_chunks(f, raw_len, codec):
-                h.update(chunk)
+                blocks.update(chunk)
+            if block:
+                digests.append(blocks.finish())
             total += raw_len
         trailing = f.read(1)
+        got = (block_key(serializer, [n for n, _ in header["sections"]], digests, block)
+               if block else h.hexdigest())
     except DamagedBlob:
         raise
     except _decode_errors() as e:
         raise DamagedBlob(f"{type(e).__name__}: {e}") from None
     if trailing:
         raise DamagedBlob("it has bytes after its last section")
-    if h.hexdigest() != key:
-        raise DamagedBlob(f"its content hashes to {h.hexdigest()}, not to its name")
+    if got != key:
+        raise DamagedBlob(f"its content hashes to {got}, not to its name")
     return total
 
 
@@ -304,10 +406,17 @@ def _read_header(f: IO[bytes], key: str | None = None) -> dict:
         raise DamagedBlob("not an nbflow blob (bad magic)")
     (hlen,) = struct.unpack("<I", f.read(4))
     header = json.loads(f.read(hlen))
-    if not isinstance(header, dict) or set(header) - {"hash", "key", "sections", "serializer"}:
+    if not isinstance(header, dict) or set(header) - {"hash", "key", "sections", "serializer",
+                                                      "block", "digests"}:
         raise DamagedBlob("its header is not an nbflow blob header")
     if not isinstance(header.get("serializer", PICKLE), str):
         raise DamagedBlob("its header names no serializer")
+    if "block" in header and not (
+            isinstance(header["block"], int) and header["block"] > 0
+            and isinstance(header.get("digests"), list)
+            and len(header["digests"]) == len(header["sections"])
+            and all(c == "raw" for _, c in header["sections"])):
+        raise DamagedBlob("its header's block hashes are malformed")
     if header.get("hash", HASH_NAME) != HASH_NAME:
         raise DamagedBlob(f"unknown hash {header.get('hash')!r} in its header")
     if key is not None and header.get("key", key) != key:
@@ -366,18 +475,28 @@ def _bytes_left(f: IO[bytes]) -> int | None:
     return None if end is None else end - here
 
 
-def _file_map(f: IO[bytes]):
-    """A read-only map of a local file (None for a remote one)."""
+def _file_map(f: IO[bytes], writable: bool = False):
+    """A read-only map of a local file (None for a remote one); `writable`: a private
+    copy-on-write map (the file never changes; a page the reader writes becomes its own)."""
     try:
         fileno = f.fileno()
     except (AttributeError, OSError, ValueError):
         return None
     import mmap
 
-    try:
-        return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
+    if writable:   # private; not populated: that would copy every page (a write fault
+        try:       # each), and faulting them in as the hash check reads is faster here
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_COPY)
+        except (OSError, ValueError):
+            return None
+    try:   # populated at once: the hash check reads every page anyway (faster than faults)
+        return mmap.mmap(fileno, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                         prot=mmap.PROT_READ)
+    except (OSError, ValueError, TypeError, AttributeError):   # no flags/prot (Windows)
+        try:
+            return mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return None
 
 
 def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
@@ -386,16 +505,18 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
     left = _bytes_left(f)
     sections = []
     mapped = None
-    if serializer != PICKLE and any(c == "raw" and n >= BIG_SECTION
-                                    for n, c in header["sections"]):
-        mapped = _file_map(f)
+    if any(c == "raw" and n >= BIG_SECTION for n, c in header["sections"]):
+        # a local blob's big raw sections are views of the file: no copy, no new memory
+        # (pickle's are writable, copy-on-write: a loaded array can be changed in place)
+        mapped = _file_map(f, writable=serializer == PICKLE)
     for raw_len, codec in header["sections"]:
         if left is not None:   # a damaged header must not make us allocate a huge buffer
             most = left if codec == "raw" else (left // 13 + 1) * CHUNK
             if not 0 <= raw_len <= most:
                 raise DamagedBlob(f"a section claims {raw_len} bytes, the blob has {left} left")
             left -= raw_len if codec == "raw" else 0
-        if mapped is not None and codec == "raw" and raw_len >= BIG_SECTION:
+        if mapped is not None and codec == "raw" and raw_len >= BIG_SECTION and (
+                serializer != PICKLE or f.tell() % 16 == 0):   # an array's items aligned
             pos = f.tell()
             if pos + raw_len > len(mapped):
                 raise DamagedBlob("blob is truncated")
@@ -424,4 +545,4 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
         else:
             raise DamagedBlob(f"unknown codec {codec!r} in blob")
         sections.append(buf)
-    return Blob(serializer, sections)
+    return Blob(serializer, sections, header.get("block"))

@@ -71,9 +71,18 @@ class ArrowSerializer(Serializer):
             raise CannotSerialize(f"pyarrow is not installed ({e})") from None
         return arrow.serialize(obj)
 
-    compress = False    # raw sections: a local blob is memory-mapped, not copied
+    compress = False       # raw sections: a local blob is memory-mapped, not copied
+    partial_reads = True   # hashed in blocks: some columns can be read and checked alone
 
     def deserialize(self, sections: list, columns=None) -> Any:
+        return self._reader().deserialize(sections, columns=columns)
+
+    def read_columns(self, blob, columns) -> Any:
+        """Only `columns`, from a partial.PartialBlob (the rest of the blob is not read)."""
+        return self._reader().read_columns(blob, columns)
+
+    @staticmethod
+    def _reader():
         try:
             from . import arrow
         except ImportError as e:
@@ -82,7 +91,7 @@ class ArrowSerializer(Serializer):
                 ARROW, f"reading it needs pandas and pyarrow, and '{missing}' is not installed "
                 "here", "Install it: pip install pyarrow pandas (or pip install "
                 "'nbflow-jupyter[arrow]')") from None
-        return arrow.deserialize(sections, columns=columns)
+        return arrow
 
 
 _BUILTIN: dict[str, Serializer] = {ARROW: ArrowSerializer()}

@@ -14,7 +14,7 @@ neither added nor removed.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import time
 from collections.abc import Iterable
 
@@ -93,7 +93,7 @@ def mutate(ds, flow: str, run_id: str, initial: Iterable[str], system: Iterable[
         raise TaggingError(f"a run has at most {MAX_USER_TAGS} user tags (Metaflow's limit); "
                            f"this change would make {len(after)}")
     change = {"remove": remove, "add": add, "at": time.time()}
-    name = f"{time.time_ns():020d}-{secrets.token_hex(4)}.json"
+    name = f"{time.time_ns():020d}-{os.urandom(4).hex()}.json"
     if not ds.storage.create_exclusive(f"{_dir(flow, run_id)}/{name}",
                                        json.dumps(change).encode()):
         raise TaggingError("a tag change with the same name exists; try again")

@@ -1,13 +1,17 @@
-"""The Dask executor: each task attempt runs as `python -m nbflow.task` in its own
-process (and process group) on a Dask worker, so a step stays isolated wherever it runs.
+"""The Dask executor: each task attempt runs as a process (and process group) of its own
+on a Dask worker, forked from the worker's zygote (a warm process that has imported the
+task runtime, as with the local executor), so a step stays isolated wherever it runs.
 
 The cluster (see dask_cluster.py): `--scheduler` / NBFLOW_DASK_SCHEDULER, else a
 LocalCluster with TLS started for the run. The datastore must be reachable from the
 workers (s3://..., or a shared folder).
 
-- Live output: the worker follows the task's output files and publishes new bytes
-  with their offsets on the run's Dask event topic; the client delivers each byte
-  once, whether it comes live or with the task's result.
+- Live output: the worker follows the task's output and publishes new bytes with
+  their offsets on the run's Dask event topic; the client delivers each byte once,
+  whether it comes live or with the task's result.
+- The end: the worker publishes the exit status after the last output; the client
+  ends the attempt on it, without fetching the task's result (a round trip through the
+  scheduler per task). A future that ends otherwise (lost, cancelled) ends it too.
 - Ending tasks: kill() asks every worker to kill the task's process group (a task
   not started yet is refused when it starts), then cancels its future.
 - A lost worker: the attempt ends with `handle.fault` set; the scheduler retries it
@@ -34,6 +38,7 @@ _ENDED: set[str] = set()         # tokens ended before they started here
 _LOCK = threading.Lock()
 _EXECUTORS: dict = {}            # extra environment (JSON) -> this worker's LocalExecutor (zygote)
 _START_LOCK = threading.Lock()
+_PRELOADED: dict[str, set] = {}  # extra environment (JSON) -> modules its zygote was asked to import
 
 
 def end_tasks(tokens: list[str]) -> list[int]:
@@ -72,7 +77,8 @@ def _forward(files: dict, sent: dict, send) -> None:
 
 
 def run_task_process(request_json: str, token: str = "", topic: str = "",
-                     kill_after: float | None = None) -> tuple[int, bytes, bytes, int | None, str]:
+                     kill_after: float | None = None,
+                     preload: tuple = ()) -> tuple[int, bytes, bytes, int | None, str]:
     """On a worker: run one task attempt in a process of its own; stream its output.
 
     The task is forked from this worker's zygote (a warm process that has imported the
@@ -81,18 +87,25 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
     the run no longer wants it (cancelled, or its client went away and the worker is
     closing), or when this worker process ends however (the zygote hangs up and ends
     its tasks; a spawned task's keeper holds a lifeline pipe whose write end is here).
+    `preload`: the notebook's imports, imported by the zygote before it forks.
     Returns (exit status, stdout, stderr, pid, worker address)."""
     address, send = _publisher(topic, token)
     request = json.loads(request_json)
     env = request.get("env") or {}
     wanted = _wanted_check()
-    executor = None if env and request.get("environment") else _executor(env)
+    executor = None if env and request.get("environment") else _executor(env, preload)
     if executor is None:
         return _run_spawned(request_json, env, token, address, send, wanted, kill_after)
     return _run_forked(executor, request, token, address, send, wanted, kill_after)
 
 
-def _executor(env: dict):
+async def warm_zygote(env: dict) -> None:
+    """On a worker (Client.run, not awaited): start its zygote now, so that it imports the
+    task runtime while the run's first tasks are on their way."""
+    _executor(env)
+
+
+def _executor(env: dict, preload=()):
     """This worker's zygote for tasks with these extra environment variables (started on
     first use, kept for the worker's life; it ends its tasks and itself when the worker
     process ends). None where fork is not available: tasks are then spawned."""
@@ -114,6 +127,12 @@ def _executor(env: dict):
                             os.environ.pop(name, None)
                         else:
                             os.environ[name] = value
+        if executor.fork:
+            done = _PRELOADED.setdefault(key, set())
+            new = [name for name in preload if name not in done]
+            if new:
+                executor.preload(new)
+                done.update(new)
     return executor if executor.fork else None
 
 
@@ -156,7 +175,8 @@ def _run_forked(executor, request: dict, token: str, address, send, wanted,
         unwanted = token in _ENDED   # ended while it was starting
     if unwanted:
         handle.kill()
-    send({"kind": "start", "pid": handle.pid, "worker": address, "run": uuid.uuid4().hex})
+    execution = uuid.uuid4().hex
+    send({"kind": "start", "pid": handle.pid, "worker": address, "run": execution})
     deadline = time.time() + kill_after if kill_after else None
     try:
         while not ended.wait(POLL):
@@ -166,6 +186,8 @@ def _run_forked(executor, request: dict, token: str, address, send, wanted,
     finally:
         with _LOCK:
             _RUNNING.pop(token, None)
+    forward()   # then the end: the client ends the task on it, not on fetching the result
+    send({"kind": "exit", "code": codes[0], "run": execution, "sent": dict(sent)})
     with lock:
         return codes[0], bytes(output["stdout"]), bytes(output["stderr"]), handle.pid, address
 
@@ -194,7 +216,8 @@ def _run_spawned(request_json: str, env: dict, token: str, address, send, wanted
             finally:
                 os.close(life_r)
             _RUNNING[token] = proc.pid
-        send({"kind": "start", "pid": proc.pid, "worker": address, "run": uuid.uuid4().hex})
+        execution = uuid.uuid4().hex
+        send({"kind": "start", "pid": proc.pid, "worker": address, "run": execution})
         try:
             proc.stdin.write(request_json.encode())
             proc.stdin.close()
@@ -213,6 +236,8 @@ def _run_spawned(request_json: str, env: dict, token: str, address, send, wanted
             os.close(life_w)
             with _LOCK:
                 _RUNNING.pop(token, None)
+        _forward(files, sent, send)
+        send({"kind": "exit", "code": code, "run": execution, "sent": dict(sent)})
         out.seek(0)
         err.seek(0)
         return code, out.read(), err.read(), proc.pid, address
@@ -239,11 +264,15 @@ def _wanted_check():
 # -- on the client ---------------------------------------------------------------------
 class DaskHandle(TaskHandle):
     """One attempt on the cluster. Output arrives live and with the result: each byte is
-    delivered once, by offset. `fault`: why the attempt was lost, when it was not the task."""
+    delivered once, by offset. The attempt ends on its "exit" event when every byte of its
+    output came before it (no fetch of the result: that is a round trip through the
+    scheduler per task), else when its future ends. `fault`: why the attempt was lost,
+    when it was not the task."""
 
-    def __init__(self, executor: DaskExecutor, token: str, on_output: OutputCallback):
+    def __init__(self, executor: DaskExecutor, token: str, on_output: OutputCallback,
+                 on_exit: ExitCallback):
         super().__init__()
-        self.executor, self.token, self.on_output = executor, token, on_output
+        self.executor, self.token, self.on_output, self.on_exit = executor, token, on_output, on_exit
         self.future = None
         self.worker: str | None = None
         self.execution: str | None = None
@@ -257,6 +286,7 @@ class DaskHandle(TaskHandle):
             self.executor.end([self])
 
     def on_event(self, msg: dict) -> None:
+        ended = False
         with self.lock:
             if self.finished:
                 return
@@ -269,6 +299,10 @@ class DaskHandle(TaskHandle):
                 self.execution, self.worker, self.pid = msg["run"], msg["worker"], msg["pid"]
             elif msg["kind"] == "output":
                 self._deliver(msg["stream"], msg["offset"], msg["data"])
+            elif msg["kind"] == "exit" and msg["run"] == self.execution and msg["sent"] == self.sent:
+                self.finished = ended = True   # else output went missing: the result has it all
+        if ended:
+            self.executor._complete(self, msg["code"])
 
     def _deliver(self, stream: str, offset: int, data: bytes) -> None:
         have = self.sent[stream]
@@ -276,11 +310,15 @@ class DaskHandle(TaskHandle):
             self.on_output(stream, data[have - offset:])
             self.sent[stream] = offset + len(data)
 
-    def finish(self, out: bytes, err: bytes) -> None:
+    def finish(self, out: bytes, err: bytes) -> bool:
+        """Deliver what did not come live; False if the attempt had ended already."""
         with self.lock:
+            if self.finished:
+                return False
             self._deliver("stdout", 0, out)
             self._deliver("stderr", 0, err)
             self.finished = True
+            return True
 
 
 class DaskExecutor(Executor):
@@ -298,6 +336,7 @@ class DaskExecutor(Executor):
         self.topic = f"nbflow-{uuid.uuid4().hex}"
         self.handles: dict[str, DaskHandle] = {}
         self._workers: dict[str, dict] | None = None
+        self.preload_modules: tuple = ()
 
     def start(self) -> None:
         if self.client is not None:
@@ -306,6 +345,16 @@ class DaskExecutor(Executor):
 
         self.client, self.cluster = connect(self.address, self.n_workers)
         self.client.subscribe_topic(self.topic, self._on_event)
+        try:
+            self.client.run(warm_zygote, self._task_env(), wait=False)
+        except Exception:  # noqa: BLE001 - only a head start: the first task starts it anyway
+            pass
+
+    @staticmethod
+    def _task_env() -> dict:
+        """The variables a task needs from this process that a worker may not have."""
+        options = os.environ.get("NBFLOW_DATASTORE_OPTIONS")
+        return {"NBFLOW_DATASTORE_OPTIONS": options} if options else {}
 
     def check(self, graph) -> None:
         """Refuse, before the run starts, a step that no worker could ever run."""
@@ -315,6 +364,10 @@ class DaskExecutor(Executor):
         self._workers = self._worker_resources()
         for name, node in graph.nodes.items():
             check_fits(name, node.spec.options.resources_dict(), self._workers)
+
+    def preload(self, modules: list[str]) -> None:
+        """The notebook's imports: each worker's zygote imports them before forking tasks."""
+        self.preload_modules = tuple(modules)
 
     def _worker_resources(self) -> dict:
         from .dask_cluster import worker_resources
@@ -334,42 +387,48 @@ class DaskExecutor(Executor):
         timeout = request.timeout
         kill_after = timeout + KILL_GRACE if timeout else None
         token = f"{request.pathspec}.{request.attempt}-{uuid.uuid4().hex[:8]}"
-        handle = self.handles[token] = DaskHandle(self, token, on_output)
-        if os.environ.get("NBFLOW_DATASTORE_OPTIONS"):  # the workers need them too
-            request = replace(request, extra=dict(request.extra, env={
-                "NBFLOW_DATASTORE_OPTIONS": os.environ["NBFLOW_DATASTORE_OPTIONS"]}))
+        handle = self.handles[token] = DaskHandle(self, token, on_output, on_exit)
+        env = self._task_env()
+        if env:   # the workers need them too
+            request = replace(request, extra=dict(request.extra, env=env))
         if self._workers is None:
             self._workers = self._worker_resources()
         handle.future = self.client.submit(
             run_task_process, json.dumps(request.to_json()), token, self.topic, kill_after,
-            key=f"nbflow-{token}", pure=False,
+            self.preload_modules, key=f"nbflow-{token}", pure=False,
             resources=restrictions(request.resources, self._workers) or None)
-        handle.future.add_done_callback(lambda fut: self._done(handle, fut, on_output, on_exit))
+        handle.future.add_done_callback(lambda fut: self._done(handle, fut))
         return handle
 
-    def _done(self, handle: DaskHandle, fut, on_output: OutputCallback, on_exit: ExitCallback):
+    def _done(self, handle: DaskHandle, fut) -> None:
         from distributed import KilledWorker
 
-        out, err = b"", b""
+        if handle.finished:
+            return   # ended on its exit event: the result is not fetched
+        out, err, fault = b"", b"", None
         try:
             code, out, err, pid, worker = fut.result()
             handle.pid, handle.worker = pid or handle.pid, worker or handle.worker
         except KilledWorker as e:
             code = -9
-            handle.fault = (f"the Dask worker running the task was lost ({handle.worker or e}); "
-                            "the task did not finish")
+            fault = (f"the Dask worker running the task was lost ({handle.worker or e}); "
+                     "the task did not finish")
         except BaseException as e:  # cancelled (the run ended it), or Dask could not run it
             code = -9
             if not fut.cancelled():
                 err = f"[nbflow] dask: {e!r}\n".encode()
-        handle.finish(out, err)
+        if handle.finish(out, err):
+            handle.fault = fault
+            self._complete(handle, code)
+
+    def _complete(self, handle: DaskHandle, code: int) -> None:
         if handle.fault:
-            on_output("stderr", f"[nbflow] {handle.fault}\n".encode())
+            handle.on_output("stderr", f"[nbflow] {handle.fault}\n".encode())
         self.handles.pop(handle.token, None)
         handle.returncode = code
         for stream in ("stdout", "stderr"):
-            on_output(stream, b"")
-        on_exit(code)
+            handle.on_output(stream, b"")
+        handle.on_exit(code)
 
     def end(self, handles: list[DaskHandle]) -> None:
         """Kill these tasks on whichever worker runs them, then cancel their futures."""

@@ -13,16 +13,19 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..cards import MPL_BACKEND
 from ..records import TaskRequest
 from ..task.keeper import LIFELINE_ENV
 from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
 from .taskio import TaskIO, Watched
+
+if TYPE_CHECKING:   # imported where a process is spawned: `nbflow run` forks, and starts faster
+    import subprocess
 
 
 def task_env(environment: dict | None = None) -> dict:
@@ -62,6 +65,8 @@ class SpawnExecutor(Executor):
         in_r, in_w = os.pipe()
         environment = request.environment   # a --pypi step: its own interpreter
         python = environment["python"] if environment else sys.executable
+        import subprocess
+
         proc = subprocess.Popen([python, "-m", "nbflow.task"], stdin=in_r, stdout=out_w,
                                 stderr=err_w, env=dict(task_env(environment),
                                                        **{LIFELINE_ENV: str(life_r)}),
@@ -150,6 +155,8 @@ class LocalExecutor(Executor):
             self._zygote_pid = self._fork_zygote(ours, theirs)
         else:  # forking a threaded process (a kernel) is unsafe: start a fresh one
             python = self.environment["python"] if self.environment else sys.executable
+            import subprocess
+
             self._zygote = subprocess.Popen(
                 [python, "-m", "nbflow.executors.zygote", str(theirs.fileno()),
                  json.dumps(self.preload_modules)],

@@ -10,7 +10,6 @@ import json
 import sys
 from dataclasses import replace
 
-from .. import graph as graphmod
 from ..datastore import records
 from ..errors import NbflowError, NotebookError, ParameterError, TaskFailed
 from ..notebook.params import notebook_parameters, resolve_values
@@ -74,8 +73,8 @@ def run_step(session: KernelSession, spec: StepSpec, saved: NotebookSpec | None)
     ds = datastore_for(known, None)
     if spec.name != "start" and not _parents(known, spec.name):
         known = session.known_spec(saved, _last_run_notebook(ds, known.flow_name))
-    graph = graphmod.FlowGraph(known)   # complete when built: errors in other cells do not
-                                        # stop this one
+    graph = session.graphs.graph_for(known)   # complete when built (errors in other cells do
+                                              # not stop this one); rebuilt as far as it changed
     parent_tasks = _parent_tasks(session, graph, spec, ds, saved)
     params, values = _param_values(session, known)
     _check_reads(spec, graph, parent_tasks, params)
@@ -384,9 +383,10 @@ class RecordLog:
         steps = w["steps"]
         for spec in known.steps:
             old = steps.get(spec.name)
-            if old is not spec and old != spec:
-                nb.setdefault("steps", {})[spec.name] = spec.to_json()
-                steps[spec.name] = spec
+            if old is not spec:
+                if old != spec:
+                    nb.setdefault("steps", {})[spec.name] = spec.to_json()
+                steps[spec.name] = spec   # (the next cell compares by identity)
         order = [spec.name for spec in known.steps]
         if order != w["order"]:
             nb["order"] = w["order"] = order
@@ -433,4 +433,10 @@ def end_interactive_run(session: KernelSession) -> None:
                               message="" if not session.failed else
                               f"step(s) whose last task failed: {', '.join(sorted(session.failed))}")
     except Exception:  # noqa: BLE001, S110 - at exit the store may be gone: no one to tell
+        pass
+    try:   # the cells' changes log, folded into the record once, at the end (a reader
+        # meanwhile sees the same record: applying the log again changes nothing)
+        if records.read_run_log(run.datastore, run.flow, run.run_id):
+            records.update_run(run.datastore, run.flow, run.run_id)
+    except Exception:  # noqa: BLE001, S110 - the log stays: readers apply it
         pass

@@ -64,19 +64,34 @@ def cells_info(sources: list[str] | str) -> str:
     states = step_states(session()) if sources else {}
     out = []
     for i, source in enumerate(sources, 1):
-        kind = cell_kind(source)
-        if kind is None:
-            out.append({"kind": None})
-            continue
-        try:
-            h = parse_header(split_cell(source)[0], i)
-        except Exception as e:  # noqa: BLE001 - shown on the badge; the cell shows it when run
-            out.append({"kind": kind, "error": str(e)})
-            continue
-        out.append({"kind": kind, "name": h.name, "targets": list(h.targets),
-                    "foreach": h.options.foreach if kind == "step" else None,
-                    "state": states.get(h.name, "never run") if kind == "step" else None})
+        info = _HEADERS.get(source)
+        if info is None:
+            info = _header_info(source, i)
+        if info.get("kind") == "step" and "error" not in info:
+            info = {**info, "state": states.get(info["name"], "never run")}
+        out.append(info)
     return _JSONText(json.dumps(out))
+
+
+_HEADERS: dict[str, dict] = {}   # a cell's source -> its header's info (asked after every
+                                 # cell: a big notebook's headers are parsed once each)
+
+
+def _header_info(source: str, cell: int) -> dict:
+    kind = cell_kind(source)
+    if kind is None:
+        info = {"kind": None}
+    else:
+        try:
+            h = parse_header(split_cell(source)[0], cell)
+        except Exception as e:  # noqa: BLE001 - shown on the badge; the cell shows it when run
+            return {"kind": kind, "error": str(e)}   # names the cell: not kept
+        info = {"kind": kind, "name": h.name, "targets": list(h.targets),
+                "foreach": h.options.foreach if kind == "step" else None, "state": None}
+    if len(_HEADERS) >= 4096:
+        _HEADERS.clear()
+    _HEADERS[source] = info
+    return info
 
 
 def run_as_flow(path: str | None = None, args: str = "") -> None:

@@ -6,7 +6,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 
-from ..notebook.parse import flow_name_from_path, read_notebook
+from ..graph.incremental import GraphKeeper
+from ..notebook.parse import _read_cells, flow_name_from_path, parse_cells, read_notebook
 from ..notebook.spec import FlowCellSpec, NotebookSpec, StepSpec
 
 DEFAULT_FLOW = "NotebookFlow"
@@ -55,7 +56,8 @@ class KernelSession:
     _executor_cwd: str | None = None
     _preloaded: set = field(default_factory=set)
     _preload_seen: set = field(default_factory=set)   # sources whose imports were preloaded
-    _saved: tuple | None = None                       # (file's stat key, its NotebookSpec)
+    _saved: tuple | None = None               # (file's stat key, its NotebookSpec, its cells)
+    graphs: GraphKeeper = field(default_factory=GraphKeeper)   # the last graph, kept
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the notebook ------------------------------------------------------------
@@ -74,13 +76,22 @@ class KernelSession:
         if st is None:
             return None
         key = (path, st.st_ino, st.st_mtime_ns, st.st_size)
-        if self._saved is not None and self._saved[0] == key:
-            return self._saved[1]
+        last = self._saved
+        if last is not None and last[0] == key:
+            return last[1]
+        cells = None
         try:
-            spec = read_notebook(path)
+            if path.endswith(".ipynb"):
+                cells = _read_cells(path)
+                if last is not None and last[0][0] == path and last[2] == cells:
+                    self._saved = (key, last[1], cells)   # saved again, same sources (outputs)
+                    return last[1]
+                spec = parse_cells(cells, path=os.path.abspath(path))
+            else:
+                spec = read_notebook(path)
         except Exception:  # noqa: BLE001 - a half-written or damaged file: the kernel's cells still work
             spec = None
-        self._saved = (key, spec)
+        self._saved = (key, spec, cells)
         return spec
 
     def flow_name(self, saved: NotebookSpec | None = None) -> str:

@@ -60,4 +60,12 @@ def project_context(notebook, user: str) -> dict:
     branch = f"user.{user}"
     return {"project": {"project_name": fc.project, "branch_name": branch,
                         "project_flow_name": f"{fc.project}.{branch}.{notebook.flow_name}",
-                        "is_production": False}}
+                        "is_user_branch": True, "is_production": False}}
+
+
+def project_tags(notebook, user: str) -> list[str]:
+    """The system tags a run of a `--project` notebook gets (Metaflow's @project adds them)."""
+    project = project_context(notebook, user).get("project")
+    if not project:
+        return []
+    return [f"project:{project['project_name']}", f"project_branch:{project['branch_name']}"]

@@ -12,7 +12,7 @@ is reused and the unfinished ones run again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import graph as graphmod
 from ..datastore import Datastore, records
@@ -50,6 +50,7 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
     ds = datastore_for(notebook, opts.datastore)
     origin_id = origin_run_id or latest_origin(ds, graph.name, opts.namespace)
     plan = plan_resume(graph, ds, origin_id, step)
+    opts = with_origin_tags(opts, ds, graph.name, origin_id)
     params, param_refs = check_parameters(notebook, opts, ds, plan)
     environments = pinned_environments(notebook, ds, opts, plan.origin.pinned_environments)
     run_id, record = create_run_record(ds, notebook, params, {}, opts, origin_run_id=origin_id,
@@ -61,6 +62,16 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
     fanout = _announcing(list(listeners or []), clones, run_id)
     return execute(graph, ds, run_id, record, opts, [fanout], completed=clones,
                    first_task_id=first_id, executor=executor)
+
+
+def with_origin_tags(opts: RunOptions, ds: Datastore, flow: str, origin_id: str) -> RunOptions:
+    """The resumed run carries the origin run's user tags as they are now (those added after
+    it started included, as Metaflow does since #1406), then the ones given to resume."""
+    from ..client.core import Run
+
+    origin = Run(f"{flow}/{origin_id}", _datastore=ds, _check=False)
+    tags = list(dict.fromkeys([*sorted(origin.user_tags), *opts.tags]))
+    return replace(opts, tags=tags)
 
 
 def latest_origin(ds: Datastore, flow: str, namespace: str | None) -> str:

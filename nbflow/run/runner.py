@@ -14,16 +14,17 @@ from ..environment import capture
 from ..errors import DatastoreError, NbflowError, UsageError
 from ..executors import get_executor
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
-from ..notebook.spec import NotebookSpec
 from ..records import EventKind, RunContext, RunEvent, RunRecord
 from ..user import username
 
 if TYPE_CHECKING:
+    from ..notebook.spec import NotebookSpec
     from .scheduler import Listener, RunResult
 
-# What both this process and a task's need is imported above; the graph and the scheduler
-# only where they are used: `nbflow run` forks the zygote (executors.local) after importing
-# this module, so the zygote's own imports and those go on side by side.
+# What both this process and a task's need is imported above; the notebook's spec, the
+# graph and the scheduler only where they are used: `nbflow run` forks the zygote
+# (executors.local) after importing this module, so the zygote's own imports and those
+# go on side by side.
 
 
 @dataclass
@@ -119,7 +120,10 @@ def create_run_record(ds: Datastore, notebook: NotebookSpec, params, values: dic
     user = username()
     if param_refs is None:
         param_refs = {p.artifact: ds.put_object(values[p.artifact]) for p in params}
-    sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else [])
+    from ..notebook.production import project_tags
+
+    sys_tags = [f"user:{user}"] + (["interactive"] if opts.is_interactive else []) + \
+        project_tags(notebook, user)
     record = RunRecord(
         flow=notebook.flow_name, run_id="", created_at=time.time(), user=user,
         namespace=run_namespace(opts, user), notebook=notebook.to_dict(), params=param_refs,

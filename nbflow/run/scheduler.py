@@ -92,7 +92,14 @@ class Scheduler:
         self.stopping = False
         fc = graph.notebook.flow_cell
         self.flow_cell = None if fc is None else fc.to_json()   # sent with every request
-        self.step_cells = {s.name: s.to_json() for s in graph.notebook.steps}
+        self.step_cells: dict[str, dict] = {}   # step -> its cell as sent; made when first run
+
+    def _step_cell(self, step: str) -> dict:
+        """(A kernel's step cell runs one step of a big notebook: only that one is made.)"""
+        cell = self.step_cells.get(step)
+        if cell is None:
+            cell = self.step_cells[step] = self.graph[step].spec.to_json()
+        return cell
 
     # -- public --------------------------------------------------------------
     def emit(self, event: RunEvent) -> None:
@@ -265,7 +272,7 @@ class Scheduler:
             parents=tuple(ParentRef(p.pathspec, p.step, p.artifacts, p.foreach_stack)
                           for p in task.parents),
             params=self.params, foreach_stack=task.foreach_stack,
-            step_cell=self.step_cells[task.step], flow_cell=self.flow_cell,
+            step_cell=self._step_cell(task.step), flow_cell=self.flow_cell,
             notebook_path=self.graph.notebook.path, foreach_var=node.foreach,
             is_join=node.is_join, max_num_splits=self.max_num_splits,
             max_attempts=opts.retry + 1, catch=opts.catch, timeout=opts.timeout,

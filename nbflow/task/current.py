@@ -8,8 +8,8 @@ import types
 class Current:
     _FIELDS = ("flow_name", "run_id", "step_name", "task_id", "pathspec", "retry_count",
                "origin_run_id", "namespace", "username", "tags", "is_interactive",
-               "project_name", "branch_name", "project_flow_name", "is_production",
-               "parameter_names")
+               "project_name", "branch_name", "project_flow_name", "is_user_branch",
+               "is_production", "parameter_names")
 
     def __init__(self):
         self._set = False

@@ -157,6 +157,7 @@ def _bind_current(req: TaskRequest) -> None:
         namespace=ctx.namespace, username=ctx.username, tags=list(ctx.tags),
         is_interactive=ctx.is_interactive, parameter_names=sorted(req.params),
         **(ctx.project or {}))
+    current._parent_pathspecs = tuple(p.pathspec for p in req.parents)  # Task(current.pathspec)
 
 
 def _module_namespace(req: TaskRequest) -> dict:

@@ -2,9 +2,13 @@
 rewritten for nbflow (same intent and checks; nbflow's names and client)."""
 from __future__ import annotations
 
+import os
 from itertools import product
 
 from .harness import GRAPHS, Body, CoreTest, parents
+
+# The shapes beyond Metaflow's (harness.GRAPHS), crossed with the tests that fit them.
+NEW_SHAPES = ("foreach_in_branch", "branch_in_foreach")
 
 
 def every_task(run):
@@ -103,7 +107,7 @@ def expected_lineages(graph: str) -> dict[str, tuple]:
             arrived.setdefault(step, set()).add(lineage)
             if len(arrived[step]) < len(ins[step]):
                 return
-            lineage = (tuple(sorted(arrived[step])),)
+            lineage = (tuple(sorted(arrived[step], key=repr)),)
         out[step] = lineage + (step,)
         for target in GRAPHS[graph][step].targets:
             walk(target, lineage + (step,))
@@ -120,7 +124,7 @@ def _check_lineage(run, graph):
 
 LINEAGE = CoreTest("lineage", [
     Body(0, ("start",), "self.lineage = (current.step_name,)"),
-    Body(1, ("join",), "self.lineage = (tuple(sorted({i.lineage for i in inputs})), "
+    Body(1, ("join",), "self.lineage = (tuple(sorted({i.lineage for i in inputs}, key=repr)), "
                        "current.step_name)"),
     Body(2, ("all",), "self.lineage += (current.step_name,)"),
 ], _check_lineage)
@@ -192,6 +196,9 @@ def _check_catch_retry(run, graph):
                 assert task.data.this_is_split is True and task.current_attempt == 2
             elif step.id not in ("start", "end") and not node.join:
                 assert task.data.ex.type == "TestRetry" and task.data.retry_with_catch == 2
+                # a soft failure is caught in its last try: 1 + 2 retries, no extra
+                # attempt (Metaflow's count; a killed try needs one: tag_catch)
+                assert task.current_attempt == 2, (task.pathspec, task.current_attempt)
 
 
 CATCH_RETRY = CoreTest("catch_retry", [
@@ -205,7 +212,7 @@ CATCH_RETRY = CoreTest("catch_retry", [
          "raise KeyError('catch me!')", options="--catch end_ex", required=True),
     Body(1, ("all",), "self.retry_with_catch = current.retry_count\nraise TestRetry()",
          options="--catch ex --retry 2"),
-], _check_catch_retry, graphs=("branch", "small_foreach"))
+], _check_catch_retry, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 # -- task_exception: a failed task keeps its exception --------------------------------
@@ -238,12 +245,21 @@ def _check_log(run, graph):
             assert "stdout: A regular message.\nstdout: A message with unicode: \u5e74\n" \
                 in task.stdout, (step, task.stdout)
             assert "stderr: A message with unicode: \u5e74\n" in task.stderr, step
+    # Metaflow's CliCheck reads the same logs through its `logs` command
+    from helpers import run_nbflow
+
+    task = next(t for s, t in every_task(run) if s not in ("start", "end"))
+    for stream, text in (("--stdout", task.stdout), ("--stderr", task.stderr)):
+        res = run_nbflow("logs", task.pathspec, stream, cwd=".")
+        assert res.returncode == 0, res.stderr
+        assert "A message with unicode: \u5e74\n" in res.stdout + res.stderr, (stream, res)
+        assert text in res.stdout + res.stderr, (stream, res)
 
 
 BASIC_LOG = CoreTest("basic_log", [
     Body(0, ("singleton",), LOG_BODY, required=True),
     Body(1, ("all",), "pass"),
-], _check_log, graphs=("branch", "foreach"))
+], _check_log, graphs=("branch", "foreach", *NEW_SHAPES))
 
 
 # -- basic_parameters: parameter kinds, values from the environment, immutability -----
@@ -327,7 +343,7 @@ CURRENT_SINGLETON = CoreTest("current_singleton", [
     Body(0, ("start",), CURRENT_START),
     Body(1, ("join",), CURRENT_JOIN),
     Body(2, ("all",), "from uuid import uuid4\n" + CURRENT_FIELDS),
-], _check_current, graphs=("branch", "small_foreach"),
+], _check_current, graphs=("branch", "small_foreach", *NEW_SHAPES),
     run_args=("--tag", "\u523a\u8eab means sashimi", "--tag", "multiple tags should be ok"))
 
 
@@ -358,7 +374,7 @@ RESUME_FOREACH_JOIN = CoreTest("resume_foreach_join", [
          required=True),
     Body(0, ("join",), RESUME_JOIN, required=True),
     Body(2, ("all",), "assert_equals('resume' if self.after else 'start', self.data)"),
-], _check_resume_join, resume=True, graphs=("foreach", "nested_foreach"))
+], _check_resume_join, resume=True, graphs=("foreach", "nested_foreach", "branch_in_foreach"))
 
 RESUME_END = '''
 if is_resumed():
@@ -382,7 +398,7 @@ RESUME_END_STEP = CoreTest("resume_end_step", [
     Body(0, ("end",), RESUME_END, required=True),
     Body(1, ("join",), "self.data = inputs[0].data"),
     Body(2, ("all",), "pass"),
-], _check_resume_end, resume=True, graphs=("branch", "small_foreach"))
+], _check_resume_end, resume=True, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 # -- merge_artifacts_include: include= merges only what is named ----------------------
@@ -411,7 +427,7 @@ MERGE_INCLUDE = CoreTest("merge_artifacts_include", [
     Body(0, ("end",), "assert_equals('a', self.non_modified_passdown)\n"
                       "assert hasattr(self, 'manual_merge_required')"),
     MERGE_ARTIFACTS.bodies[4],
-], _check_merge_include, graphs=("branch", "foreach"))
+], _check_merge_include, graphs=("branch", "foreach", *NEW_SHAPES))
 
 
 # -- basic_include: IncludeFile text, encodings, binary, from the environment ----------
@@ -634,7 +650,7 @@ RESUME_START_STEP = CoreTest("resume_start_step", [
          "self.data = 'resumed'", required=True),
     Body(1, ("join",), "self.data = inputs[0].data"),
     Body(2, ("all",), "assert_equals('resumed', self.data)"),
-], _check_resume_start, resume=True, graphs=("branch", "small_foreach"))
+], _check_resume_start, resume=True, graphs=("branch", "small_foreach", *NEW_SHAPES))
 
 
 def _check_resume_split(run, graph):
@@ -658,3 +674,256 @@ ALL = [BASIC_ARTIFACT, MERGE_ARTIFACTS, MERGE_PROPAGATION, LINEAGE, BASIC_FOREAC
        FOREACH_JOIN_ORDER, RESUME_FOREACH_INNER, BASIC_TAGS, DYNAMIC_PARAMETERS,
        NONMONOTONIC_FOREACH, RESUME_SUCCEEDED_STEP, DETECT_SEGFAULT, RESUME_START_STEP,
        RESUME_FOREACH_SPLIT]
+
+
+# -- runtime_dag (client_parent_tasks, client_child_tasks, client_ancestors, ...) ------
+# Every task notes its own pathspec and the pathspecs it started from; the client's
+# parent_tasks / child_tasks (and parent_steps / child_steps) must agree.
+DAG_START = "self.step_name = current.step_name\nself.task_pathspec = current.pathspec\n" \
+            "self.parent_pathspecs = set()"
+# The running task sees itself through the client too (as in Metaflow): its parents, and
+# that it has not finished.
+DAG_SELF = "\nfrom nbflow import Task\nme = Task(current.pathspec)\n" \
+           "assert_equals(self.parent_pathspecs, {t.pathspec for t in me.parent_tasks})\n" \
+           "assert not me.finished and me.parent.parent.id == current.run_id"
+DAG_JOIN = "self.step_name = current.step_name\n" \
+           "self.parent_pathspecs = {i.task_pathspec for i in inputs}\n" \
+           "self.task_pathspec = current.pathspec" + DAG_SELF
+DAG_ALL = "self.step_name = current.step_name\n" \
+          "self.parent_pathspecs = {self.task_pathspec}\n" \
+          "self.task_pathspec = current.pathspec" + DAG_SELF
+SAME_TASK = ("pathspec", "id", "index", "successful", "finished", "created_at", "finished_at",
+             "current_attempt", "origin_pathspec", "tags")
+
+
+def _same_task(got, expected) -> None:
+    for name in SAME_TASK:
+        assert getattr(got, name) == getattr(expected, name), (name, got, expected)
+
+
+def _check_runtime_dag(run, graph):
+    from nbflow import Task
+
+    ins = parents(graph)
+    assert run.parent.id == run.path_components[0] and run.parent.parent is None
+    for step in run:
+        assert step.parent == run
+        assert [s.id for s in step.parent_steps] == ins[step.id]
+        assert [s.id for s in step.child_steps] == list(GRAPHS[graph][step.id].targets)
+        for task in step:
+            assert task.parent == step and task.data.task_pathspec == task.pathspec
+            assert task["step_name"].parent == task
+            expected = task.data.parent_pathspecs
+            got = list(task.parent_tasks)
+            assert {t.pathspec for t in got} == expected, (task.pathspec, got, expected)
+            assert set(task.parent_task_pathspecs) == expected
+            for parent in got:
+                _same_task(parent, Task(parent.pathspec))
+            children = list(task.child_tasks)
+            want = {c.pathspec for s in step.child_steps for c in s
+                    if task.pathspec in c.data.parent_pathspecs}
+            assert {c.pathspec for c in children} == want, (task.pathspec, children, want)
+            assert set(task.child_task_pathspecs) == want
+            assert bool(want) == (step.id != "end")
+            for child in children:
+                _same_task(child, Task(child.pathspec))
+
+
+RUNTIME_DAG = CoreTest("runtime_dag", [
+    Body(0, ("start",), DAG_START),
+    Body(1, ("join",), DAG_JOIN),
+    Body(2, ("all",), DAG_ALL),
+], _check_runtime_dag)
+
+
+# -- resume_originpath: Run/Step/Task.origin_pathspec after a resume -------------------
+def _check_originpath(run, graph):
+    start = run["start"]
+    origin = start.task.data.origin_pathspec        # current.pathspec in the origin run
+    assert origin.split("/")[1] != run.id
+    assert start.task.origin_pathspec == origin
+    assert start.origin_pathspec == origin.rsplit("/", 1)[0]
+    assert run.origin_pathspec == "/".join(origin.split("/")[:2])
+    assert run["end"].task.origin_pathspec is None          # ran again: nothing reused
+
+
+RESUME_ORIGINPATH = CoreTest("resume_originpath", [
+    Body(0, ("start",), "self.origin_pathspec = current.pathspec\nself.data = 'start'"),
+    Body(0, ("singleton-end",), "if not is_resumed():\n    raise ResumeFromHere()",
+         required=True),
+    Body(2, ("all",), "pass"),
+], _check_originpath, resume=True, graphs=("branch", "small_foreach", *NEW_SHAPES),
+    module_code='int_param = Parameter("int_param", default=123)')
+
+
+# -- resume_tag_propagation: tags added to the origin run go on to the resumed run ------
+TAG_ONCE = '''
+if not is_resumed():
+    from nbflow import Task
+    Task(current.pathspec).parent.parent.add_tags(["propagated-tag"])   # Metaflow's way
+    raise ResumeFromHere()
+self.resumed = True
+assert "propagated-tag" in current.tags, current.tags
+'''
+
+
+def _check_tag_propagation(run, graph):
+    assert run.origin_run_id is not None
+    assert "propagated-tag" in run.user_tags and "given-tag" in run.user_tags
+    assert "propagated-tag" in run.parent[run.origin_run_id].user_tags
+
+
+RESUME_TAG_PROPAGATION = CoreTest("resume_tag_propagation", [
+    Body(0, ("singleton-start",), TAG_ONCE, required=True),
+    Body(2, ("all",), "pass"),
+], _check_tag_propagation, resume=True, graphs=("branch",), run_args=("--tag", "given-tag"))
+
+
+# -- tag_catch: retries, then --catch, around a task that kills itself ----------------
+TAG_CATCH_END = '''
+class ExternalCommandFailed(Exception):
+    """Hard to pickle on purpose: its constructor takes two arguments."""
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = code
+
+assert_equals(3, self.test_attempt)
+self.here = True
+raise ExternalCommandFailed("catch me!", 7)
+'''
+
+
+def _check_tag_catch(run, graph):
+    from nbflow import Task
+
+    start = run["start"].task
+    assert "stdout testing logs 3\n" in start.stdout and "stderr testing logs 3\n" in start.stderr
+    assert start.data.test_attempt == 3 and "invisible" not in start.data
+    end = run["end"].task
+    assert end.data.here is True and end.data.test_attempt == 3 and end.exception is None
+    assert end.data.end_ex.type == "ExternalCommandFailed"
+    assert end.data.end_ex.message == "catch me!"
+    for step in run:
+        node = GRAPHS[graph][step.id]
+        for task in step:
+            if step.id == "end":
+                continue
+            # start: 1 try + 3 retries; --catch steps: 1 + 2 retries + the fallback attempt
+            # that stores the error (as Metaflow counts them); split and join: 1 + 2 retries
+            tries = 3 if node.foreach or node.join else 4
+            assert task.current_attempt == tries - 1, (task.pathspec, task.current_attempt)
+            for attempt in range(tries - 1):          # every earlier try is kept, failed
+                assert not Task(task.pathspec, attempt).successful
+            if node.foreach:
+                assert task.data.this_is_split is True
+            elif step.id not in ("start", "end") and not node.join:
+                assert task.data.ex is not None and "kill" in task.data.ex.message.lower(), \
+                    task.data.ex.message
+                assert task.successful
+
+
+TAG_CATCH = CoreTest("tag_catch", [
+    CATCH_RETRY.bodies[0], CATCH_RETRY.bodies[1], CATCH_RETRY.bodies[2],
+    Body(0, ("end",), TAG_CATCH_END, options="--catch end_ex", required=True),
+    Body(1, ("all",), "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+         options="--catch ex --retry 2"),
+], _check_tag_catch, graphs=("branch", "small_foreach", *NEW_SHAPES))
+
+
+# -- list_runs: `nbflow runs FLOW` lists the run ---------------------------------------
+LIST_RUNS = CoreTest("list_runs", [Body(1, ("all",), "self.flow_run_id = current.run_id")],
+                     lambda run, graph: _check_list_runs(run), graphs=("branch",))
+
+
+def _check_list_runs(run):
+    from helpers import run_nbflow
+
+    flow = run.path_components[0]
+    assert run.data.flow_run_id == run.id
+    res = run_nbflow("runs", flow, cwd=".")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert run.id in res.stdout and "successful" in res.stdout.lower(), res.stdout
+
+
+# -- constants: module constants of the flow cell are names, not parameters ------------
+CONSTANTS = '''
+str_const = "this is a constant"
+int_const = 123
+obj_const = []
+int_param = Parameter("int_param", default=456)
+str_param = Parameter("str_param", default="foobar")
+'''
+CONSTANTS_BODY = '''
+assert_equals("this is a constant", str_const)
+assert_equals(123, int_const)
+assert_equals([], obj_const)
+assert_equals(456, self.int_param)
+assert_equals("foobar", self.str_param)
+assert_equals({"int_param", "str_param"}, set(current.parameter_names))
+assert not hasattr(self, "int_const")
+assert_raises(AttributeError, lambda: setattr(self, "int_param", 5))
+'''
+
+
+def _check_constants(run, graph):
+    assert_everywhere(run, "int_param", 456)
+    for _, task in every_task(run):
+        assert "int_const" not in task.data and "str_const" not in task
+
+
+CONSTANTS_TEST = CoreTest("constants", [Body(0, ("all",), CONSTANTS_BODY)], _check_constants,
+                          module_code=CONSTANTS, graphs=("branch", "small_foreach"))
+
+
+ALL += [RUNTIME_DAG, RESUME_ORIGINPATH, RESUME_TAG_PROPAGATION, TAG_CATCH, LIST_RUNS,
+        CONSTANTS_TEST]
+
+
+# -- project_branch: a --project run on the user's branch (Metaflow's @project default) --
+PROJECT_BODY = '''
+assert_equals("project_branch", current.project_name)
+assert_equals("user.tester", current.branch_name)
+assert_equals(f"project_branch.user.tester.{current.flow_name}", current.project_flow_name)
+assert_equals((True, False), (current.is_user_branch, current.is_production))
+'''
+
+
+def _check_project(run, graph):
+    from nbflow import Flow
+
+    for tag in ("project:project_branch", "project_branch:user.tester"):
+        assert tag in run.system_tags and tag not in run.user_tags, run.tags
+    flow = Flow(run.path_components[0])
+    assert [r.id for r in flow.runs("project:project_branch")] == [run.id]
+    assert list(flow.runs("project:another")) == []
+
+
+PROJECT_BRANCH = CoreTest("project_branch", [Body(0, ("all",), PROJECT_BODY)], _check_project,
+                          graphs=("branch", "small_foreach"),
+                          flow_options="--project project_branch")
+
+ALL.append(PROJECT_BRANCH)
+
+
+# -- large_artifact: an artifact over 4 GiB (pickle protocol 4+, 32-bit lengths) -------
+# Opt-in (about 10 GB of memory at its peak): NBFLOW_TEST_LARGE_ARTIFACT=<GiB>, 4.1 as
+# in Metaflow's test.
+LARGE_GIB = os.environ.get("NBFLOW_TEST_LARGE_ARTIFACT") or "4.1"
+LARGE = f"b'x' * int({LARGE_GIB} * 1024**3)"
+
+
+def _check_large(run, graph):
+    end = run["end"].task
+    assert end["large"].size >= int(float(LARGE_GIB) * 1024**3)
+    value = end.data.large
+    assert len(value) == int(float(LARGE_GIB) * 1024**3) and value == eval(LARGE)
+
+
+LARGE_ARTIFACT = CoreTest("large_artifact", [
+    Body(0, ("end",), f"assert self.large == {LARGE}, 'the large artifact came back changed'"),
+    Body(0, ("singleton",), f"self.large = {LARGE}\nself.noop = False", required=True),
+    Body(1, ("all",), "pass"),
+], _check_large, graphs=("small_foreach",), opt_in="NBFLOW_TEST_LARGE_ARTIFACT",
+    env={"NBFLOW_ARTIFACT_WARN": "100 GiB"})
+
+ALL.append(LARGE_ARTIFACT)

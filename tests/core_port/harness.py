@@ -95,6 +95,29 @@ GRAPHS: dict[str, dict[str, Node]] = {
         "foreach_join_x": Node(("end",), join=True),
         "end": Node(),
     },
+    # Beyond Metaflow's shapes (in the spirit of its harness): a foreach inside a branch,
+    # and a branch inside a foreach.
+    "foreach_in_branch": {
+        "start": Node(("a", "b"), quals=("split-and",)),
+        "a": Node(("foreach_inner",), foreach=("arr", "[1, 2, 3]"), quals=("foreach-split",)),
+        "foreach_inner": Node(("foreach_join",), inside_foreach=True, quals=("foreach-inner",)),
+        "foreach_join": Node(("join",), join=True, quals=("foreach-join",)),
+        "b": Node(("join",), quals=("single-branch-split",)),
+        "join": Node(("end",), join=True, quals=("join-and",)),
+        "end": Node(),
+    },
+    "branch_in_foreach": {
+        "start": Node(("foreach_split",)),
+        "foreach_split": Node(("inner",), foreach=("arr", "[1, 2, 3]"),
+                              quals=("foreach-split",)),
+        "inner": Node(("x", "y"), inside_foreach=True, quals=("split-and", "foreach-inner")),
+        "x": Node(("inner_join",), inside_foreach=True, quals=("foreach-inner",)),
+        "y": Node(("inner_join",), inside_foreach=True, quals=("foreach-inner",)),
+        "inner_join": Node(("foreach_join",), join=True, inside_foreach=True,
+                           quals=("join-and",)),
+        "foreach_join": Node(("end",), join=True, quals=("foreach-join",)),
+        "end": Node(),
+    },
 }
 
 
@@ -121,6 +144,8 @@ class CoreTest:
     env: dict = field(default_factory=dict)
     run_args: tuple[str, ...] = ()
     files: dict = field(default_factory=dict)   # written beside the notebook before the run
+    flow_options: str = ""     # on the %%flow header (Metaflow's flow decorators: --project)
+    opt_in: str = ""           # run only when this environment variable is set (heavy tests)
 
 
 def node_quals(name: str, node: Node) -> set[str]:
@@ -148,7 +173,8 @@ def cells(test: CoreTest, graph: str) -> list[str] | None:
     """The notebook's cells for (test, graph); None when the crossing is not valid."""
     used: list[Body] = []
     out = ["%load_ext nbflow",
-           f"%%flow {flow_name(test, graph)}\n{PRELUDE}\n{test.module_code}".rstrip()]
+           f"%%flow {flow_name(test, graph)} {test.flow_options}".rstrip() +
+           f"\n{PRELUDE}\n{test.module_code}".rstrip()]
     for name, node in GRAPHS[graph].items():
         body = choose(test, name, node)
         if body is None:

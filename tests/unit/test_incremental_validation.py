@@ -5,6 +5,7 @@ fresh validation (nothing remembered). Pure: no process, no file."""
 import pytest
 
 from nbflow.graph import FlowGraph, facts, validate
+from nbflow.graph.incremental import GraphKeeper
 from nbflow.notebook.parse import parse_cells
 
 BASE = [
@@ -132,6 +133,25 @@ def test_each_edit_validates_as_from_nothing():
             assert any(expected in f[1] for f in cold), (what, cold)
         # and again, everything remembered
         assert _findings(FlowGraph(nb)) == cold, what
+
+
+def test_the_kept_graph_is_the_one_built_from_nothing():
+    """A kernel's graph (GraphKeeper) after each edit and after each cell run again as it is
+    (a new spec, equal to the old): the graph, and its findings, FlowGraph gives."""
+    keeper = GraphKeeper()
+    cells = list(BASE)
+    for what, edit, _ in [("base", list, None), *EDITS]:
+        cells = edit(cells)
+        for nb in (_notebook(cells), _notebook(cells)):   # the second: the same shape
+            kept = keeper.graph_for(nb)
+            fresh = FlowGraph(nb)
+            assert kept.notebook is nb, what
+            assert _graph_facts(kept) == _graph_facts(fresh), what
+            assert _findings(kept) == _findings(fresh), what
+            assert kept.topological() == fresh.topological(), what
+    # a body that starts reading `inputs` changes the shape (it becomes a join)
+    nb = _notebook(replace("each", "%%step each -> gather\nself.n = len(inputs)")(cells))
+    assert _graph_facts(keeper.graph_for(nb)) == _graph_facts(FlowGraph(nb))
 
 
 def test_an_unchanged_body_is_not_parsed_again(monkeypatch):

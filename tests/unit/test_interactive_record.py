@@ -123,3 +123,20 @@ def test_an_old_interactive_record_without_a_log_reads_as_before(tmp_path):
     assert not (tmp_path / "store" / "LogFlow" / rec.run_id / records.RUN_LOG).exists()
     got = records.read_run(ds, "LogFlow", rec.run_id)
     assert got.interactive_latest == {"start": ["1"], "mid": ["3"]} and got.tags == ("t",)
+
+
+def test_the_log_is_folded_into_the_record_when_the_run_ends(tmp_path):
+    from nbflow.kernel.interactive import end_interactive_run
+    from nbflow.kernel.session import KernelSession
+
+    known = _notebook(CELLS)
+    ds, run, rec = _start(tmp_path, known, {})
+    RecordLog.update(run, known, {}, {"start": ["1"], "mid": ["2"]}, [])
+    made = records.read_run(ds, "LogFlow", rec.run_id).to_json()
+    session = KernelSession({})
+    session.run = run
+    end_interactive_run(session)
+    run_dir = tmp_path / "store" / "LogFlow" / rec.run_id
+    assert not (run_dir / records.RUN_LOG).exists()
+    assert RunRecord.from_json(json.loads((run_dir / "_run.json").read_text())).to_json() == made
+    assert records.read_run_end(ds, "LogFlow", rec.run_id)["successful"]

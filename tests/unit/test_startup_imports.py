@@ -49,6 +49,14 @@ def test_task_entry_imports_nothing_heavy():
     assert _heavy(loaded) == []
 
 
+def test_client_imports_nothing_heavy():
+    """`from nbflow import Flow` in a new process (the benchmark's client row)."""
+    loaded = _modules_after("from nbflow import Flow, Run, namespace")
+    assert _heavy(loaded) == []
+    assert sorted(m for m in loaded if m == "nbflow.cli"
+                  or m.startswith(("nbflow.kernel", "nbflow.cli."))) == []
+
+
 def test_import_nbflow_alone_is_almost_nothing():
     loaded = _modules_after("import nbflow")
     assert sorted(m for m in loaded if m.startswith("nbflow")) == ["nbflow"]
