@@ -39,6 +39,37 @@ def test_core(test, graph, workdir):
     test.check(run, graph)
 
 
+# Crossings whose bodies are plain Metaflow code (no nbflow import, no resume, no
+# `len(inputs)`), one or two shapes each: exported, run by real Metaflow, and compared
+# task by task (artifacts, and whether each task and the run are successful).
+PARITY_SHAPES = {
+    "basic_artifact": ("branch_in_foreach",), "lineage": ("foreach_in_branch",),
+    "merge_artifacts_propagation": ("small_foreach",), "basic_foreach": ("foreach",),
+    "nested_foreach": ("nested_foreach",), "nonmonotonic_foreach": ("small_foreach",),
+    "catch_retry": ("small_foreach",), "basic_parameters": ("branch",),
+    "constants": ("branch",), "project_branch": ("small_foreach",),
+}
+PARITY = [(t, g) for t, g in CROSSINGS if g in PARITY_SHAPES.get(t.name, ())]
+
+
+@pytest.mark.parametrize("test, graph", PARITY, ids=[f"{t.name}-{g}" for t, g in PARITY])
+def test_core_matches_metaflow(test, graph, workdir):
+    pytest.importorskip("metaflow")
+    from tests.core_port.parity import read_tasks, run_with_metaflow
+
+    notebook = write(test, graph, workdir)
+    env = cli_env(**test.env)
+    res = run_nbflow("run", notebook, *test.run_args, cwd=workdir, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run_with_metaflow(notebook, workdir, test.env)
+    flow = flow_name(test, graph)
+    ours, theirs = read_tasks("nbflow", flow, workdir), read_tasks("metaflow", flow, workdir)
+    assert ours["successful"] == theirs["successful"]
+    assert sorted(ours["steps"]) == sorted(theirs["steps"])
+    for step, tasks in theirs["steps"].items():
+        assert ours["steps"][step] == tasks, (step, ours["steps"][step], tasks)
+
+
 def test_the_crossing_covers_every_body_and_shape():
     names = {t.name for t, _ in CROSSINGS}
     assert names == {t.name for t in ALL}

@@ -262,7 +262,15 @@ class Run(RunTags, _Object):
 
     @property
     def successful(self) -> bool:
-        return self.status == RunStatus.SUCCESSFUL
+        """The run ended well and so did its `end` step: a run whose `end` failed and had its
+        error stored by --catch is not successful (Metaflow's rule: its end task's state)."""
+        if self.status != RunStatus.SUCCESSFUL:
+            return False
+        try:
+            end = self.end_task
+        except ClientError:    # an unreadable end record: the run's own record decides
+            return True
+        return end is None or not end.caught
 
     @property
     def finished(self) -> bool:

@@ -179,7 +179,14 @@ class Task(_Object):
 
     @property
     def successful(self) -> bool:
-        return self._record.successful
+        """True when the step's code ended without an error. A task whose error --catch
+        stored is not successful (the flow went on past it), as in Metaflow."""
+        return self._record.successful and not self._record.caught
+
+    @property
+    def caught(self) -> bool:
+        """The step failed and --catch stored its error (the flow went on)."""
+        return bool(self._record.successful and self._record.caught)
 
     @property
     def finished(self) -> bool:

@@ -189,6 +189,7 @@ def _check_catch_retry(run, graph):
     end = run["end"].task
     assert end.data.here is True and end.data.test_attempt == 3 and end.exception is None
     assert end.data.end_ex.type == "KeyError" and "catch me!" in end.data.end_ex.message
+    assert end.caught and not end.successful and not run.successful
     for step in run:
         node = GRAPHS[graph][step.id]
         for task in step:
@@ -803,6 +804,9 @@ def _check_tag_catch(run, graph):
     assert end.data.here is True and end.data.test_attempt == 3 and end.exception is None
     assert end.data.end_ex.type == "ExternalCommandFailed"
     assert end.data.end_ex.message == "catch me!"
+    # the end step's error was caught: the run went on to its end but, as in Metaflow (a
+    # run is as successful as its end task), is not successful
+    assert end.caught and not end.successful and not run.successful and run.finished
     for step in run:
         node = GRAPHS[graph][step.id]
         for task in step:
@@ -819,7 +823,7 @@ def _check_tag_catch(run, graph):
             elif step.id not in ("start", "end") and not node.join:
                 assert task.data.ex is not None and "kill" in task.data.ex.message.lower(), \
                     task.data.ex.message
-                assert task.successful
+                assert not task.successful and task.caught     # Metaflow: not successful
 
 
 TAG_CATCH = CoreTest("tag_catch", [
