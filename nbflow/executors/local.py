@@ -3,28 +3,29 @@
 LocalExecutor forks tasks from a warm "zygote" process that has already imported
 the task runtime (fresh memory per task, ~ms to start); SpawnExecutor starts a new
 `python -m nbflow.task` per task (used where fork is unsafe, or with --no-fork).
-Both give a task its own process group, so kill() ends everything it started.
+Both give a task its own process group, so kill() ends everything it started. One
+event loop (taskio.py), driven by the scheduler's thread through `pump`, serves every
+task's pipes and exit: no thread per task.
 """
 from __future__ import annotations
 
 import json
 import os
-import selectors
+import signal
 import socket
 import sys
 import threading
-import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..cards import MPL_BACKEND
 from ..records import TaskRequest
 from ..task.keeper import LIFELINE_ENV
-from .base import Executor, ExitCallback, OutputCallback, TaskHandle
+from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
+from .taskio import TaskIO, Watched
 
 if TYPE_CHECKING:   # imported where a process is spawned: `nbflow run` forks, and starts faster
     import subprocess
-
-EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
 
 
 def task_env(environment: dict | None = None) -> dict:
@@ -39,70 +40,22 @@ def task_env(environment: dict | None = None) -> dict:
     return env
 
 
-def watch(handle: TaskHandle, fds: dict[str, int], wake_fd: int, on_output: OutputCallback,
-          on_exit: ExitCallback, request_bytes: bytes | None = None, stdin_fd: int | None = None,
-          reap=None) -> threading.Thread:
-    """One thread per task: feed its stdin, pump its stdout/stderr, notice its exit."""
-
-    def run():
-        if stdin_fd is not None:
-            try:
-                _write_all(stdin_fd, request_bytes)
-            except OSError:
-                pass
-            finally:
-                os.close(stdin_fd)
-        sel = selectors.DefaultSelector()
-        for stream, fd in fds.items():
-            sel.register(fd, selectors.EVENT_READ, stream)
-        sel.register(wake_fd, selectors.EVENT_READ, None)
-        open_streams, exited_at = set(fds), None
-        while open_streams or exited_at is None:
-            timeout = None if exited_at is None else max(0.0, exited_at + EXIT_GRACE - time.monotonic())
-            events = sel.select(timeout)
-            if not events and exited_at is not None:
-                break  # the task exited; its own children still hold the pipes
-            for key, _ in events:
-                if key.data is None:
-                    sel.unregister(wake_fd)
-                    exited_at = time.monotonic()
-                    continue
-                chunk = os.read(key.fd, 65536)
-                if chunk:
-                    on_output(key.data, chunk)
-                else:
-                    sel.unregister(key.fd)
-                    open_streams.discard(key.data)
-        sel.close()
-        for stream, fd in fds.items():
-            os.close(fd)
-            on_output(stream, b"")
-        code = reap()
-        handle.returncode = code
-        on_exit(code)
-
-    t = threading.Thread(target=run, daemon=True, name="nbflow-task-watch")
-    t.start()
-    return t
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
-
-
 class SpawnExecutor(Executor):
     """Each task a new interpreter. They hold the read end of one lifeline pipe whose write
     end only this process holds: when it ends, however, their keepers end them."""
 
     name = "spawn"
 
-    def __init__(self):
+    def __init__(self, io: TaskIO | None = None):
         self._lifeline: tuple[int, int] | None = None
+        self.io = io or TaskIO()
 
-    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+    def pump(self, timeout: float | None) -> None:
+        """Handle the tasks' output and exits for up to `timeout` seconds (taskio.py)."""
+        self.io.pump(timeout)
+
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback,
+               on_start=None) -> TaskHandle:
         handle = TaskHandle()
         if self._lifeline is None:
             self._lifeline = os.pipe()
@@ -121,9 +74,14 @@ class SpawnExecutor(Executor):
         for fd in (out_w, err_w, in_r):
             os.close(fd)
         handle.pid = proc.pid
-        wake_r = _exit_notifier(proc)
-        watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
-              json.dumps(request.to_json()).encode(), in_w, reap=lambda: _reap_popen(proc, wake_r))
+        data = json.dumps(request.to_json()).encode()
+
+        def attach():
+            w = self.io.watch(handle, out_r, err_r, on_output, on_exit, in_w, data)
+            wake_r = _exit_notifier(proc)
+            self.io.on_exit_fd(w, wake_r, lambda: _reap_popen(proc, wake_r))
+
+        self.io.call(attach)
         return handle
 
     def close(self) -> None:
@@ -164,22 +122,30 @@ class LocalExecutor(Executor):
     name = "local"
 
     def __init__(self, fork: bool | None = None, preload: list[str] | None = None,
-                 environment: dict | None = None):
+                 environment: dict | None = None, io: TaskIO | None = None):
         if fork is None:
             fork = sys.platform.startswith("linux") and os.environ.get("NBFLOW_NO_FORK") != "1"
         self.fork = fork
         self.environment = environment   # a --pypi environment: the zygote runs its Python
         self._envs: dict[str, LocalExecutor] = {}   # one zygote per pinned environment
         self.preload_modules = preload or []
-        self._spawn = SpawnExecutor()
+        self.io = io or TaskIO()         # shared with the spawn and environment executors
+        self._spawn = SpawnExecutor(self.io)
         self._zygote: subprocess.Popen | None = None
         self._zygote_pid: int | None = None
         self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()    # launches may come from several threads (Dask)
         self._next_id = 0
-        self._pending: dict[int, tuple] = {}
-        self._reader: threading.Thread | None = None
+        self._pending: dict[int, _Forked] = {}   # request id -> the task, until its exit
         self._broken = False   # the zygote hung up (it died): start another before launching
+
+    def pump(self, timeout: float | None) -> None:
+        """Handle the tasks' output and exits for up to `timeout` seconds (taskio.py)."""
+        self.io.pump(timeout)
+
+    def claim_loop(self) -> bool:
+        """The caller's thread will `pump` (the scheduler's); False if a thread of ours does."""
+        return self.io.claim()
 
     def start(self) -> None:
         if not self.fork or self._sock is not None:
@@ -199,9 +165,7 @@ class LocalExecutor(Executor):
                 start_new_session=True)  # a kernel's interrupt (SIGINT to its group) spares it
         theirs.close()
         self._sock = ours
-        self._reader = threading.Thread(target=self._read_replies, args=(ours,), daemon=True,
-                                        name="nbflow-zygote-replies")
-        self._reader.start()
+        self.io.source(ours, lambda: self._on_reply(ours))
 
     def preload(self, modules: list[str]) -> None:
         """Have the zygote import these (the notebook's imports) before its next fork."""
@@ -234,66 +198,93 @@ class LocalExecutor(Executor):
         finally:
             os._exit(code)
 
-    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback) -> TaskHandle:
+    def launch(self, request: TaskRequest, on_output: OutputCallback, on_exit: ExitCallback,
+               on_start: Callable[[int | None], None] | None = None) -> TaskHandle:
+        """`on_start(pid)`: called (in pump) once the task's process exists; the handle's
+        pid may be None until then, when the caller pumps."""
         environment = request.environment
         if not self.fork:
-            return self._spawn.launch(request, on_output, on_exit)
+            return self._spawn.launch(request, on_output, on_exit)   # its pid is known now
         if environment and environment["hash"] != (self.environment or {}).get("hash"):
-            return self._env_executor(environment).launch(request, on_output, on_exit)
+            return self._env_executor(environment).launch(request, on_output, on_exit, on_start)
         if self._sock is None or self._broken:
             self._restart()  # the zygote died (killed): a new one serves the next tasks
-        handle = TaskHandle()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
-        wake_r, wake_w = os.pipe()
-        started = threading.Event()
+        # the request goes into its stdin now: the task reads it without waiting for us
+        stdin, rest = self.io.write_ahead(in_w, json.dumps(request.to_json()).encode())
+        task = self._send(in_r, out_w, err_w)
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+
+        def attach():
+            task.watched = self.io.watch(task.handle, out_r, err_r, on_output, on_exit, stdin,
+                                         rest)
+            if task.early is not None:   # it ended already (or the zygote died)
+                self.io.exited(task.watched, task.early)
+            if on_start is not None:
+                on_start(task.handle.pid)
+
+        if self.io.threaded:   # the caller wants the pid now (Dask's worker threads)
+            task.started.wait()
+            self.io.call(attach)
+        else:   # its pipes are watched once the zygote said it forked (in pump)
+            task.attach = attach
+        return task.handle
+
+    def _send(self, in_r: int, out_w: int, err_w: int) -> _Forked:
+        """Ask the zygote for a task process with these stdin, stdout and stderr."""
         for tries in (1, 2):
             with self._lock:
                 self._next_id += 1
-                tid = self._next_id
-                self._pending[tid] = (handle, wake_w, started)
+                task = self._pending[self._next_id] = _Forked(self._next_id)
                 try:
-                    socket.send_fds(self._sock, [json.dumps({"id": tid}).encode()],
+                    socket.send_fds(self._sock, [json.dumps({"id": task.id}).encode()],
                                     [in_r, out_w, err_w])
-                    break
+                    return task
                 except OSError:  # the zygote just died
-                    self._pending.pop(tid, None)
+                    self._pending.pop(task.id, None)
                     if tries == 2:
                         raise
             self._restart()
-        for fd in (in_r, out_w, err_w):
-            os.close(fd)
-        started.wait()
-        watch(handle, {"stdout": out_r, "stderr": err_r}, wake_r, on_output, on_exit,
-              json.dumps(request.to_json()).encode(), in_w, reap=lambda: _reap_forked(handle, wake_r))
-        return handle
+        raise AssertionError("unreachable")
 
-    def _read_replies(self, sock: socket.socket) -> None:
-        while True:
-            try:
-                data = sock.recv(4096)
-            except OSError:
-                data = b""
-            if not data:
+    def _on_reply(self, sock: socket.socket) -> None:
+        """One message from the zygote: a task's pid, or its exit status."""
+        try:
+            data = sock.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self.io.drop_source(sock)
+            if sock is self._sock:
                 self._fail_all()
                 self._broken = True   # after: a new zygote's tasks are not failed here
-                return
-            msg = json.loads(data)
-            with self._lock:
-                entry = self._pending.get(msg["id"])
-            if entry is None:
-                continue
-            handle, wake_w, started = entry
-            if "pid" in msg:
-                handle.pid = msg["pid"]
-                started.set()
+            return
+        msg = json.loads(data)
+        with self._lock:
+            task = self._pending.get(msg["id"])
             if "exit" in msg:
-                handle.exit_code = msg["exit"]
-                with self._lock:
-                    self._pending.pop(msg["id"], None)
-                os.write(wake_w, b"x")
-                os.close(wake_w)
+                self._pending.pop(msg["id"], None)
+        if task is None:
+            return
+        if "pid" in msg:
+            task.handle.pid = msg["pid"]
+            task.started.set()
+            if task.handle.kill_requested:   # killed before its pid was known
+                kill_group(msg["pid"])
+            self._attach(task)
+        if "exit" in msg:
+            task.handle.exit_code = msg["exit"]
+            self._ended(task, msg["exit"])
+
+    def _ended(self, task: _Forked, code: int) -> None:
+        """In the loop's thread, as attach() is: the task is watched, or will be."""
+        if task.watched is None:
+            task.early = code
+        else:
+            self.io.exited(task.watched, code)
 
     def warm_environment(self, environment: dict) -> None:
         """Start the environment's zygote now, while the run's first tasks go."""
@@ -306,29 +297,32 @@ class LocalExecutor(Executor):
             executor = self._envs.get(environment["hash"])
             if executor is None:
                 executor = self._envs[environment["hash"]] = LocalExecutor(
-                    fork=True, environment=environment)
+                    fork=True, environment=environment, io=self.io)
         return executor
 
     def _restart(self) -> None:
         envs, self._envs = self._envs, {}
         self.close()
         self._envs = envs   # the pinned environments' zygotes are not the one that died
-        self._spawn = SpawnExecutor()
+        self._spawn = SpawnExecutor(self.io)
         self._broken = False
         self.start()
 
     def _fail_all(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
-        for handle, wake_w, started in pending.values():
-            handle.exit_code = -9
-            handle.lost = "the zygote process that started it ended, and its tasks with it"
-            started.set()
-            try:
-                os.write(wake_w, b"x")
-                os.close(wake_w)
-            except OSError:
-                pass
+        for task in pending.values():
+            task.handle.exit_code = -9
+            task.handle.lost = "the zygote process that started it ended, and its tasks with it"
+            task.started.set()
+            self._ended(task, -9)
+            self._attach(task)
+
+    @staticmethod
+    def _attach(task: _Forked) -> None:
+        attach, task.attach = task.attach, None
+        if attach is not None:
+            attach()
 
     def close(self) -> None:
         """Hang up: the zygote ends its leftover tasks and exits by itself."""
@@ -337,6 +331,7 @@ class LocalExecutor(Executor):
         for executor in envs.values():
             executor.close()
         if self._sock is not None:
+            self.io.drop_source(self._sock)
             try:
                 self._sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -351,13 +346,31 @@ class LocalExecutor(Executor):
                              daemon=True).start()
 
 
+class _ForkedHandle(TaskHandle):
+    kill_requested = False
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.pid is None:
+            self.kill_requested = True   # the zygote has not forked it yet
+        super().kill(sig)
+
+
+class _Forked:
+    """A task asked of the zygote: its pid comes first, its exit status last."""
+
+    __slots__ = ("id", "handle", "watched", "early", "started", "attach")
+
+    def __init__(self, tid: int):
+        self.id = tid
+        self.handle = _ForkedHandle()
+        self.attach: Callable[[], None] | None = None   # watch its pipes, once it has a pid
+        self.watched: Watched | None = None
+        self.early: int | None = None   # its exit status, come before it was watched
+        self.started = threading.Event()   # its pid came (or the zygote died)
+
+
 def _waitpid(pid: int) -> None:
     try:
         os.waitpid(pid, 0)
     except ChildProcessError:
         pass
-
-
-def _reap_forked(handle: TaskHandle, wake_fd: int) -> int:
-    os.close(wake_fd)
-    return getattr(handle, "exit_code", -9)

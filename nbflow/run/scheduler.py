@@ -1,8 +1,10 @@
 """The scheduler: FlowGraph + parameters -> task attempts, N at once, in DAG order.
 
-Event-driven: executors report output and exits into one queue; the loop takes an
+Event-driven: executors report output and exits as events; the loop takes an
 event, records what it means, queues the tasks it unblocked and launches into
-free slots. Nothing here grows with the run's size per task (joins count arrivals).
+free slots. A local executor is pumped by this thread (`executor.pump`: one selector
+over every task's pipes, no threads); others report from their threads into a queue.
+Nothing here grows with the run's size per task (joins count arrivals).
 It never imports nbflow.task: tasks only ever run in their own processes.
 """
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -43,6 +46,7 @@ class Running:
     deadline: float | None = None    # --timeout: killed (with its processes) if alive then
     timed_out: bool = False
     ended: str = ""                  # why the run ended it (another task failed; interrupted)
+    announced: bool = False          # TASK_STARTED emitted (once its pid is known)
 
 
 @dataclass
@@ -74,7 +78,10 @@ class Scheduler:
         self.max_num_splits = max_num_splits
         self.listeners = listeners or []
         self.context = context or RunContext()   # what every task is told (`current`)
-        self.events: queue.Queue = queue.Queue(MAX_EVENTS)
+        self.events: queue.Queue = queue.Queue(MAX_EVENTS)   # from executors' threads
+        claim = getattr(executor, "claim_loop", None)       # or: we run its event loop
+        self.pump = executor.pump if claim is not None and claim() else None
+        self.inbox: deque = deque()   # events of a pumped executor (read when we pump)
         self.ready: list[PendingTask] = []
         self.running: dict[str, Running] = {}
         self.barrier = JoinBarrier(graph)    # inputs arriving at joins
@@ -140,13 +147,27 @@ class Scheduler:
                 if self.ready:  # only delayed retries are waiting
                     time.sleep(max(0.0, min(t.not_before for t in self.ready) - time.time()))
                 continue
-            try:
-                kind, key, payload = self.events.get(timeout=self._wait_time())
-            except queue.Empty:
-                self._end_overdue()
-                continue
-            self._handle(kind, key, payload)
+            event = self._next_event(self._wait_time())
+            if event is not None:
+                self._handle(*event)
             self._end_overdue()
+
+    def _post(self, event: tuple) -> None:
+        if self.pump is not None:
+            self.inbox.append(event)
+        else:
+            self.events.put(event)
+
+    def _next_event(self, timeout: float | None) -> tuple | None:
+        """The next output or exit; None when `timeout` passed (or only other I/O came)."""
+        if self.pump is None:
+            try:
+                return self.events.get(timeout=timeout)
+            except queue.Empty:
+                return None
+        if not self.inbox:
+            self.pump(timeout)
+        return self.inbox.popleft() if self.inbox else None
 
     def _wait_time(self) -> float | None:
         """Until the next delayed retry may start or the next --timeout deadline."""
@@ -168,14 +189,19 @@ class Scheduler:
 
     def _drain(self) -> None:
         while self.running:
-            kind, key, payload = self.events.get()
-            self._handle(kind, key, payload)
+            event = self._next_event(None)
+            if event is not None:
+                self._handle(*event)
 
     def _handle(self, kind: str, key: str, payload) -> None:
         r = self.running.get(key)
         if r is None:
             return
-        if kind == "output":
+        if kind == "started":
+            if not r.announced:
+                r.announced = True
+                self._started(r)
+        elif kind == "output":
             self._on_output(r, *payload)
         elif kind == "exit":
             del self.running[key]
@@ -206,10 +232,10 @@ class Scheduler:
             return
 
         def on_output(stream, chunk, key=key):
-            self.events.put(("output", key, (stream, chunk)))
+            self._post(("output", key, (stream, chunk)))
 
         def on_exit(code, key=key):
-            self.events.put(("exit", key, code))
+            self._post(("exit", key, code))
 
         # register before launching: output may arrive before launch() returns
         placeholder = Running(task, request, TaskHandle(), time.time())
@@ -222,10 +248,19 @@ class Scheduler:
             placeholder.deadline = placeholder.started + timeout + taskopts.KILL_GRACE
         self.running[key] = placeholder
         self.cpu.take(key, self._cpu(task))
-        placeholder.handle = self.executor.launch(request, on_output, on_exit)
-        self.emit(RunEvent(EventKind.TASK_STARTED, self.run_id, task.step, task.task_id,
-                           placeholder.handle.pid, task.attempt,
-                           info={"index": _index(task.foreach_stack)}))
+        if self.pump is None:
+            placeholder.handle = self.executor.launch(request, on_output, on_exit)
+        else:   # it may fork while we go on: TASK_STARTED once its pid is known
+            placeholder.handle = self.executor.launch(
+                request, on_output, on_exit, lambda pid, key=key: self._post(("started", key, pid)))
+        if placeholder.handle.pid is not None:
+            placeholder.announced = True
+            self._started(placeholder)
+
+    def _started(self, r: Running) -> None:
+        t = r.task
+        self.emit(RunEvent(EventKind.TASK_STARTED, self.run_id, t.step, t.task_id, r.handle.pid,
+                           t.attempt, info={"index": _index(t.foreach_stack)}))
 
     def _request(self, task: PendingTask) -> TaskRequest:
         """The one place a TaskRequest is built."""
