@@ -65,7 +65,7 @@ def stores_below(flow: str, start_dir: str | None = None) -> list[str]:
 
 
 _WHOLE = object()                 # _get_columns: this blob is read whole
-PARTIAL_LOCAL = 256 << 20         # local Arrow blobs from this size: some columns read alone
+PARTIAL_LOCAL = 4 << 30           # local Arrow blobs from this size: some columns read alone
 VERIFY_ON_WRITE = 16 << 20        # an existing local blob up to this size is hashed before reuse
 VERIFY_ON_WRITE_REMOTE = 1 << 20  # the same for object stores (it is a download)
 
