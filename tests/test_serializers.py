@@ -262,6 +262,8 @@ def test_a_table_of_dtypes_round_trips_exactly(tmp_path, monkeypatch, check):
         if name not in ARROW:
             assert ref["fallback"].startswith("arrow: "), ref
         assert serialize.encode(value.copy()).key == ref["key"], name   # same value, same key
+        if name in ARROW:   # a step that only read it keeps the reference (no new blob)
+            assert serialize.encode(back).key == ref["key"], name
 
 
 def test_equal_frames_built_differently_have_one_key():
@@ -635,3 +637,24 @@ def test_some_columns_read_only_their_blocks_each_checked(tmp_path, monkeypatch)
     path.write_bytes(bytes(data[:8]) + struct.pack("<I", len(new)) + new + bytes(data[12 + hlen:]))
     with pytest.raises(DatastoreError, match="block hashes give .*, not its name"):
         ds.get_object(key, columns=["y"])
+
+
+# -- in the kernel -------------------------------------------------------------------------------
+
+def test_kernel_cells_store_frames_with_arrow_and_self_reads_them(workdir, store):
+    from test_kernel_interactive import KernelDriver
+
+    with KernelDriver(workdir, workdir / "dev.ipynb") as kernel:
+        kernel.run("%%flow FrameDev\nimport numpy as np\nimport pandas as pd")
+        kernel.run("%%step start -> end\nself.df = pd.DataFrame({'x': np.arange(5.0), "
+                   "'c': pd.Categorical(list('abcab'), ordered=True)}, "
+                   "index=pd.Index(list('vwxyz'), name='k'))")
+        r = kernel.run("%%step end\nprint(self.df['c'].cat.ordered, self.df.index.name, "
+                       "float(self.df['x'].sum()))")
+        assert r.stdout.split()[-3:] == ["True", "k", "10.0"], r.stdout
+        r = kernel.run("print(type(self.df).__name__, self.df.shape)")
+        assert r.stdout.strip() == "DataFrame (5, 2)"
+        r = kernel.run("from nbflow import Flow\n"
+                       "a = Flow('FrameDev').latest_run['start'].task['df']\n"
+                       "print(a.serializer, list(a.load(columns=['c']).columns))")
+        assert r.stdout.strip() == "arrow ['c']"

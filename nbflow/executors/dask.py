@@ -94,9 +94,16 @@ def run_task_process(request_json: str, token: str = "", topic: str = "",
     env = request.get("env") or {}
     wanted = _wanted_check()
     executor = None if env and request.get("environment") else _executor(env, preload)
-    if executor is None:
-        return _run_spawned(request_json, env, token, address, send, wanted, kill_after)
-    return _run_forked(executor, request, token, address, send, wanted, kill_after)
+    if executor is not None:
+        try:
+            return _run_forked(executor, request, token, address, send, wanted, kill_after)
+        except _ZygoteFailed:   # it could not fork this one: a fresh interpreter does
+            pass
+    return _run_spawned(request_json, env, token, address, send, wanted, kill_after)
+
+
+class _ZygoteFailed(Exception):
+    pass
 
 
 async def warm_zygote(env: dict) -> None:
@@ -169,7 +176,10 @@ def _run_forked(executor, request: dict, token: str, address, send, wanted,
     with _LOCK:
         if token in _ENDED:
             return -9, b"", b"", None, address
-    handle = executor.launch(TaskRequest.from_json(request), on_output, on_exit)
+    try:
+        handle = executor.launch(TaskRequest.from_json(request), on_output, on_exit)
+    except OSError as e:
+        raise _ZygoteFailed(e) from e
     with _LOCK:
         _RUNNING[token] = handle.pid
         unwanted = token in _ENDED   # ended while it was starting
@@ -182,7 +192,7 @@ def _run_forked(executor, request: dict, token: str, address, send, wanted,
         while not ended.wait(POLL):
             forward()
             if (deadline and time.time() > deadline) or not wanted():
-                handle.kill()   # its keeper ends everything below it
+                handle.kill()   # with every process it started
     finally:
         with _LOCK:
             _RUNNING.pop(token, None)

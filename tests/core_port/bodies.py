@@ -38,7 +38,6 @@ BASIC_ARTIFACT = CoreTest("basic_artifact", [
 
 # -- merge_artifacts: what merges, what conflicts, include/exclude, non-joins ----------
 MERGE_JOIN = '''
-from nbflow.errors import ArtifactError
 error = assert_raises(ArtifactError, lambda: self.merge_artifacts(inputs))
 assert "manual_merge_required" in str(error), str(error)
 assert not hasattr(self, "non_modified_passdown")     # a failed merge sets nothing
@@ -53,7 +52,6 @@ assert_equals(current.task_id, self.manual_merge_required)
 assert not hasattr(self, "ignore_me")
 '''
 MERGE_END = '''
-from nbflow.errors import ArtifactError
 assert_raises(ArtifactError, lambda: self.merge_artifacts([]))
 assert_equals("a", self.non_modified_passdown)
 assert_equals("e", self.modified_to_same_value)
@@ -404,7 +402,6 @@ RESUME_END_STEP = CoreTest("resume_end_step", [
 
 # -- merge_artifacts_include: include= merges only what is named ----------------------
 INCLUDE_JOIN = '''
-from nbflow.errors import ArtifactError
 self.manual_merge_required = current.task_id
 error = assert_raises(ArtifactError, lambda: self.merge_artifacts(
     inputs, include=["manual_merge_required", "foobar"]))
