@@ -25,7 +25,13 @@ def assert_everywhere(run, name: str, value) -> None:
 
 # -- basic_artifact: an artifact set in start is seen by every step downstream --------
 def _check_basic_artifact(run, graph):
+    from helpers import run_nbflow
+
     assert_everywhere(run, "data", "abc")
+    # Metaflow's CliCheck reads artifacts with its `dump` command
+    task = run["end"].task
+    res = run_nbflow("dump", task.pathspec, "--name", "data", cwd=".")
+    assert res.returncode == 0 and "data: str" in res.stdout and "\nabc\n" in res.stdout, res
 
 
 BASIC_ARTIFACT = CoreTest("basic_artifact", [
