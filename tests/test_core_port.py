@@ -54,7 +54,7 @@ PARITY_SHAPES = {
     "resume_foreach_join": ("nested_foreach", "branch_in_foreach"),
     "resume_end_step": ("foreach_in_branch",), "resume_foreach_inner": ("small_foreach",),
     "resume_succeeded_step": ("branch",), "resume_start_step": ("branch_in_foreach",),
-    "resume_foreach_split": ("small_foreach",),
+    "resume_foreach_split": ("small_foreach",), "merge_artifacts_conflicts": ("branch",),
 }
 PARITY = [(t, g) for t, g in CROSSINGS if g in PARITY_SHAPES.get(t.name, ())]
 

@@ -934,3 +934,43 @@ LARGE_ARTIFACT = CoreTest("large_artifact", [
     env={"NBFLOW_ARTIFACT_WARN": "100 GiB"})
 
 ALL.append(LARGE_ARTIFACT)
+
+
+# -- merge_artifacts_conflicts (nbflow's, in the spirit of merge_artifacts): what a static
+# join sees before and after merging, excluding a conflict and a name no input has, an
+# artifact only one branch set, merging twice; also compared with real Metaflow.
+CONFLICT_JOIN = '''
+def outcome(fn):   # the error's class differs (Metaflow's own): its message must name it
+    try:
+        fn()
+        return "ok"
+    except Exception as e:
+        return "error naming it" if "conflicting" in str(e) else f"error: {e}"
+self.before_x = hasattr(self, "conflicting")
+self.by_name = inputs.a.conflicting
+self.r_exclude_missing = outcome(lambda: self.merge_artifacts(inputs, exclude=["conflicting", "nonexistent"]))
+self.after_same = getattr(self, "same", "missing")
+self.after_x = getattr(self, "conflicting", "missing")
+self.r_conflict = outcome(lambda: self.merge_artifacts(inputs))
+self.r_again = outcome(lambda: self.merge_artifacts(inputs, exclude=["conflicting"]))
+'''
+
+
+def _check_conflicts(run, graph):
+    data = run["join"].task.data
+    got = {name: getattr(data, name) for name in ("before_x", "by_name", "r_exclude_missing",
+                                                 "after_same", "after_x", "only_a", "r_again")}
+    assert got == {"before_x": False, "by_name": "a", "r_exclude_missing": "ok",
+                   "after_same": "s", "after_x": "missing", "only_a": 1, "r_again": "ok"}, got
+    assert data.r_conflict == "error naming it" and "conflicting" not in data
+
+
+MERGE_CONFLICTS = CoreTest("merge_artifacts_conflicts", [
+    Body(0, ("start",), "self.same = 's'\nself.conflicting = 0"),
+    Body(0, ("single-branch-split",), "self.conflicting = current.step_name\n"
+         "if current.step_name == 'a':\n    self.only_a = 1"),
+    Body(0, ("join",), CONFLICT_JOIN, required=True),
+    Body(1, ("all",), "pass"),
+], _check_conflicts, graphs=("branch",))
+
+ALL.append(MERGE_CONFLICTS)
