@@ -39,15 +39,22 @@ def test_core(test, graph, workdir):
     test.check(run, graph)
 
 
-# Crossings whose bodies are plain Metaflow code (no nbflow import, no resume, no
-# `len(inputs)`), one or two shapes each: exported, run by real Metaflow, and compared
-# task by task (artifacts, and whether each task and the run are successful).
+# Crossings whose bodies are plain Metaflow code (no nbflow import, no `len(inputs)`), one
+# or a few shapes each: exported, run (and resumed) by real Metaflow, and compared task by
+# task (artifacts, and whether each task and the run are successful).
 PARITY_SHAPES = {
     "basic_artifact": ("branch_in_foreach",), "lineage": ("foreach_in_branch",),
     "merge_artifacts_propagation": ("small_foreach",), "basic_foreach": ("foreach",),
     "nested_foreach": ("nested_foreach",), "nonmonotonic_foreach": ("small_foreach",),
     "catch_retry": ("small_foreach",), "basic_parameters": ("branch",),
     "constants": ("branch",), "project_branch": ("small_foreach",),
+    "basic_include": ("branch",), "dynamic_parameters": ("branch",),
+    "merge_artifacts": ("branch", "foreach", "foreach_in_branch"),
+    "merge_artifacts_include": ("branch_in_foreach",),
+    "resume_foreach_join": ("nested_foreach", "branch_in_foreach"),
+    "resume_end_step": ("foreach_in_branch",), "resume_foreach_inner": ("small_foreach",),
+    "resume_succeeded_step": ("branch",), "resume_start_step": ("branch_in_foreach",),
+    "resume_foreach_split": ("small_foreach",),
 }
 PARITY = [(t, g) for t, g in CROSSINGS if g in PARITY_SHAPES.get(t.name, ())]
 
@@ -60,10 +67,13 @@ def test_core_matches_metaflow(test, graph, workdir):
     notebook = write(test, graph, workdir)
     env = cli_env(**test.env)
     res = run_nbflow("run", notebook, *test.run_args, cwd=workdir, env=env)
+    if test.resume:
+        res = run_nbflow("resume", notebook, *test.resume_args, cwd=workdir, env=env)
     assert res.returncode == 0, res.stdout + res.stderr
-    run_with_metaflow(notebook, workdir, test.env)
+    where = run_with_metaflow(notebook, workdir, test.env, test.files,
+                              test.resume_args if test.resume else None)
     flow = flow_name(test, graph)
-    ours, theirs = read_tasks("nbflow", flow, workdir), read_tasks("metaflow", flow, workdir)
+    ours, theirs = read_tasks("nbflow", flow, workdir), read_tasks("metaflow", flow, where)
     assert ours["successful"] == theirs["successful"]
     assert sorted(ours["steps"]) == sorted(theirs["steps"])
     for step, tasks in theirs["steps"].items():

@@ -185,3 +185,18 @@ def test_future_imports_go_first(tmp_path):
                         "from metaflow import FlowSpec, step"]
     compile(text, "flow.py", "exec")
 
+
+
+def test_a_return_inside_a_helper_defined_in_a_step_is_fine(tmp_path):
+    """Only a return of the step body itself skips the appended self.next(...)."""
+    text = _export(tmp_path, [
+        "%%step start -> end\ndef twice(x):\n    return 2 * x\n"
+        "class Box:\n    def get(self):\n        return 1\n"
+        "self.y = twice(Box().get())\nself.f = sorted([3, 1], key=lambda v: -v)",
+        "%%step end"])
+    compile(text, "flow.py", "exec")
+    cells = ["%%step start -> end\ndef twice(x):\n    return 2 * x\nif x:\n    return\n",
+             "%%step end"]
+    with pytest.raises(ValidationErrors) as info:
+        export_notebook(read_notebook(str(make_notebook(tmp_path / "bad.ipynb", cells))))
+    assert "cell 1, line 5, step 'start': 'return' would skip" in info.value.render()

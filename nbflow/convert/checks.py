@@ -144,10 +144,9 @@ def _own_scope(stmts: list[ast.stmt]):
     while todo:
         node = todo.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-                                      ast.ClassDef)):
-                todo.append(child)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                                 ast.ClassDef)):    # a helper defined in the step: its own
+            todo.extend(ast.iter_child_nodes(node))
 
 
 def check_code(tree: ast.Module, *, cell: int, body_line: int, step: str | None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from typing import IO
 
-from .serialize import DamagedBlob, _allocate, _read_header, block_key
+from .blobfile import DamagedBlob, _allocate, _read_header, block_key
 
 
 class PartialBlob:

@@ -25,7 +25,13 @@ def assert_everywhere(run, name: str, value) -> None:
 
 # -- basic_artifact: an artifact set in start is seen by every step downstream --------
 def _check_basic_artifact(run, graph):
+    from helpers import run_nbflow
+
     assert_everywhere(run, "data", "abc")
+    # Metaflow's CliCheck reads artifacts with its `dump` command
+    task = run["end"].task
+    res = run_nbflow("dump", task.pathspec, "--name", "data", cwd=".")
+    assert res.returncode == 0 and "data: str" in res.stdout and "\nabc\n" in res.stdout, res
 
 
 BASIC_ARTIFACT = CoreTest("basic_artifact", [
@@ -38,7 +44,6 @@ BASIC_ARTIFACT = CoreTest("basic_artifact", [
 
 # -- merge_artifacts: what merges, what conflicts, include/exclude, non-joins ----------
 MERGE_JOIN = '''
-from nbflow.errors import ArtifactError
 error = assert_raises(ArtifactError, lambda: self.merge_artifacts(inputs))
 assert "manual_merge_required" in str(error), str(error)
 assert not hasattr(self, "non_modified_passdown")     # a failed merge sets nothing
@@ -53,7 +58,6 @@ assert_equals(current.task_id, self.manual_merge_required)
 assert not hasattr(self, "ignore_me")
 '''
 MERGE_END = '''
-from nbflow.errors import ArtifactError
 assert_raises(ArtifactError, lambda: self.merge_artifacts([]))
 assert_equals("a", self.non_modified_passdown)
 assert_equals("e", self.modified_to_same_value)
@@ -404,7 +408,6 @@ RESUME_END_STEP = CoreTest("resume_end_step", [
 
 # -- merge_artifacts_include: include= merges only what is named ----------------------
 INCLUDE_JOIN = '''
-from nbflow.errors import ArtifactError
 self.manual_merge_required = current.task_id
 error = assert_raises(ArtifactError, lambda: self.merge_artifacts(
     inputs, include=["manual_merge_required", "foobar"]))

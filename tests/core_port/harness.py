@@ -18,6 +18,11 @@ from helpers import make_notebook
 
 # Helpers every generated notebook has (module code runs in every task).
 PRELUDE = '''\
+import importlib   # the error a failed merge_artifacts raises, in nbflow or (exported) Metaflow
+ArtifactError = (importlib.import_module("nbflow.errors").ArtifactError
+                 if type(current).__module__.startswith("nbflow") else
+                 importlib.import_module("metaflow.exception").MetaflowException)
+
 class ResumeFromHere(Exception):
     """Raised on purpose: the test resumes the run from here."""
 

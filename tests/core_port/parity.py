@@ -50,17 +50,32 @@ def metaflow_env(home: Path) -> dict:
     return env
 
 
-def run_with_metaflow(notebook: str, where: Path, env: dict) -> None:
+def run_with_metaflow(notebook: str, where: Path, env: dict, files: dict,
+                      resume_args: tuple | None = None) -> Path:
     """Export the notebook and run the flow.py with real Metaflow (its `METAFLOW_RUN_*`
-    from the test's `NBFLOW_RUN_*`)."""
+    from the test's `NBFLOW_RUN_*`) in a fresh folder holding only the test's files;
+    with `resume_args` the run must fail (ResumeFromHere) and `resume ARGS` finish it.
+    Returns that folder."""
     res = run_nbflow("export", Path(notebook).name, "-o", "flow.py", "--force", cwd=where)
     assert res.returncode == 0, res.stdout + res.stderr
+    (where / "metaflow").mkdir()
+    (where / "flow.py").rename(where / "metaflow" / "flow.py")
+    where = where / "metaflow"
+    for name, content in files.items():
+        (where / name).write_bytes(content.encode() if isinstance(content, str) else content)
     menv = metaflow_env(where / "mfhome")
     menv.update({k.replace("NBFLOW_RUN_", "METAFLOW_RUN_", 1): v for k, v in env.items()
                  if k.startswith("NBFLOW_RUN_")})
-    res = subprocess.run([sys.executable, "flow.py", "--no-pylint", "run"], cwd=where,
-                         env=menv, capture_output=True, text=True, timeout=600, check=False)
-    assert res.returncode == 0, f"Metaflow run failed:\n{res.stdout}\n{res.stderr}"
+    def metaflow(*args):
+        return subprocess.run([sys.executable, "flow.py", "--no-pylint", *args], cwd=where,
+                              env=menv, capture_output=True, text=True, timeout=600, check=False)
+
+    res = metaflow("run")
+    if resume_args is not None:
+        assert res.returncode == 1 and "ResumeFromHere" in res.stdout + res.stderr, res.stderr
+        res = metaflow("resume", *resume_args)
+    assert res.returncode == 0, f"Metaflow failed:\n{res.stdout}\n{res.stderr}"
+    return where
 
 
 def read_tasks(package: str, flow: str, where: Path) -> dict:
