@@ -488,6 +488,16 @@ def test_parameter_values_in_process():
         resolve_values(bad, {}, {})
 
 
+def test_the_flow_cell_sees_current_while_its_parameters_are_read():
+    """`current` is predefined in the flow cell (SPEC), also when the cell runs to find its
+    parameters outside any task (Metaflow's `current` exists at module level too)."""
+    from nbflow.notebook.params import find_parameters
+
+    params = find_parameters("WHERE = 'task' if current.is_running_flow else 'launcher'\n"
+                             "p = Parameter('p', default=WHERE)")
+    assert [(p.option, p.param.default) for p in params] == [("p", "launcher")]
+
+
 def test_store_location(workdir):
     sub = workdir / "project"
     sub.mkdir()

@@ -180,7 +180,10 @@ def param_variable(stmt: ast.stmt) -> str | None:
 
 def _parameters_by_running(module_code: str, module_ns: dict | None,
                            path: str | None) -> list[ParamDef]:
-    ns = dict(_PREDEFINED, __file__=path or "") if module_ns is None else module_ns
+    from ..task.current import current  # predefined in the flow cell (not in a task here)
+
+    ns = dict(_PREDEFINED, current=current, __file__=path or "") if module_ns is None \
+        else module_ns
     try:
         exec(compile(module_code, "<flow cell>", "exec"), ns)  # noqa: S102 - the user's flow cell
     except Exception as e:  # noqa: BLE001 - the user's module code: report it
