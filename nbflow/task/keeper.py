@@ -168,8 +168,21 @@ def end_below(task: int | None, limit: float = 10.0) -> None:
             pass
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        left = proctree.kill_tree(me, include_root=False)
-        _reap(-1)
-        if not left:
+        proctree.kill_tree(me, include_root=False)
+        if _no_child_left():
             return
         time.sleep(0.005)
+
+
+def _no_child_left() -> bool:
+    """Reap what ended; True once this process has no child at all. An empty reading of the
+    tree is not enough: a dying child's own children are handed to us (a subreaper) only as
+    it exits, and may be listed under neither for that moment. While any process remains
+    below us, one of our children is alive or unreaped."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if pid == 0:
+            return False
