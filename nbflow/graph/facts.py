@@ -41,12 +41,17 @@ def reads_inputs(spec) -> bool:
     found = _reads_inputs.get(spec.body)
     if found is not None:
         return found
+    tree = _parse(spec)   # None: the code rule reports it
+    return _remember(_reads_inputs, spec.body, tree is not None and codemod.uses_inputs(tree))
+
+
+def _parse(spec):
+    """The body's syntax tree, or None when it does not parse."""
     try:
-        tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
+        return codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
                                   body_line=spec.body_line)
     except NotebookError:
-        return _remember(_reads_inputs, spec.body, False)   # the code rule reports it
-    return _remember(_reads_inputs, spec.body, codemod.uses_inputs(tree))
+        return None
 
 
 def body_facts(spec) -> BodyFacts | None:
@@ -57,10 +62,8 @@ def body_facts(spec) -> BodyFacts | None:
     found = _facts.get(key)
     if found is not None:
         return found
-    try:
-        tree = codemod.parse_body(spec.body, cell=spec.cell, step=spec.name,
-                                  body_line=spec.body_line)
-    except NotebookError:
+    tree = _parse(spec)
+    if tree is None:
         return None
     self_next = codemod.find_self_next(tree)
     uses = step_uses(tree)

@@ -146,14 +146,20 @@ def _exit_like(code: int | None) -> None:
 
 def _reap(child: int) -> int | None:
     """Reap every child that ended; the task process's exit code if it was one of them."""
+    return _reap_all(child)[0]
+
+
+def _reap_all(child: int) -> tuple[int | None, bool]:
+    """Reap every child that ended: (`child`'s exit code if it was one of them, whether no
+    child at all is left)."""
     code = None
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return code
+            return code, True
         if pid == 0:
-            return code
+            return code, False
         if pid == child:
             code = os.waitstatus_to_exitcode(status)
 
@@ -179,10 +185,4 @@ def _no_child_left() -> bool:
     tree is not enough: a dying child's own children are handed to us (a subreaper) only as
     it exits, and may be listed under neither for that moment. While any process remains
     below us, one of our children is alive or unreaped."""
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if pid == 0:
-            return False
+    return _reap_all(-1)[1]
