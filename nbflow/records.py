@@ -195,7 +195,8 @@ class TaskRequest:
 class TaskRecord:
     """What one task attempt committed: written last, after its blobs; its presence is the
     commit. Built by `TaskRecord.of_attempt` (a task, or the scheduler for a task that died);
-    resume's clones are `TaskRecord.cloned_into`."""
+    resume's clones are `TaskRecord.cloned_into`; `TaskRecord.uncommitted` stands for an
+    attempt that has no record (yet)."""
 
     flow: str
     run_id: str
@@ -241,6 +242,14 @@ class TaskRecord:
                    foreach_stack=req.foreach_stack, is_join=req.is_join,
                    resources=dict(req.resources), successful=successful,
                    artifacts=dict(artifacts or {}), exception=exception, **outcome)
+
+    @classmethod
+    def uncommitted(cls, flow: str, run_id: str, step: str, task_id: str, attempt: int = 0,
+                    parents: tuple[str, ...] = ()) -> TaskRecord:
+        """What is known of an attempt that has committed nothing (yet): the task running in
+        this process, or a kernel cell's task that left no record."""
+        return cls(flow=flow, run_id=run_id, step=step, task_id=task_id, attempt=attempt,
+                   pathspec=f"{flow}/{run_id}/{step}/{task_id}", parents=tuple(parents))
 
     def cloned_into(self, run_id: str, log_prefix: str) -> TaskRecord:
         """This successful task, reused by reference as attempt 0 of run `run_id`."""
@@ -294,6 +303,14 @@ class RunEvent:
     text: str | None = None          # task_output: one line; others: a message
     successful: bool | None = None
     info: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {name: getattr(self, name) for name in _known(RunEvent)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunEvent:
+        known, _ = _split(cls, d)
+        return cls(**known)
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import (  # noqa: F401 - re-exported: tests written before helpers.py
-    NOTEBOOKS,
-    REPO,
-    StoreReader,
-    cli_env,
-    create_run_json,
-    dump_json,
-    make_notebook,
-    read_run_json,
-    read_task_json,
-    run_id_of,
-    run_nbflow,
-)
+from helpers import StoreReader
 
 
 @pytest.fixture

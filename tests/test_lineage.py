@@ -4,7 +4,7 @@ notebooks (all of notebooks/) have no finding; `nbflow show --artifacts`."""
 from pathlib import Path
 
 import pytest
-from conftest import make_notebook, run_nbflow
+from helpers import make_notebook, run_nbflow
 
 from nbflow.graph import FlowGraph, validate
 from nbflow.graph.lineage import analyze

@@ -2,7 +2,7 @@
 part inside it that could not be pickled (issue 16), in a run and in a kernel cell."""
 import threading
 
-from conftest import cli_env, make_notebook, run_id_of, run_nbflow
+from helpers import cli_env, make_notebook, run_id_of, run_nbflow
 
 from nbflow.task.unpicklable import find_unpicklable
 

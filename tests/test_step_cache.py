@@ -1,7 +1,7 @@
 """The step cache (`nbflow run --cache`, issue 16): an unchanged rerun executes no task;
 editing one step reruns exactly it and what depends on its output; a parameter change
 reruns the steps that read it."""
-from conftest import make_notebook, run_id_of, run_nbflow
+from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow.datastore import records
 

@@ -150,9 +150,8 @@ class Task(_Object):
         if self._running:      # the task this process runs: nothing committed yet
             from ..task.current import current
 
-            self._record = TaskRecord(flow=flow, run_id=run_id, step=step, task_id=task_id,
-                                      attempt=self.attempt, pathspec=self.pathspec,
-                                      parents=getattr(current, "_parent_pathspecs", ()))
+            self._record = TaskRecord.uncommitted(flow, run_id, step, task_id, self.attempt,
+                                                  getattr(current, "_parent_pathspecs", ()))
         else:
             self._record = _task_record(self._ds, rel, f"task {self.pathspec}")
         self._data: TaskData | None = None

@@ -201,17 +201,6 @@ class Storage:
             return []
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
-    def delete(self, rel: str) -> None:
-        full = self.full(rel)
-        if not self.exists(rel):
-            return
-        if self.local:
-            import shutil
-
-            shutil.rmtree(full) if os.path.isdir(full) else os.unlink(full)
-        else:
-            self.fs.rm(full, recursive=True)
-
     def touch(self, rel: str) -> None:
         """Make a file look new to `gc` (its modification time; on S3 a metadata update,
         a server-side copy). Best effort: a store that cannot do it is left as it is."""

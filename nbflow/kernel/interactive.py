@@ -304,8 +304,7 @@ def _execute(session: KernelSession, run: InteractiveRun, graph, step: str, refs
     run.next_task_id = sched.next_task_id
     ran = [t for t in tasks if t.task_id]   # all of one step: the planner made them
     found = _task_records(run.datastore, graph.name, run.run_id, step, [t.task_id for t in ran])
-    recs = [rec or TaskRecord(graph.name, run.run_id, step, t.task_id, t.attempt,
-                              f"{graph.name}/{run.run_id}/{step}/{t.task_id}")
+    recs = [rec or TaskRecord.uncommitted(graph.name, run.run_id, step, t.task_id, t.attempt)
             for t, rec in zip(ran, found)]
     sys.stdout.flush()
     sys.stderr.flush()

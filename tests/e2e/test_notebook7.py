@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 import test_lab_button
-from conftest import make_notebook
+from helpers import make_notebook
 from test_kernel_graph import CELLS
 from test_lab_button import (
     WAIT_MS,

@@ -117,7 +117,7 @@ def latest_run(ds: Datastore, flow: str) -> str:
 
 def assert_fsck_clean(workdir, *args, env: dict | None = None) -> str:
     """`nbflow fsck` finds no damage (strays of killed writes are not damage)."""
-    from conftest import run_nbflow
+    from helpers import run_nbflow
 
     res = run_nbflow("fsck", *args, cwd=workdir, env=env)
     assert res.returncode == 0 and "no damage found" in res.stdout, res.stdout + res.stderr

@@ -7,9 +7,11 @@ import types
 
 from nbflow.datastore import serialize
 from nbflow.records import (
+    EventKind,
     ForeachFrame,
     ParentRef,
     RunContext,
+    RunEvent,
     RunRecord,
     TaskRecord,
     TaskRequest,
@@ -59,6 +61,23 @@ def test_a_clone_points_at_its_origin():
     clone = rec.cloned_into("9", "F/7/each/4.1")
     assert clone.pathspec == "F/9/each/4" and clone.parents == ("F/9/start/1",)
     assert clone.origin == "F/7/each/4" and clone.origin_attempt == 1 and clone.attempt == 0
+
+
+def test_an_attempt_without_a_record_is_built_in_one_place():
+    rec = TaskRecord.uncommitted("F", "7", "each", "4", 1, ("F/7/start/1",))
+    assert rec.pathspec == "F/7/each/4" and rec.parents == ("F/7/start/1",)
+    assert not rec.successful and rec.artifacts == {} and rec.index is None
+    assert TaskRecord.from_json(json.loads(json.dumps(rec.to_json()))) == rec
+
+
+def test_run_events_round_trip_and_their_kinds_are_named():
+    kinds = {v for k, v in vars(EventKind).items() if k.isupper()}
+    assert {"run_started", "task_cloned", "task_display", "run_finished"} <= kinds
+    for kind in sorted(kinds):
+        ev = RunEvent(kind, "7", "each", "4", 11, 1, "stdout", "a line", True, {"card": 2})
+        assert RunEvent.from_json(json.loads(json.dumps(ev.to_json()))) == ev
+    assert RunEvent.from_json({"kind": EventKind.RUN_STARTED, "run_id": "7", "new": 1}) == \
+        RunEvent(EventKind.RUN_STARTED, "7")
 
 
 def test_run_records_round_trip():
