@@ -244,3 +244,46 @@ def test_resume_reuses_a_task_with_its_card(workdir):
     assert resumed != origin
     card = task_of(workdir, "AgainFlow", resumed, "start").card
     assert [b["text/markdown"] for b in card] == ["kept across resume"]
+
+
+
+def markdown_shown(result) -> list[str]:
+    return [m["content"]["data"]["text/markdown"] for m in result.messages
+            if m["msg_type"] == "display_data" and "text/markdown" in m["content"]["data"]]
+
+
+def test_status_widget_offers_each_tasks_card_with_one_click(workdir):
+    """`%nbflow run` (and the lab button, which shows the same widgets) keeps the outputs
+    quietly; the status widget has a button per task that displayed something, past
+    CARD_BUTTONS a list; a click (or a choice in the list) shows that card below."""
+    from nbflow.kernel.widgets.status import CARD_BUTTONS
+    from test_kernel_interactive import KernelDriver
+
+    path = make_notebook(workdir / "wide.ipynb", [
+        "%%flow WideFlow\nfrom IPython.display import Markdown",
+        "%%step start -> each --foreach items\n"
+        f"self.items = list(range({CARD_BUTTONS + 3}))\ndisplay(Markdown('# the start'))",
+        "%%step each -> join\ndisplay(Markdown(f'item **{self.input}**'))",
+        "%%step join -> end\nprint('nothing displayed')",
+        "%%step end\npass"])
+    with KernelDriver(workdir, path) as k:
+        r = k.run("run = %nbflow run")
+        assert markdown_shown(r) == []
+        r = k.run("from nbflow.kernel.widgets import LiveWidgets\n"
+                  "s = LiveWidgets.last.status\n"
+                  "buttons = [c for c in s.cards.children if hasattr(c, 'click')]\n"
+                  "print([b.description for b in buttons])\n"
+                  "print([label for label, _ in s.more_cards.options])\n"
+                  "buttons[0].click()")
+        labels, more = (eval(line) for line in r.stdout.splitlines()[:2])  # noqa: S307
+        assert markdown_shown(r) == ["# the start"]
+        # start and the 23 foreach tasks have a card; join and end none
+        assert len(labels) == CARD_BUTTONS and labels[0] == "start/1"
+        assert all(x.startswith("each/") for x in labels[1:] + more[1:]), (labels, more)
+        assert more[0] == "" and len(more) == 1 + 4
+        r = k.run("buttons[1].click()")
+        [shown] = markdown_shown(r)
+        assert shown.startswith("item **")
+        r = k.run("s.more_cards.value = s.more_cards.options[-1][1]")
+        [shown] = markdown_shown(r)
+        assert shown.startswith("item **")

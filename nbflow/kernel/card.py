@@ -6,8 +6,6 @@ from __future__ import annotations
 
 
 def cmd_card(session, shell, rest: list[str]) -> None:
-    from IPython.display import display
-
     from ..commands.card import card
     from .commands import _qualify, parse
 
@@ -17,7 +15,21 @@ def cmd_card(session, shell, rest: list[str]) -> None:
     page = card(args.target, args.pathspec, args.output, force=args.force, datastore=datastore)
     if args.output:
         print(f"Wrote {args.output}: the card of {page.pathspec}")
+    show(page)
+
+
+def show(page) -> None:
+    """A card's outputs displayed where the code runs (a cell, or a widget's Output)."""
+    from IPython.display import display
+
     if not page.bundles:
         print(f"(task {page.pathspec} displayed nothing)")
     for data, metadata in page.bundles:
         display(data, raw=True, metadata=metadata)
+
+
+def show_task_card(pathspec: str, datastore: str) -> None:
+    """The card of one task (a full pathspec) read from `datastore`, displayed."""
+    from ..commands.card import card
+
+    show(card(pathspec, datastore=datastore))

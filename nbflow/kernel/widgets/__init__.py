@@ -28,7 +28,10 @@ def widgets_available() -> bool:
 class LiveWidgets:
     """The graph (an HTML display updated in place) and the status widget. A step
     changing state redraws at once; counts alone at most every MIN_INTERVAL, so a
-    1000-task foreach redraws about 10 times a second, not once per event."""
+    1000-task foreach redraws about 10 times a second, not once per event.
+    `LiveWidgets.last` is the latest run's (its status widget's card buttons, say)."""
+
+    last: LiveWidgets | None = None
 
     def __init__(self):
         from .graph import GraphDisplay
@@ -41,6 +44,7 @@ class LiveWidgets:
         self._last = 0.0
         self._seen: tuple = ()
         self.redraws = 0
+        LiveWidgets.last = self
 
     def __call__(self, ev) -> None:
         self.model(ev)

@@ -152,19 +152,13 @@ class ArtifactBrowser:
 
     def show_card(self) -> None:
         """The chosen task's card (what it displayed), below."""
-        from IPython.display import display
-
-        from ...commands.card import card
+        from ..card import show_task_card
 
         rec = self._chosen()
         if rec is None:
             return
         with self.preview:
-            page = card(rec.pathspec, datastore=self.ds.url)
-            if not page.bundles:
-                print(f"(task {page.pathspec} displayed nothing)")
-            for data, metadata in page.bundles:
-                display(data, raw=True, metadata=metadata)
+            show_task_card(rec.pathspec, self.ds.url)
 
 
 def task_summary(rec: TaskRecord) -> str:

@@ -52,6 +52,7 @@ class RunModel:
         self.status = "starting"
         self.message = ""
         self.started_at = time.time()
+        self.cards: dict[str, int] = {}   # pathspec -> outputs, tasks with a card, in order
 
     def __call__(self, ev: RunEvent) -> None:
         handler = getattr(self, f"_on_{ev.kind}", None)
@@ -90,6 +91,8 @@ class RunModel:
     def _on_task_finished(self, ev: RunEvent) -> None:
         s = self._step(ev.step)
         s.last_end = time.time()
+        if ev.info.get("card"):   # the task displayed something: its card is one click away
+            self.cards[f"{self.flow}/{self.run_id}/{ev.step}/{ev.task_id}"] = ev.info["card"]
         if ev.successful:
             s.done += 1
             self._learn_foreach(ev)

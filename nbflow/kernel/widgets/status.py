@@ -1,5 +1,6 @@
 """Status widget: tasks done/total with a progress bar, a row per step (status, tasks,
-duration), and a failed task's error with its logs one click away."""
+duration), a failed task's error with its logs one click away, and each task's card
+(what it displayed) one click away."""
 from __future__ import annotations
 
 import html
@@ -8,6 +9,8 @@ import ipywidgets as w
 
 from ...datastore import records
 from .model import RunModel
+
+CARD_BUTTONS = 20   # tasks with a card shown as buttons; the rest in a list (a wide foreach)
 
 
 def _seconds(value: float | None) -> str:
@@ -39,7 +42,13 @@ class StatusWidget:
         self.errors = w.VBox([])
         self.logs = w.Output()
         self._shown_errors = 0
-        self.widget = w.VBox([self.title, self.bar, self.table, self.errors, self.logs])
+        self.cards = w.HBox([], layout=w.Layout(flex_flow="row wrap"))
+        self.more_cards = w.Dropdown(description="more cards", options=[("", None)], value=None)
+        self.more_cards.observe(lambda ch: ch["new"] and self.show_card(ch["new"]), names="value")
+        self.card_view = w.Output()
+        self._shown_cards = 0
+        self.widget = w.VBox([self.title, self.bar, self.table, self.errors, self.logs,
+                              self.cards, self.card_view])
 
     def refresh(self) -> None:
         m = self.model
@@ -53,6 +62,39 @@ class StatusWidget:
         for pathspec, message in errors[self._shown_errors:]:
             self.errors.children += (self._error_row(pathspec, message),)
         self._shown_errors = len(errors)
+        self._add_cards()
+
+    def _add_cards(self) -> None:
+        """A button per task that displayed something (past CARD_BUTTONS, a list entry)."""
+        new = list(self.model.cards.items())[self._shown_cards:]
+        if not new:
+            return
+        if not self.cards.children:
+            self.cards.children = (w.HTML(value="<b>cards:</b>"),)
+        buttons, more = [], []
+        for pathspec, count in new:
+            label = "/".join(pathspec.split("/")[2:])
+            if len(self.cards.children) + len(buttons) <= CARD_BUTTONS:
+                button = w.Button(description=label, tooltip=f"the card of {pathspec}: "
+                                  f"{count} output(s)", layout=w.Layout(width="auto"))
+                button.on_click(lambda _b, p=pathspec: self.show_card(p))
+                buttons.append(button)
+            else:
+                more.append((label, pathspec))
+        self.cards.children += tuple(buttons)
+        if more:
+            self.more_cards.options = list(self.more_cards.options) + more
+            if self.more_cards not in self.cards.children:
+                self.cards.children += (self.more_cards,)
+        self._shown_cards += len(new)
+
+    def show_card(self, pathspec: str) -> None:
+        """The task's card below the status (replacing the one shown before)."""
+        from ..card import show_task_card
+
+        self.card_view.clear_output()
+        with self.card_view:
+            show_task_card(pathspec, self.model.ds.url)
 
     def _error_row(self, pathspec: str, message: str):
         button = w.Button(description="show logs", layout=w.Layout(width="auto"))
