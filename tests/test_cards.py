@@ -1,4 +1,4 @@
-"""Cards (SPEC section 1, "Whatever a step displays"): what a step displays is shown
+"""Cards (docs/reference.md section 1, "Whatever a step displays"): what a step displays is shown
 under its cell in a real kernel, kept in the store, read back as `Task.card`, and
 written as one self-contained HTML page by `nbflow card`."""
 from __future__ import annotations

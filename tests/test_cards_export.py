@@ -1,4 +1,4 @@
-"""Cards in export and import (SPEC section 5: `current.card` steps as `@card`): the
+"""Cards in export and import (docs/reference.md section 5: `current.card` steps as `@card`): the
 exported flow runs on real Metaflow and its `card get` has the step's Markdown and
 table; importing the flow.py gives the notebook's displays back."""
 from __future__ import annotations

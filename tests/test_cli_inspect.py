@@ -1,4 +1,4 @@
-"""`nbflow logs | dump | runs` on real runs in a temporary datastore (SPEC section 2)."""
+"""`nbflow logs | dump | runs` on real runs in a temporary datastore (docs/reference.md section 2)."""
 import pytest
 from helpers import make_notebook, run_id_of, run_nbflow
 

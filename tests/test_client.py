@@ -1,4 +1,4 @@
-"""The client API (SPEC section 4) over real runs in a temporary datastore."""
+"""The client API (docs/reference.md section 4) over real runs in a temporary datastore."""
 import subprocess
 import sys
 import time

@@ -1,4 +1,4 @@
-"""`current` in every step of a run: each attribute of SPEC section 1 with its right value."""
+"""`current` in every step of a run: each attribute of docs/reference.md section 1 with its right value."""
 from __future__ import annotations
 
 import subprocess

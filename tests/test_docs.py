@@ -77,3 +77,38 @@ def test_the_guide_from_a_blank_notebook_to_resume_and_export(workdir):
                         capture_output=True, text=True)
     assert mf.returncode == 0 and "total 60.0 mean 15.0" in mf.stdout + mf.stderr, mf.stderr[-2000:]
     assert os.path.isdir(workdir / ".metaflow")
+
+
+# -- nothing of the project points outside the repository -----------------------------------
+
+REPO = GUIDE.parents[1]
+OUTSIDE = re.compile(r"\b" + "SP" + r"EC\b(?!_)|\b(?:SP" + r"EC|DES" + r"IGN)\.md|(?<![\w-])shared/|/work/")
+
+
+def tracked_text_files() -> list[Path]:
+    names = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    out = []
+    for name in names:
+        path = REPO / name
+        if path.suffix in (".png", ".lock") or not path.is_file():
+            continue
+        try:
+            out.append((path, path.read_text()))
+        except UnicodeDecodeError:
+            continue
+    return out
+
+
+@pytest.mark.timeout(120)
+def test_no_file_points_outside_the_repository():
+    """A user who clones or installs the project has only its files: no pointer to a
+    contract or design note kept elsewhere, and every link of the docs resolves."""
+    found = [f"{path.relative_to(REPO)}:{n}: {line.strip()}"
+             for path, text in tracked_text_files() if path.name != "test_docs.py"
+             for n, line in enumerate(text.splitlines(), 1) if OUTSIDE.search(line)]
+    assert not found, "\n".join(found)
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for link in re.findall(r"\]\(([^)#\s]+)", doc.read_text()):
+            if "://" not in link:
+                assert (doc.parent / link).exists(), f"{doc.name}: link to {link} leads nowhere"

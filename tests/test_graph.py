@@ -1,4 +1,4 @@
-"""Graph validation (SPEC section 1 "Validation"), `nbflow check` and `nbflow show`."""
+"""Graph validation (docs/reference.md section 1 "Validation"), `nbflow check` and `nbflow show`."""
 import pytest
 from helpers import make_notebook, run_nbflow
 

@@ -1,4 +1,4 @@
-"""Cell-by-cell runs in a real kernel (SPEC section 2, "In the notebook, cell by cell").
+"""Cell-by-cell runs in a real kernel (docs/reference.md section 2, "In the notebook, cell by cell").
 
 A real ipykernel is driven through jupyter_client: each cell's stream output, error
 and the kernel's `self` come back as a user would see them; the store is read directly."""

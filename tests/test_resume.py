@@ -1,4 +1,4 @@
-"""`nbflow resume` (SPEC section 2) through real runs in a temporary datastore."""
+"""`nbflow resume` (docs/reference.md section 2) through real runs in a temporary datastore."""
 import os
 import re
 import signal

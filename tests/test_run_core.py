@@ -1,5 +1,5 @@
 """Real runs of real notebooks through the CLI: parameters, the run record, logs,
-joins, foreach, failures and the clear errors of bad input (SPEC sections 1-3)."""
+joins, foreach, failures and the clear errors of bad input (docs/reference.md sections 1-3)."""
 import json
 
 import pytest
@@ -489,7 +489,7 @@ def test_parameter_values_in_process():
 
 
 def test_the_flow_cell_sees_current_while_its_parameters_are_read():
-    """`current` is predefined in the flow cell (SPEC), also when the cell runs to find its
+    """`current` is predefined in the flow cell (docs/reference.md section 1), also when the cell runs to find its
     parameters outside any task (Metaflow's `current` exists at module level too)."""
     from nbflow.notebook.params import find_parameters
 

@@ -1,4 +1,5 @@
-"""Cards: what a step displays, kept as the task's card (SPEC: "Whatever a step displays").
+"""Cards: what a step displays, kept as the task's card (docs/reference.md section 1,
+"Whatever a step displays").
 
 `from nbflow.cards import Markdown, Table, Image, Artifact, VegaChart` gives components
 with Metaflow's names; `current.card.append(component)` adds one to the task's card.

@@ -1,4 +1,4 @@
-"""The validation rules (SPEC section 1): each reads the FlowGraph and appends findings
+"""The validation rules (docs/reference.md section 1): each reads the FlowGraph and appends findings
 naming the cell and the step; `validate` runs them all and collects; `build` raises them.
 Rules never change the graph."""
 from __future__ import annotations

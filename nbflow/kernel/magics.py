@@ -15,7 +15,7 @@ MAGIC_CELL = re.compile(r"^\s*%%(step|flow)\b")
 
 def allow_empty_body(lines: list[str]) -> list[str]:
     """An input transformer: IPython refuses a cell magic with an empty body, but a
-    `%%step end` or `%%flow Name` cell may have none (SPEC section 1)."""
+    `%%step end` or `%%flow Name` cell may have none (docs/reference.md section 1)."""
     if lines and MAGIC_CELL.match(lines[0]) and all(not line.strip() for line in lines[1:]):
         first = lines[0] if lines[0].endswith("\n") else lines[0] + "\n"
         return [first, "\n"]

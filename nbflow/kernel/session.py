@@ -1,5 +1,5 @@
 """One kernel session's state: its notebook, the cells run so far, parameters,
-the warm executor and the interactive run (SPEC section 2, "cell by cell")."""
+the warm executor and the interactive run (docs/reference.md section 2, "cell by cell")."""
 from __future__ import annotations
 
 import os

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class StepOptions:
-    """The options of a `%%step` header (SPEC section 1 table)."""
+    """The options of a `%%step` header (docs/reference.md section 1 table)."""
 
     foreach: str | None = None
     retry: int = 0
