@@ -103,22 +103,24 @@ def test_task_killed_while_storing_artifacts_fails_cleanly(workdir):
     shutil.rmtree(workdir / ".nbflow")
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15])
-def test_task_killed_at_any_moment_leaves_no_partial_blob(workdir, delay):
-    """A timer SIGKILLs the task while it pickles and writes ~80 MB (or after it is done,
-    if it was quicker): either way the store holds no partial blob that anything names."""
-    nb = selfkill_notebook(
-        workdir, f"threading.Timer({delay}, lambda: os.kill(os.getpid(), signal.SIGKILL)).start()")
-    res = run_nbflow("run", nb, cwd=workdir)
+@pytest.mark.parametrize("stage", ["blob", "between", "record", "committed"])
+def test_task_killed_at_any_moment_leaves_no_partial_blob(workdir, stage):
+    """The task is SIGKILLed at a named moment of storing ~80 MB (NBFLOW_FAULT, see
+    nbflow/task/faults.py: part of a blob written, one artifact stored and the next not,
+    part of the record written, the record written): the run succeeds exactly when the
+    record was committed, and the store holds no partial blob that anything names."""
+    nb = selfkill_notebook(workdir, "self.more = np.arange(10)")   # two artifacts: "between"
+    res = run_nbflow("run", nb, cwd=workdir, env=cli_env(NBFLOW_FAULT=f"{stage}:task:start"))
+    committed = stage == "committed"
+    assert res.returncode == (0 if committed else 1), res.stdout + res.stderr
     run_id = run_id_of(res.stdout)
     ds = Datastore(str(workdir / ".nbflow"))
     rec = read_task_json(ds, "SelfkillFlow", run_id, "start", "1")
-    end = records.read_run_end(ds, "SelfkillFlow", run_id)
-    assert end["successful"] is (res.returncode == 0)
-    # the task record is the commit: the run succeeds exactly when the task committed
-    assert rec["successful"] is (res.returncode == 0)
-    if not rec["successful"]:
-        assert rec["artifacts"] == {}
+    assert records.read_run_end(ds, "SelfkillFlow", run_id)["successful"] is committed
+    assert rec["successful"] is committed
+    assert (rec["artifacts"] == {}) is not committed
+    if not committed:
+        assert rec["exception"]["type"] == "TaskKilled"
     assert_store_consistent(workdir / ".nbflow")
     shutil.rmtree(workdir / ".nbflow")   # 80 MB of random numbers: do not keep them around
 
