@@ -30,6 +30,21 @@ def test_a_failed_parent_blocks_its_child_instead_of_older_data(workdir):
         assert "y is 20" in k.run("%%step end\nprint('y is', self.y)").stdout
 
 
+def test_a_stale_parent_blocks_its_child(workdir):
+    nb = make_notebook(workdir / "dev.ipynb", [
+        "%%step start -> middle\nself.x = 1", "%%step middle -> end\nself.y = self.x * 100",
+        "%%step end\nprint('y is', self.y)"])
+    with KernelDriver(workdir, nb) as k:
+        k.run("%%step start -> middle\nself.x = 1")
+        k.run("%%step middle -> end\nself.y = self.x * 100")
+        k.run("%%step start -> middle\nself.x = 2")          # middle is stale now
+        r = k.run("%%step end\nprint('y is', self.y)", ok=False)
+        assert "y is" not in r.stdout
+        assert "its parent step 'middle' is stale" in r.error_text and "run cell 2" in r.error_text
+        k.run("%%step middle -> end\nself.y = self.x * 100")
+        assert "y is 200" in k.run("%%step end\nprint('y is', self.y)").stdout
+
+
 def test_a_fallback_parent_says_which_run_and_whether_its_code_changed(workdir):
     nb = make_notebook(workdir / "dev.ipynb", [
         "%%step start -> end\nself.x = 1", "%%step end\nprint('x is', self.x)"])
@@ -53,6 +68,17 @@ def test_a_typo_in_a_target_is_reported_in_the_cell(workdir):
         assert "target 'brand_new' is not a step yet" in r.stdout
 
 
+def test_a_duplicate_step_name_is_reported_in_the_cell_before_its_task(workdir):
+    nb = make_notebook(workdir / "dev.ipynb", [
+        "%%step start -> end\nself.x = 1", "%%step end\nprint('first end')",
+        "%%step end\nprint('second end')"])
+    with KernelDriver(workdir, nb) as k:
+        k.run("%%step start -> end\nself.x = 1")
+        r = k.run("%%step end\nprint('second end')", ok=False)
+        assert "step 'end' is defined twice: in cell 2 and in cell 3; rename one" in r.error_text
+        assert "second end" not in r.stdout
+
+
 def test_the_readme_first_command_then_its_client_line_from_the_repository_root(workdir):
     (workdir / "notebooks").mkdir()
     shutil.copy(REPO / "notebooks" / "counter_branch.ipynb", workdir / "notebooks")
@@ -71,8 +97,15 @@ def test_the_readme_first_command_then_its_client_line_from_the_repository_root(
     out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=cli_env(),
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "2", out.stderr
-    missing = run_nbflow("runs", "NoSuchFlow", cwd=workdir)
-    assert missing.returncode == 1 and f"datastore {workdir}/.nbflow" in missing.stderr
+    for cmd in (["logs", f"CounterBranchFlow/{run_id}/end"], ["dump", f"CounterBranchFlow/{run_id}/end"]):
+        res = run_nbflow(*cmd, cwd=workdir)
+        assert res.returncode == 0 and "notebooks/.nbflow" in res.stderr, res.stderr
+        assert ("The final count is 2" if cmd[0] == "logs" else "count ") in res.stdout
+    for cmd in (["runs", "NoSuchFlow"], ["dump", "NoSuchFlow/1/end"]):   # found nowhere
+        missing = run_nbflow(*cmd, cwd=workdir)
+        assert missing.returncode == 1, missing.stderr
+        assert (f"no flow 'NoSuchFlow' in datastore {workdir}/.nbflow (nor in the .nbflow/ "
+                f"folders below {workdir})") in missing.stderr
 
 
 def test_run_help_and_show_list_the_notebooks_parameters(workdir):
@@ -103,3 +136,30 @@ def test_params_shows_typed_values(workdir):
         k.run("%%flow P\nthreshold = Parameter('threshold', default=1)")
         r = k.run("%nbflow params --threshold 4")
         assert "--threshold = 4  (%nbflow params" in r.stdout
+
+
+def test_a_resumed_runs_duration_is_its_own(workdir):
+    nb = make_notebook(workdir / "dev.ipynb", [
+        "%%flow ResumeFlow\nimport os, time", "%%step start -> mid\nself.x = 1",
+        "%%step mid -> end\nif not os.path.exists('ok'):\n    raise ValueError('no')",
+        "%%step end\ntime.sleep(0.3)"])
+    assert run_nbflow("run", nb, cwd=workdir).returncode == 1
+    (workdir / "ok").touch()
+    resumed = run_nbflow("resume", nb, cwd=workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    run_id = run_id_of(resumed.stdout)
+    [row] = [line.split() for line in run_nbflow("runs", "ResumeFlow", cwd=workdir).stdout.splitlines()
+             if line.startswith(run_id)]
+    assert row[1] == "successful" and float(row[4].rstrip("s")) >= 0.3   # end slept 0.3 s in it
+
+
+def test_nbflow_commands_in_a_kernel_leave_no_temporary_folders(workdir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kernel_tmp")
+    nb = make_notebook(workdir / "dev.ipynb", [
+        "%%flow TmpFlow", "%%step start -> end\nself.x = 1", "%%step end\nprint('x', self.x)"])
+    with KernelDriver(workdir, nb, TMPDIR=tmp, NBFLOW_NO_WIDGETS=1) as k:
+        for line in ("%nbflow check", "%nbflow show", "run = %nbflow run", "%nbflow runs",
+                     "%nbflow dump TmpFlow/{run.id}/start", "%nbflow du"):
+            before = set(tmp.iterdir())
+            k.run(line)
+            assert set(tmp.iterdir()) == before, (line, set(tmp.iterdir()) - before)

@@ -61,7 +61,12 @@ def resolve_flow(flow: str, datastore: str | None = None) -> tuple[Datastore, st
     if flow.endswith(".ipynb"):
         notebook = as_notebook(flow)
         return notebook_store(notebook, datastore), notebook.flow_name
-    return context(datastore).for_flow(flow).datastore, flow
+    where = context(datastore).for_flow(flow)
+    if where.searched:        # not in the default store nor below: say where it was looked for
+        from ..client.core import Flow
+
+        Flow(flow, _context=where)   # raises NotFound naming every store looked in
+    return where.datastore, flow
 
 
 USER_NAMESPACE = "user:"   # a namespace argument meaning "the current user's"
