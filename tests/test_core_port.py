@@ -11,11 +11,13 @@ import os
 import pytest
 from helpers import cli_env, run_nbflow
 
-from tests.core_port.bodies import ALL
+from tests.core_port.bodies import ALL as BODIES
+from tests.core_port.bodies_extra import EXTRA
 from tests.core_port.harness import crossings, flow_name, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+ALL = BODIES + EXTRA
 CROSSINGS = crossings(ALL)
 
 
