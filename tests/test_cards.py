@@ -287,3 +287,44 @@ def test_status_widget_offers_each_tasks_card_with_one_click(workdir):
         r = k.run("s.more_cards.value = s.more_cards.options[-1][1]")
         [shown] = markdown_shown(r)
         assert shown.startswith("item **")
+
+
+METAFLOW_CARDS = '''from metaflow import FlowSpec, card, current, step
+from metaflow.cards import Markdown, Table
+
+
+class CardFlow(FlowSpec):
+
+    @card(type="blank")
+    @card(id="scores")
+    @step
+    def start(self):
+        current.card.append(Markdown("# Scores"))
+        current.card["scores"].append(Table([["knn", 0.9]], headers=["model", "score"]))
+        current.card["scores"] = [Markdown("*kept*")]
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    CardFlow()
+'''
+
+
+def test_import_maps_a_metaflow_flows_cards_back(workdir):
+    """A Metaflow flow with @card and metaflow.cards components, imported: the notebook
+    runs with nbflow and each task's card holds what the flow appended."""
+    (workdir / "cardflow.py").write_text(METAFLOW_CARDS)
+    proc = run_nbflow("import", "cardflow.py", "-o", "cards.ipynb", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    cells = ["".join(c["source"]) for c in json.loads((workdir / "cards.ipynb").read_text())["cells"]]
+    assert "from nbflow.cards import Markdown, Table" in cells[1]
+    assert not any("@card" in c for c in cells)
+    run_id, _ = headless(workdir, "cards.ipynb")
+    card = task_of(workdir, "CardFlow", run_id, "start").card
+    assert [b.get("text/markdown") or b.get("text/html")[:6] for b in card] == \
+        ["# Scores", "<table", "*kept*"]
+    assert list(task_of(workdir, "CardFlow", run_id, "end").card) == []

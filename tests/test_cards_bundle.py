@@ -90,3 +90,27 @@ def test_the_page_is_self_contained():
     assert 'src="data:image/png;base64,' in text and "&lt;b&gt;not html&lt;/b&gt;" in text
     assert "<script" not in text and "http" not in text.replace("http://www.w3.org", "")
     assert "This task displayed nothing" in page([], "Card", "")
+
+
+def test_objects_with_their_own_repr_methods_and_the_default_limit(monkeypatch):
+    class Rich:
+        def _repr_png_(self):
+            return PNG
+
+        def _repr_svg_(self):
+            return "<svg></svg>"
+
+        def _repr_markdown_(self):
+            return "**md**", {"isolated": True}
+
+    data, md = bundle_of(Rich())
+    assert base64.b64decode(data["image/png"]) == PNG and data["image/svg+xml"] == "<svg></svg>"
+    assert data["text/markdown"] == "**md**" and md == {"text/markdown": {"isolated": True}}
+    assert data["text/plain"].startswith("<")
+
+    from nbflow.cards.capture import card_limit
+
+    monkeypatch.delenv("NBFLOW_CARD_LIMIT", raising=False)
+    assert card_limit() == 50 << 20
+    monkeypatch.setenv("NBFLOW_CARD_LIMIT", "2GB")
+    assert card_limit() == 2 << 30

@@ -63,6 +63,14 @@ class Card:
         self._size = 0
         self._cut = None
 
+    def __getitem__(self, card_id: str) -> Card:
+        """`current.card[ID]` (Metaflow's `@card(id=ID)`): a task here has one card, this."""
+        return self
+
+    def __setitem__(self, card_id: str, components) -> None:
+        """`current.card[ID] = [components]`: added to the task's one card."""
+        self.extend(components)
+
     def refresh(self, *args, **kwargs) -> None:
         """Metaflow's live-card refresh: a card here is written when the task ends."""
 
