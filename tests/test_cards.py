@@ -71,7 +71,8 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
         "from nbflow import Flow\ntask = Flow('PlotsFlow').latest_run['start'].task\ntask.card",
         "%nbflow card {task.pathspec} -o card.html",
         "%nbflow run",
-        "from nbflow.cards import Markdown as M\ncurrent.card.append(M('in a scratch cell'))"])
+        "from nbflow.cards import Markdown as M\ncurrent.card.append(M('in a scratch cell'))",
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([1, 2, 3], [3, 1, 2])"])
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     nb = nbformat.read(str(path), as_version=4)
     NotebookClient(nb, timeout=240, kernel_name="python3",
@@ -111,6 +112,9 @@ def test_interactive_cell_shows_outputs_in_order_with_printed_text(workdir, monk
     # outside a step, current.card.append shows the component at once
     [shown] = nb.cells[7].outputs
     assert shown.data["text/markdown"] == "in a scratch cell"
+    # the step's figure is the PNG the notebook's own inline backend makes of it
+    [inline] = [o for o in nb.cells[8].outputs if "image/png" in o.get("data", {})]
+    assert inline.data["image/png"] == png.data["image/png"]
 
 
 def test_headless_run_keeps_the_card_and_nbflow_card_writes_html(workdir):
