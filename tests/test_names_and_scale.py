@@ -74,11 +74,17 @@ def test_long_inputs_are_cut_in_messages(workdir):
     assert res.returncode != 0
     assert "more characters)" in res.stdout + res.stderr
     assert len(res.stdout + res.stderr) < 2000
+    (workdir / ".nbflow").mkdir()    # a store, so that well-formed names are looked up
     for pathspec in ["F/" + "1" * 100_000 + "/start/1", "F/" + "1" * 100_000 + "/s/1/x/y",
-                     "F" * 100_000 + "/1", "F/1/" + "-" * 100_000]:
+                     "F" * 100_000 + "/1", "F/1/" + "-" * 100_000,
+                     "F" * 100_000 + "/1/start/1",            # longer than a file name can be
+                     "F/1/" + "s" * 100_000 + "/1", "F/1/start/1/" + "x" * 100_000]:
         res = run_nbflow("dump", pathspec, cwd=workdir)
-        assert res.returncode != 0
+        assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr[-500:]
         assert len(res.stdout + res.stderr) < 2000, res.stderr[:500]
+    res = run_nbflow("dump", "F/1/start/1/x", cwd=workdir)    # an artifact's pathspec
+    assert res.returncode == 2
+    assert "names an artifact; give a step or a task: F/1/start/1" in res.stderr
 
 
 def test_any_error_cuts_a_long_input():

@@ -109,7 +109,8 @@ BAD_URLS = {
     "nosuchproto://a/b": "datastore 'nosuchproto://a/b': unknown protocol 'nosuchproto://'",
     "gcs://bucket/x": "the fsspec implementation of 'gcs://' is not installed; install it "
                       "with: pip install gcsfs",
-    "zip://x.zip": "datastore 'zip://x.zip' cannot be opened",
+    "zip://x.zip": "datastore 'zip://x.zip' cannot be opened: a zip archive is read-only and "
+                   "cannot hold a store",
 }
 
 
@@ -125,6 +126,53 @@ def test_bad_urls_are_one_line_errors(workdir, url, command):
     res = run_nbflow(*args, "--datastore", url, cwd=workdir)
     assert res.returncode != 0
     assert BAD_URLS[url] in _one_error_line(res)
+
+
+BLOCKER = """import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {modules!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Missing())
+"""
+
+
+@pytest.mark.parametrize("url,package", [("http://x/store", "aiohttp"), ("s3://bucket/x", "s3fs")])
+@pytest.mark.parametrize("command", ["run", "runs", "dump"])
+def test_a_missing_fsspec_implementation_names_the_pip_command(workdir, url, package, command):
+    """As on a machine without the package (a sitecustomize hides it from imports)."""
+    from helpers import REPO, cli_env
+
+    (workdir / "site").mkdir()
+    (workdir / "site" / "sitecustomize.py").write_text(BLOCKER.format(modules=(package,)))
+    env = cli_env(PYTHONPATH=f"{workdir / 'site'}:{REPO}")
+    nb = make_notebook(workdir / "fault.ipynb", CELLS)
+    args = {"run": ["run", nb], "runs": ["runs", "FaultFlow"],
+            "dump": ["dump", "FaultFlow/1/start/1"]}[command]
+    res = run_nbflow(*args, "--datastore", url, cwd=workdir, env=env)
+    assert res.returncode == 1
+    protocol = url.split(":")[0]
+    assert _one_error_line(res) == (f"error: datastore '{url}': the fsspec implementation of "
+                                    f"'{protocol}://' is not installed; install it with: "
+                                    f"pip install {package}")
+
+
+@pytest.mark.parametrize("command", ["runs", "dump", "fsck"])
+def test_a_web_store_that_cannot_be_reached_is_not_an_empty_store(workdir, command):
+    pytest.importorskip("aiohttp")
+    import socket
+
+    with socket.socket() as s:          # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/store"
+    args = {"runs": ["runs", "FaultFlow"], "dump": ["dump", "FaultFlow/1/start/1"],
+            "fsck": ["fsck"]}[command]
+    res = run_nbflow(*args, "--datastore", url, cwd=workdir)
+    assert res.returncode == 1
+    line = _one_error_line(res)
+    assert line.startswith(f"error: datastore {url} cannot be used: ClientConnector"), line
+    assert "no flow" not in res.stderr and "no damage" not in res.stdout
 
 
 def _installed(module: str) -> bool:

@@ -29,6 +29,9 @@ def _tasks(ctx: ClientContext, pathspec: str, attempt: int | None) -> list[Task]
         if attempt is not None:
             raise UsageError("--attempt needs a task's pathspec (Flow/run_id/step/task_id)")
         return list(Step(pathspec, _context=ctx))
+    if len(parts) == 5:
+        raise PathspecError(f"'{pathspec}' names an artifact; give a step or a task: "
+                            f"{'/'.join(parts[:4])} (`dump --name {parts[4]}` shows one artifact)")
     raise PathspecError(f"'{pathspec}' names a {['flow', 'run'][len(parts) - 1]}; give a step "
                         "or a task: Flow/run_id/step[/task_id]")
 

@@ -16,6 +16,8 @@ def open_store(url: str | None = None) -> Datastore:
     if is_local(url) and not os.path.isdir(ds.storage.root):
         raise DatastoreError(f"no nbflow store at {ds.storage.root}; give --datastore URL "
                              "(or set NBFLOW_DATASTORE)")
+    if not is_local(url):
+        ds.storage.list("")   # an object store that cannot be reached: a one-line error now
     return ds
 
 

@@ -193,12 +193,14 @@ class Storage:
         if self.local:
             try:
                 return sorted(os.listdir(full))
-            except (FileNotFoundError, NotADirectoryError):
-                return []
+            except OSError as e:   # a name too long to exist (a 100 KB pathspec) holds nothing
+                if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG):
+                    return []
+                raise
         try:
             entries = self.fs.ls(full, detail=False, refresh=True)
-        except (FileNotFoundError, OSError):
-            return []
+        except (FileNotFoundError, NotADirectoryError):
+            return []   # (any other error: the store cannot be reached, a one-line error)
         return sorted(e.rstrip("/").rsplit("/", 1)[-1] for e in entries)
 
     def touch(self, rel: str) -> None:

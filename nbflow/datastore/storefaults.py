@@ -85,12 +85,29 @@ def filesystem(url: str):
                              "file://, s3://, gcs://, az://, ... or give a folder)")
     try:
         return fsspec.core.url_to_fs(url, **storage_options())
-    except ImportError:
-        package = known.get(protocol, {}).get("class", protocol).split(".")[0]
+    except ImportError as e:
         raise DatastoreError(f"datastore '{url}': the fsspec implementation of '{protocol}://' is "
-                             f"not installed; install it with: pip install {package}") from None
+                             f"not installed; install it with: pip install "
+                             f"{_package(protocol, e, known)}") from None
     except (ValueError, TypeError, OSError) as e:
+        if protocol in ARCHIVES:   # zip://x.zip reads x.zip inside an archive fsspec was not given
+            raise DatastoreError(f"datastore '{url}' cannot be opened: a {protocol} archive is "
+                                 "read-only and cannot hold a store; give a folder or an object "
+                                 "store (s3://...)") from None
         raise DatastoreError(f"datastore '{url}' cannot be opened: {e}") from None
+
+
+ARCHIVES = ("zip", "tar", "libarchive")
+
+
+def _package(protocol: str, e: ImportError, known: dict) -> str:
+    """What to pip install: the module the implementation missed (aiohttp for http://,
+    s3fs for s3://), else the package its class lives in."""
+    for err in (e, e.__cause__, e.__context__):   # fsspec re-raises with its own message
+        missing = (getattr(err, "name", None) or "").split(".")[0]
+        if missing and missing != "fsspec":
+            return missing
+    return known.get(protocol, {}).get("class", protocol).split(".")[0]
 
 
 def storage_options() -> dict:
