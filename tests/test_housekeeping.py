@@ -60,6 +60,9 @@ def test_du_rm_gc_free_exactly_a_runs_own_blobs(workdir):
     from nbflow import Run
 
     assert Run(f"HouseFlow/{ids[1]}").size.alone == report.total.alone
+    from nbflow import Flow
+
+    assert Flow("HouseFlow").size == flow.total                # the client: the same figures
 
     res = run_nbflow("du", "HouseFlow", "--bytes", cwd=workdir)
     assert res.returncode == 0 and f"{report.total.alone}" in res.stdout
@@ -133,6 +136,14 @@ def test_rm_selects_old_and_interactive_runs(workdir):
     assert "no run selected" in res.stdout
     res = run_nbflow("rm", "HouseFlow", "--interactive", "--keep-last", "0", cwd=workdir)
     assert "no run selected" in res.stdout                    # none is interactive
+    ds = Datastore(str(workdir / ".nbflow"))
+    kernel_run = {"sys_tags": ["interactive"], "host": os.uname().nodename, "pid": None}
+    old = create_run_json(ds, "HouseFlow", {**kernel_run, "created_at": time.time() - 8 * 86400})
+    new = create_run_json(ds, "HouseFlow", {**kernel_run, "created_at": time.time()})
+    res = run_nbflow("rm", "HouseFlow", "--interactive", "--older-than", "7d", cwd=workdir)
+    assert res.returncode == 0 and f"deleted run HouseFlow/{old}" in res.stdout, res.stdout + res.stderr
+    assert f"HouseFlow/{new}" not in res.stdout and ids[1] not in res.stdout
+    assert not (workdir / ".nbflow" / "HouseFlow" / old).exists()
     res = run_nbflow("rm", "HouseFlow", cwd=workdir)
     assert res.returncode == 2 and "names a whole flow" in res.stderr
 
@@ -237,6 +248,15 @@ def test_housekeeping_on_s3(workdir, s3_endpoint):  # noqa: F811
     du = nbflow("du", f"HouseFlow/{ids[1]}", "--bytes")
     assert du.returncode == 0, du.stderr
     alone = int(du.stdout.split("of which ")[1].split()[0])
+    import fsspec
+
+    fs = fsspec.filesystem("s3", endpoint_url=s3_endpoint, key="testing", secret="testing")
+    store = url.removeprefix("s3://")
+    own = {}                                         # the blobs only ids[1] has, and their sizes
+    ds = Datastore(url)
+    ds.storage.fs = fs
+    for key in own_keys(ds, ids[1]):
+        own[key] = fs.info(f"{store}/blobs/{key[:2]}/{key}")["size"]
     res = nbflow("rm", f"HouseFlow/{ids[1]}")
     assert res.returncode == 0, res.stderr
     runs = nbflow("runs", "HouseFlow", "--all")
@@ -245,7 +265,7 @@ def test_housekeeping_on_s3(workdir, s3_endpoint):  # noqa: F811
     assert res.returncode == 0, res.stderr
     freed = int(res.stdout.split("(")[1].split()[0])
     assert "removed 2 unreferenced blobs" in res.stdout
-    assert 0 < freed < alone                        # its blobs; its records were rm's
+    assert freed == sum(own.values()) and 0 < freed < alone   # its blobs; its records were rm's
     for run_id in (ids[0], ids[2]):
         dump = nbflow("dump", f"HouseFlow/{run_id}/start/1")
         assert dump.returncode == 0 and "DAMAGED" not in dump.stdout, dump.stderr
@@ -254,10 +274,7 @@ def test_housekeeping_on_s3(workdir, s3_endpoint):  # noqa: F811
 
     import json
 
-    import fsspec
-
-    fs = fsspec.filesystem("s3", endpoint_url=s3_endpoint, key="testing", secret="testing")
-    root = url.removeprefix("s3://")
+    root = store
     rec = json.loads(fs.cat_file(f"{root}/HouseFlow/{ids[0]}/start/1.0.json"))
     key = rec["artifacts"]["own"]["key"]
     blob = f"{root}/blobs/{key[:2]}/{key}"
@@ -287,3 +304,32 @@ def test_a_reused_blob_is_freshened_on_s3(s3_endpoint):  # noqa: F811
     fs.invalidate_cache()
     assert fs.info(path)["LastModified"] > first
     assert ds.get_object(key) == "kept alive by reuse"
+
+
+
+def test_gc_deletes_in_batches_on_s3(s3_endpoint, monkeypatch):  # noqa: F811
+    """Unreferenced blobs go in DeleteObjects requests (up to 1000 keys each), not one
+    request per blob."""
+    import fsspec.config
+    import s3fs
+
+    from nbflow.commands.gc import gc
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint, "key": "testing",
+                                                   "secret": "testing"})
+    url = f"s3://flows/batch-{uuid.uuid4().hex[:8]}"
+    ds = Datastore(url)
+    keys = [ds.put_object(f"loose {i}")["key"] for i in range(40)]
+    calls = []
+    real = s3fs.S3FileSystem._call_s3
+
+    async def counted(self, method, *args, **kwargs):
+        calls.append((method, len(kwargs.get("Delete", {}).get("Objects", ()))))
+        return await real(self, method, *args, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "_call_s3", counted)
+    result = gc("0", datastore=url)
+    assert sorted(result.collected) == sorted(keys)
+    deletes = [c for c in calls if c[0].startswith("delete")]
+    assert deletes == [("delete_objects", 40)], deletes
+    assert not [p for p in Datastore(url).storage.walk() if p.rel.startswith("blobs/")]
