@@ -22,6 +22,12 @@ def load_ipython_extension(ipython) -> None:
     ipython.events.register("pre_run_cell", session.before_cell)
     _LOADED[id(ipython)] = session
     atexit.register(_shutdown, session)
+    from .labcheck import NOTE, lab_extension_missing
+
+    if lab_extension_missing():
+        import sys
+
+        print(NOTE, file=sys.stderr)
     try:
         session.executor()   # warm the zygote now: the first step cell starts fast
     except Exception:  # noqa: BLE001, S110 - no fork here: each task will start its own interpreter

@@ -1,5 +1,6 @@
 """`pip install -e .` on a machine without Node: the Python package installs (the JupyterLab
-button is not built), and nbflow works. A real pip, a real venv, PATH without node."""
+button is not built, and loading nbflow in IPython says so in one line), and nbflow works.
+A real pip, a real venv, PATH without node."""
 import os
 import shutil
 import subprocess
@@ -41,6 +42,12 @@ def test_editable_install_without_node_installs_the_python_package(tmp_path):
                             str(src / "notebooks" / "hello_world.ipynb")],
                            env=env, capture_output=True, text=True, cwd=tmp_path)
     assert check.returncode == 0 and "a valid flow" in check.stdout, check.stderr
+    kernel = subprocess.run([str(venv / "bin" / "python"), "-m", "IPython", "-c", "%load_ext nbflow"],
+                            env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert kernel.returncode == 0, kernel.stderr
+    note = [line for line in (kernel.stdout + kernel.stderr).splitlines() if "JupyterLab extension" in line]
+    assert len(note) == 1 and "is not built: Node.js was not on PATH" in note[0], kernel.stderr
+    assert "run `pip install -e .` again" in note[0]
     where = subprocess.run([str(venv / "bin" / "python"), "-c",   # not from a checkout in cwd
                             "import nbflow; print(nbflow.__file__)"],
                            env=env, capture_output=True, text=True, cwd=tmp_path)
