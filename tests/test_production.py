@@ -68,6 +68,7 @@ def metaflow(flow_py, *args, cwd):
 
 @pytest.mark.parametrize("schedule, decorator", [
     ("daily", "@schedule(daily=True)"), ("weekly", "@schedule(weekly=True)"),
+    ("hourly", "@schedule(hourly=True)"),
     ('"0 10 * * ? *"', '@schedule(cron="0 10 * * ? *")')])
 def test_exported_as_schedule_and_project_that_metaflow_accepts(workdir, schedule, decorator):
     pytest.importorskip("metaflow")

@@ -40,6 +40,15 @@ def test_run_returns_the_run_status_and_output(notebook, capsys):
     assert capsys.readouterr().out == ""     # show_output=False
 
 
+def test_the_executing_run_is_a_context_manager_too(notebook):
+    # Metaflow's own e2e tests write `with Runner(path).run() as running:`
+    with Runner(str(notebook), show_output=False).run(alpha=2) as running:
+        assert running.status == "successful" and running.run.data.x == 4.0
+        logs = running.command_obj.tmp
+        assert os.path.isdir(logs)
+    assert not os.path.exists(logs)
+
+
 def test_show_output_echoes_the_run(notebook, capfd):
     Runner(str(notebook)).run()
     assert "x is 2.0" in capfd.readouterr().out

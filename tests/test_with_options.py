@@ -66,9 +66,16 @@ def test_run_with_options_on_every_step(workdir, store):
     assert end["err"] is None                                          # --with catch, no error
 
 
-def test_without_with_the_flaky_step_fails(workdir):
+def test_without_with_the_flaky_step_fails_and_resume_takes_with(workdir, store):
     nb = make_notebook(workdir / "with.ipynb", FLAKY)
-    assert run_nbflow("run", nb, cwd=workdir).returncode == 1
+    failed = run_nbflow("run", nb, cwd=workdir)
+    assert failed.returncode == 1
+    res = run_nbflow("resume", nb, "--with", "retry:times=2,minutes_between_retries=0",
+                     cwd=workdir)
+    assert res.returncode == 0, res.stdout + res.stderr
+    run_id = run_id_of(res.stdout)
+    assert run_id != run_id_of(failed.stdout)
+    assert store.artifacts("WithFlow", run_id, "end")["vs"] == [1, 2]
 
 
 def test_unknown_with_is_a_usage_error(workdir):
