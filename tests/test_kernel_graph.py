@@ -10,6 +10,7 @@ import nbformat
 import pytest
 from helpers import make_notebook
 from nbclient import NotebookClient
+from nbconvert import HTMLExporter
 from test_kernel_interactive import KernelDriver
 
 pytestmark = pytest.mark.timeout(300)
@@ -57,7 +58,7 @@ def run_saved(workdir, cells: list[str]) -> nbformat.NotebookNode:
 
 
 def test_a_run_leaves_its_drawn_graph_in_the_saved_notebook(workdir, store):
-    nb = run_saved(workdir, CELLS)
+    nb = nbformat.reads(nbformat.writes(run_saved(workdir, CELLS)), as_version=4)   # saved
     [html] = html_outputs(nb.cells[1].outputs)   # one display, updated in place
     assert "<svg" in html and 'class="nbflow-edge"' in html
     assert set(states(html).values()) == {"done"}
@@ -65,6 +66,10 @@ def test_a_run_leaves_its_drawn_graph_in_the_saved_notebook(workdir, store):
     assert ">3/3</text>" in html                  # the foreach body's tasks
     assert "Two ways." in html                    # a docstring, as a tooltip
     assert re.search(r"ShapeFlow/\d+: done, 9/9 tasks done", html)
+    assert re.search(r'<svg [^>]*data-run="ShapeFlow/\d+"', html)   # its steps can be clicked
+    # nbconvert's HTML page of the saved notebook shows the last drawing, no kernel needed
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    assert states(page) == states(html) and ">3/3</text>" in page
 
 
 def test_a_failed_run_is_drawn_failed(workdir, store):

@@ -10,7 +10,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { StepBadges } from './badges';
 import { call, hasStepCells, kernelOf, LAB, notebookFile, py } from './kernel';
-import { inspect, runAsFlow, showGraph } from './panel';
+import { clickedStep, inspect, inspectAt, runAsFlow, showGraph } from './panel';
 
 const RUN = 'nbflow:run';
 const EXPORT = 'nbflow:export';
@@ -103,6 +103,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.currentChanged.connect(changed);
     tracker.widgetAdded.connect((_, panel) => {
       new StepBadges(panel);
+      // a click on a step of a run drawn in a cell's output (`%nbflow run`): its tasks
+      // in the artifact browser, in the run panel
+      panel.content.node.addEventListener('click', event => {
+        const at = clickedStep(event);
+        if (at) {
+          report('Inspect artifacts', inspectAt(app, panel, at));
+        }
+      });
       panel.sessionContext.kernelChanged.connect(changed);
       panel.sessionContext.statusChanged.connect(changed);
       panel.context.model.contentChanged.connect(changed);

@@ -83,15 +83,15 @@ export class RunPanel extends Panel {
   }
 
   /** A new entry on top; the oldest beyond KEEP go. A click on a step of a run's
-   * drawing opens the artifact browser at that step (its tasks, their artifacts). */
+   * drawing (the live run's or the artifact browser's) opens the artifact browser at
+   * that step (its tasks with state and duration, their artifacts, logs and card). */
   entry(what: string): RunEntry {
     const e = new RunEntry(this.notebook, what);
     e.onInspect = at => void this.run(`Inspect ${at}`, `${LAB}.inspect_at(${py(at)})`).catch(() => undefined);
     e.node.addEventListener('click', event => {
-      const step = (event.target as Element).closest?.('g.nbflow-node')?.getAttribute('data-step');
-      const run = e.runId();
-      if (step && run) {
-        e.onInspect?.(`${run}/${step}`);
+      const at = clickedStep(event);
+      if (at) {
+        e.onInspect?.(at);
       }
     });
     this.list.insertWidget(0, e);
@@ -116,6 +116,19 @@ export class RunPanel extends Panel {
       throw err;
     }
   }
+}
+
+/** "Flow/run/step" of a click on a step drawn for a stored run (`svg[data-run]`), else null. */
+export function clickedStep(event: Event): string | null {
+  const node = (event.target as Element | null)?.closest?.('g.nbflow-node');
+  const run = node?.closest('svg.nbflow-graph-svg')?.getAttribute('data-run');
+  const step = node?.getAttribute('data-step');
+  return run && step ? `${run}/${step}` : null;
+}
+
+/** The artifact browser at a run's step, in the notebook's run panel. */
+export async function inspectAt(app: JupyterFrontEnd, notebook: NotebookPanel, at: string): Promise<void> {
+  await runPanelFor(app, notebook).run(`Inspect ${at}`, `${LAB}.inspect_at(${py(at)})`);
 }
 
 /** The notebook's run panel, created and docked at its right on first use. */

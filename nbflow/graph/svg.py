@@ -85,10 +85,14 @@ def _legend(y: float, used: set) -> str:
     return "".join(parts)
 
 
-def render_svg(lay: Layout, views: Mapping[str, StepView], title: str = "") -> str:
+def render_svg(lay: Layout, views: Mapping[str, StepView], title: str = "",
+               run: str = "") -> str:
+    """`run` ("Flow/run_id"), when the drawing is of a stored run: a click on a step opens
+    its tasks (the JupyterLab extension reads `data-run`)."""
     used = {views.get(n, StepView()).status for n in lay.nodes}
     height = lay.height + LEGEND_H
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="nbflow-graph-svg" '
+            + (f'data-run="{_esc(run)}" ' if run else "") +
             f'width="{lay.width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {lay.width:.0f} {height:.0f}" font-family="sans-serif">')
     if title:
@@ -102,9 +106,9 @@ def render_svg(lay: Layout, views: Mapping[str, StepView], title: str = "") -> s
 
 
 def flow_svg(targets: Mapping[str, tuple], foreach, views: Mapping[str, StepView],
-             title: str = "", joins=()) -> str:
+             title: str = "", joins=(), run: str = "") -> str:
     """Layout and drawing in one call (`targets`: step -> its targets; `foreach`: the
     foreach steps; `joins`: the join steps). Steps inside a foreach are drawn stacked."""
     lay = layout(targets, foreach, joins)
     views = {n: replace(views.get(n, StepView()), stacked=n in lay.in_foreach) for n in lay.nodes}
-    return render_svg(lay, views, title)
+    return render_svg(lay, views, title, run)

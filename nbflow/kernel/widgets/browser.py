@@ -14,6 +14,7 @@ from ...errors import UsageError
 from ...records import TaskRecord
 
 PREVIEW_LIMIT = 8 * 1024 * 1024   # bytes: larger artifacts are previewed only when loaded
+TASK_LABELS = 200   # tasks of a step listed with their state and duration (the rest: ids)
 
 
 class ArtifactBrowser:
@@ -50,8 +51,9 @@ class ArtifactBrowser:
     def open(self, pathspec: str | None) -> None:
         parts = pathspec.strip("/").split("/") if pathspec else []
         for sel, value in zip((self.flows, self.runs, self.steps, self.tasks), parts):
-            if value not in sel.options:
-                raise UsageError(f"'{pathspec}': {value} is not among {list(sel.options)[:10]}")
+            values = [o[1] if isinstance(o, tuple) else o for o in sel.options]
+            if value not in values:
+                raise UsageError(f"'{pathspec}': {value} is not among {values[:10]}")
             sel.value = value
 
     def _fill_runs(self) -> None:
@@ -73,10 +75,13 @@ class ArtifactBrowser:
     def _fill_tasks(self) -> None:
         """A step's tasks, the first one chosen (a step opened shows a task at once)."""
         f, r, s = self.flows.value, self.runs.value, self.steps.value
-        self.tasks.options = sorted(records.list_tasks(self.ds, f, r, s), key=_num) \
-            if f and r and s else []
+        tasks = records.list_tasks(self.ds, f, r, s) if f and r and s else {}
+        ids = sorted(tasks, key=_num)
+        self.tasks.options = [
+            (task_label(t, records.read_task(self.ds, f, r, s, t, tasks[t])) if i < TASK_LABELS
+             else t, t) for i, t in enumerate(ids)]
         if self.tasks.options and self.tasks.value is None:
-            self.tasks.value = self.tasks.options[0]
+            self.tasks.index = 0
 
     def record(self) -> TaskRecord | None:
         f, r, s, t = (x.value for x in (self.flows, self.runs, self.steps, self.tasks))
@@ -161,12 +166,24 @@ class ArtifactBrowser:
             show_task_card(rec.pathspec, self.ds.url)
 
 
+def _took(rec: TaskRecord) -> str:
+    if rec.started_at and rec.finished_at:
+        return f"{float(rec.finished_at) - float(rec.started_at):.2f} s"
+    return ""
+
+
+def task_label(task_id: str, rec: TaskRecord | None) -> str:
+    """A task in the step's list: its id, state and duration."""
+    if rec is None:
+        return task_id
+    took = _took(rec)
+    return f"{task_id} · {'done' if rec.successful else 'failed'}" + (f" · {took}" if took else "")
+
+
 def task_summary(rec: TaskRecord) -> str:
     """A task's pathspec, state, duration and (failed) its error."""
     state = "successful" if rec.successful else "failed"
-    took = ""
-    if rec.started_at and rec.finished_at:
-        took = f", {float(rec.finished_at) - float(rec.started_at):.2f} s"
+    took = f", {_took(rec)}" if _took(rec) else ""
     exc = rec.exception or {}
     error = (f"<div style='color:#e53935'>{html.escape(str(exc.get('type', '')))}: "
              f"{html.escape(str(exc.get('message', '')))}</div>") if exc else ""

@@ -53,7 +53,7 @@ def model_html(model: RunModel) -> str:
     else:   # the events alone: steps in order, no edges known
         targets, foreach, joins = {n: s.targets for n, s in model.steps.items()}, [], []
     title = f"{model.flow}/{model.run_id}" if model.run_id else ""
-    svg = flow_svg(targets, foreach, model_views(model), title, joins)
+    svg = flow_svg(targets, foreach, model_views(model), title, joins, run=title)
     return _frame(svg, status_text(model), model.message)
 
 
@@ -118,7 +118,8 @@ def run_html(ds, flow: str, run_id: str) -> str:
     views = {n: StepView(status=states.get(n, "pending"), doc=_doc(graph, n),
                          progress=f"{counts[n]} tasks" if counts.get(n, "1") != "1" else "")
              for n in targets}
-    return _frame(flow_svg(targets, foreach, views, f"{flow}/{run_id}", joins), f"{flow}/{run_id}")
+    run = f"{flow}/{run_id}"
+    return _frame(flow_svg(targets, foreach, views, run, joins, run=run), run)
 
 
 class GraphDisplay:
