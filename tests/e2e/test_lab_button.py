@@ -183,6 +183,11 @@ def click_run(page) -> None:
     button.click()
 
 
+def options(select) -> list[str]:
+    """A <select>'s option texts (ipywidgets draws spaces as no-break spaces)."""
+    return [t.replace("\xa0", " ") for t in select.locator("option").all_inner_texts()]
+
+
 def wait_until(page, check, what: str) -> None:
     deadline = time.monotonic() + WAIT_MS / 1000
     while time.monotonic() < deadline:
@@ -228,6 +233,8 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
         timeout=WAIT_MS)
     tasks = browser.locator(".widget-select select").nth(3)
     wait_until(page, lambda: tasks.locator("option").count() == 3, "the foreach's 3 tasks")
+    assert all(re.fullmatch(r"\d+ · done · \d+\.\d\d s", t)   # each with state and duration
+               for t in options(tasks))
     tasks.select_option(index=0)
     artifact = browser.locator(".widget-dropdown select").first
     wait_until(page, lambda: artifact.locator("option", has_text="sq").count() == 1, "artifacts")
@@ -272,6 +279,50 @@ def test_run_as_flow_is_disabled_without_step_cells(lab, page):
     assert "no %%step cell" in (button.get_attribute("title") or "")
 
 
+def test_run_as_flow_is_disabled_without_a_kernel(lab, page):
+    open_notebook(page, lab, "nokernel", BRANCH_FOREACH, "shape.ipynb")
+    button = page.locator(f".jp-Toolbar-item {RUN_BUTTON}").first
+    wait_until(page, lambda: button.get_attribute("aria-disabled") != "true", "Run as flow enabled")
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+    page.locator(".lm-Menu-item", has_text=re.compile(r"^Shut Down Kernel$")).click()
+    accept_kernel_dialog(page)   # "Shut down the kernel?", where asked
+    wait_until(page, lambda: button.get_attribute("aria-disabled") == "true", "Run as flow disabled")
+    assert "no kernel" in (button.get_attribute("title") or "")
+    shot(page, "no_kernel.png")
+
+
+def test_a_click_on_a_step_drawn_in_a_cell_lists_its_tasks(lab, page):
+    """`%nbflow run` in a cell: a click on a drawn step opens the artifact browser at that
+    step in the run panel; a click on a step of the browser's drawing opens that step."""
+    panel, folder = open_notebook(page, lab, "cellclick",
+                                  ["%load_ext nbflow\n%nbflow run shape.ipynb"], "run.ipynb")
+    make_notebook(folder / "shape.ipynb", BRANCH_FOREACH)
+    panel.locator(".jp-Cell").first.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Control+Enter")
+    drawn = panel.locator(".jp-Cell").first.locator("svg.nbflow-graph-svg")
+    wait_until(page, lambda: drawn.locator("g.nbflow-node.nbflow-done").count() == 7,
+               "every step drawn done in the cell")
+    run = drawn.get_attribute("data-run")
+    drawn.locator("g.nbflow-node[data-step='each']").click()
+    runs = page.locator(".nbflow-run-panel")
+    browser = runs.locator(".nbflow-run-entry").first
+    browser.locator(".nbflow-run-heading", has_text=f"Inspect {run}/each · done").wait_for(
+        timeout=WAIT_MS)
+    tasks = browser.locator(".widget-select select").nth(3)
+    wait_until(page, lambda: tasks.locator("option").count() == 3, "the foreach's 3 tasks")
+    assert all(" · done · " in t for t in options(tasks))
+    # the chosen task: its summary (state, duration), its logs one click away
+    assert re.search(rf"{run}/each/\d+ \(successful, \d+\.\d\d s\)", browser.inner_text())
+    browser.locator("button", has_text="logs").click()
+    browser.locator(".jp-OutputArea-output", has_text=f"--- {run}/each/").first.wait_for(
+        timeout=WAIT_MS)
+    shot(page, "cell_graph_click.png")
+    # the browser's own drawing of the run: a click on a step opens that step
+    browser.locator("svg.nbflow-graph-svg g.nbflow-node[data-step='a']").click()
+    runs.locator(".nbflow-run-entry").first.locator(
+        ".nbflow-run-heading", has_text=f"Inspect {run}/a · done").wait_for(timeout=WAIT_MS)
+    # the notebook that ran the cell: one cell still, its file unchanged by the clicks
+    assert panel.locator(".jp-Cell").count() == 1
 
 
 def test_export_command_writes_flow_py_beside_the_notebook(lab, page):

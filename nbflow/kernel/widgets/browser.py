@@ -28,7 +28,7 @@ class ArtifactBrowser:
         self.graph = w.HTML()
         self.artifact = w.Dropdown(description="artifact")
         self.variable = w.Text(description="as variable", value="")
-        self.load = w.Button(description="load into variable")
+        self.load = w.Button(description="load into variable", layout=w.Layout(width="auto"))
         self.logs = w.Button(description="logs")
         self.card = w.Button(description="card")
         self.message = w.HTML()
