@@ -1,6 +1,6 @@
 """The artifact browser (`%nbflow inspect`) over a real run's store: a step's tasks listed
 with their state and duration, previews that never load a big artifact (its size from the
-store's metadata), and the button that loads an artifact into a kernel variable."""
+store's metadata; a small one's head or first values), and the button that loads an artifact into a kernel variable."""
 from __future__ import annotations
 
 import re
@@ -15,7 +15,8 @@ from nbflow.kernel.widgets import browser as B
 CELLS = [
     "%%flow BrowseFlow",
     "%%step start -> each --foreach items\nimport numpy as np\n"
-    "self.big = np.arange(200_000, dtype='float64')\nself.small = [1, 2, 3]\nself.items = [1, 2]",
+    "import pandas as pd\nself.big = np.arange(200_000, dtype='float64')\nself.small = [1, 2, 3]\n"
+    "self.frame = pd.DataFrame({'a': range(50), 'b': ['x'] * 50})\nself.items = [1, 2]",
     "%%step each -> join\nself.sq = self.input ** 2",
     "%%step join -> end\nself.total = sum(i.sq for i in inputs)",
     "%%step end\npass",
@@ -56,11 +57,18 @@ def test_a_big_artifact_is_previewed_from_its_size_alone_and_loads_into_a_variab
     assert "[1, 2, 3]" in table            # a small one is previewed
     assert "big" not in loads and "small" in loads
 
+    # the chosen artifact: a small one shown (a DataFrame's head), a big one described
+    # from the store's metadata, never read
+    b.artifact.value = "frame"
+    assert "DataFrame(50x2" in b.peek.value and re.search(r"\n9\s+9\s+x</pre>", b.peek.value)
     b.artifact.value = "big"
     assert b.variable.value == "big"       # the artifact's name suggested
+    assert "big: numpy.ndarray, 1.5 MiB: load it to look" in b.peek.value
+    assert "big" not in loads
     b.variable.value = "arr"
     b.load.click()
     assert shell.user_ns["arr"].shape == (200_000,) and shell.user_ns["arr"][-1] == 199_999
+    assert "array(shape 200000, dtype float64)" in b.peek.value and "1.99999e+05]" in b.peek.value
     assert f"BrowseFlow/{run_id}/start/" in b.message.value and "<code>arr</code>" in b.message.value
 
     b.variable.value = "not a name"

@@ -91,7 +91,7 @@ def render_svg(lay: Layout, views: Mapping[str, StepView], title: str = "",
     its tasks (the JupyterLab extension reads `data-run`)."""
     used = {views.get(n, StepView()).status for n in lay.nodes}
     height = lay.height + LEGEND_H
-    head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="nbflow-graph-svg" '
+    head = ('<svg xmlns="http://www.w3.org/2000/svg" class="nbflow-graph-svg" '
             + (f'data-run="{_esc(run)}" ' if run else "") +
             f'width="{lay.width:.0f}" height="{height:.0f}" '
             f'viewBox="0 0 {lay.width:.0f} {height:.0f}" font-family="sans-serif">')

@@ -32,6 +32,7 @@ class ArtifactBrowser:
         self.logs = w.Button(description="logs")
         self.card = w.Button(description="card")
         self.message = w.HTML()
+        self.peek = w.HTML()          # the chosen artifact: a DataFrame's head, an array's values
         self.preview = w.Output()
         self.load.on_click(lambda _b: self.load_artifact())
         self.logs.on_click(lambda _b: self.show_logs())
@@ -39,12 +40,12 @@ class ArtifactBrowser:
         for sel, nxt in ((self.flows, self._fill_runs), (self.runs, self._fill_steps),
                          (self.steps, self._fill_tasks), (self.tasks, self._fill_artifacts)):
             sel.observe(lambda ch, f=nxt: f(), names="value")
-        self.artifact.observe(lambda ch: self._suggest_name(), names="value")
+        self.artifact.observe(lambda ch: self._chose_artifact(), names="value")
         self.widget = w.VBox([
             w.HBox([self.flows, self.runs, self.steps, self.tasks],
                    layout=w.Layout(flex_flow="row wrap")), self.graph, self.table,
             w.HBox([self.artifact, self.variable, self.load]),
-            w.HBox([self.logs, self.card]), self.message, self.preview])
+            self.peek, w.HBox([self.logs, self.card]), self.message, self.preview])
         self.flows.options = records.list_flows(ds)
 
     # -- navigation ------------------------------------------------------------------
@@ -114,9 +115,28 @@ class ArtifactBrowser:
                 "<tr><th>name</th><th>type</th><th>size</th><th>preview</th></tr>"
                 + "".join(rows) + "</table>")
 
-    def _suggest_name(self) -> None:
-        if self.artifact.value:
-            self.variable.value = self.artifact.value
+    def _chose_artifact(self) -> None:
+        """Its name suggested as the variable; a few lines of it, unless it is big (the
+        store's metadata says so: a big one is read only when loaded)."""
+        rec, name = self.record(), self.artifact.value
+        self.peek.value = ""
+        if not name or rec is None or name not in rec.artifacts:
+            return
+        self.variable.value = name
+        ref = rec.artifacts[name]
+        if (ref.get("size") or 0) > PREVIEW_LIMIT:
+            self.peek.value = (f"<i>{html.escape(name)}: {html.escape(ref.get('type', '?'))}, "
+                               f"{human_size(ref.get('size'))}: load it to look</i>")
+            return
+        try:
+            value = self.ds.get_object(ref["key"], artifact=name, task=rec.pathspec)
+        except Exception as e:  # noqa: BLE001 - a class the kernel cannot import, a damaged blob
+            self.peek.value = f"<i>(cannot load: {html.escape(f'{type(e).__name__}: {e}')})</i>"
+            return
+        self._show(value)
+
+    def _show(self, value) -> None:
+        self.peek.value = f"<pre class='nbflow-peek'>{html.escape(describe(value))}</pre>"
 
     def load_artifact(self) -> None:
         """The chosen artifact into the kernel variable named in the text box."""
@@ -131,9 +151,7 @@ class ArtifactBrowser:
         self.shell.user_ns[var] = value
         self.message.value = f"loaded {html.escape(rec.pathspec)}.{html.escape(name)} into " \
                              f"<code>{html.escape(var)}</code>"
-        self.preview.clear_output()
-        with self.preview:
-            print(describe(value))
+        self._show(value)
 
 
     def _chosen(self) -> TaskRecord | None:
