@@ -20,6 +20,14 @@ def did_you_mean(name: str, options) -> str | None:
     return close[0] if close else None
 
 
+def nearby(name: str, options: list[str], kind: str, where: str) -> str:
+    """A "not found" message: what is missing, where, the closest name, and what is there."""
+    close = did_you_mean(name, options)
+    hint = f" (did you mean '{close}'?)" if close else ""
+    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "") if options else "none"
+    return f"no {kind} '{shorten(name)}' in {where}{hint}; {kind}s there: {shown}"
+
+
 def shorten(text: str, limit: int = SHOWN) -> str:
     """`text` as quoted in a message: at most `limit` characters, saying how much was cut."""
     text = str(text)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from ..datastore import Datastore
 from ..errors import ClientError, MissingArtifact, UsageError  # noqa: F401 (re-exported)
-from ..names import did_you_mean, is_identifier, shorten
+from ..names import is_identifier, nearby, shorten
 
 # -- errors -------------------------------------------------------------------------
 
@@ -74,11 +74,7 @@ def parse_pathspec(pathspec: str, depth: int | None = None) -> list[str]:
     return parts
 
 
-def _nearby(name: str, options: list[str], kind: str, where: str) -> str:
-    close = did_you_mean(name, options)
-    hint = f" (did you mean '{close}'?)" if close else ""
-    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "") if options else "none"
-    return f"no {kind} '{shorten(name)}' in {where}{hint}; {kind}s there: {shown}"
+_nearby = nearby   # the client's name for it
 
 
 def _read_json(ds: Datastore, rel: str, what: str) -> dict:

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field, replace
 
 from .. import graph as graphmod
 from ..datastore import Datastore, records
+from ..datastore import tags as tagstore
 from ..errors import ParameterError, UsageError
 from ..graph import FlowGraph
-from ..names import did_you_mean
+from ..names import did_you_mean, nearby
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
 from ..notebook.spec import NotebookSpec
-from ..records import EventKind, RunEvent, TaskRecord
+from ..records import EventKind, RunEvent, RunRecord, RunStatus, TaskRecord
+from ..task.failure import StepException
 from ..user import username
 from .runner import RunOptions, create_run_record, datastore_for, execute, pinned_environments
 from .scheduler import Listener, RunResult
@@ -31,10 +33,42 @@ class ResumeError(UsageError):
     """Resume is not possible from this run (with this notebook, step or parameters): exit 2."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """The run resumed, as its records in the store say (the run layer reads the datastore,
+    not the client)."""
+
+    pathspec: str
+    record: RunRecord
+    end: dict                  # its end record ({} while running, or when its process died)
+    status: str                # a RunStatus
+
+    @classmethod
+    def read(cls, ds: Datastore, flow: str, run_id: str) -> Origin:
+        pathspec = f"{flow}/{run_id}"
+        if not ds.storage.exists(f"{pathspec}/_run.json"):
+            ids = records.list_runs(ds, flow)
+            if not ids:
+                raise ResumeError("cannot resume: " + nearby(flow, records.list_flows(ds), "flow",
+                                                             f"datastore {ds.url}"))
+            raise ResumeError("cannot resume: " + nearby(run_id, ids, "run", f"flow '{flow}'"))
+        try:
+            record = records.read_run(ds, flow, run_id)
+            end = records.read_run_end(ds, flow, run_id)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ResumeError(f"cannot resume: run {pathspec} is damaged: its records in {ds.url} "
+                              f"cannot be read ({type(e).__name__}: {e})") from None
+        return cls(pathspec, record, end or {}, records.run_status(record, end))
+
+    def user_tags(self, ds: Datastore) -> list[str]:
+        """Its user tags as they are now (changed since the run by add_tag and the like)."""
+        return tagstore.user_tags(ds, self.record.flow, self.record.run_id, self.record.tags)
+
+
 @dataclass
 class ResumePlan:
     origin_run_id: str
-    origin: dict                                    # the origin's run record
+    origin: RunRecord                               # the origin's run record
     rerun_from: list[str]                           # the resume point (empty: a died run)
     reused: list[TaskRecord] = field(default_factory=list)  # origin task records to clone
 
@@ -67,10 +101,8 @@ def resume_notebook(notebook: NotebookSpec, opts: RunOptions, step: str | None =
 def with_origin_tags(opts: RunOptions, ds: Datastore, flow: str, origin_id: str) -> RunOptions:
     """The resumed run carries the origin run's user tags as they are now (those added after
     it started included, as Metaflow does since #1406), then the ones given to resume."""
-    from ..client.core import Run
-
-    origin = Run(f"{flow}/{origin_id}", _datastore=ds, _check=False)
-    tags = list(dict.fromkeys([*sorted(origin.user_tags), *opts.tags]))
+    origin = Origin.read(ds, flow, origin_id)
+    tags = list(dict.fromkeys([*sorted(origin.user_tags(ds)), *opts.tags]))
     return replace(opts, tags=tags)
 
 
@@ -91,31 +123,26 @@ def latest_origin(ds: Datastore, flow: str, namespace: str | None) -> str:
 
 def plan_resume(graph: FlowGraph, ds: Datastore, origin_id: str, step: str | None) -> ResumePlan:
     """Which of the origin's tasks the new run reuses; raises ResumeError when it cannot."""
-    from ..client.core import ClientError, Run
-
-    try:
-        origin = Run(f"{graph.name}/{origin_id}", _datastore=ds, _check=False)
-    except ClientError as e:
-        raise ResumeError(f"cannot resume: {e.render()}") from None
+    origin = Origin.read(ds, graph.name, origin_id)
     where = f"run {origin.pathspec}"
-    if origin.is_interactive:
+    if origin.record.is_interactive:
         raise ResumeError(f"{where} is an interactive (kernel) run; resume a run started with "
                           "`nbflow run` or `%nbflow run`")
     status = origin.status
-    if status == "running":
+    if status == RunStatus.RUNNING:
         raise ResumeError(f"{where} is still running (pid {origin.record.pid} on "
                           f"{origin.record.host}); wait for it to end before resuming it")
-    old_graph = FlowGraph(origin.notebook)
+    old_graph = FlowGraph(NotebookSpec.from_dict(origin.record.notebook))
     if step is not None:
         if step not in graph:
             raise ResumeError(_no_step(step, graph, "the notebook"))
         rerun = [step]
-    elif status == "successful":
+    elif status == RunStatus.SUCCESSFUL:
         raise ResumeError(f"{where} succeeded, so it has no failed step to resume from; name the "
                           f"step to run again from: `nbflow resume NOTEBOOK STEP` (steps: "
                           f"{', '.join(graph.nodes)})")
     else:
-        rerun = _failed_steps(origin)
+        rerun = _failed_steps(ds, origin)
         for s in rerun:
             if s not in graph:
                 raise ResumeError(f"step '{s}' failed in {where}, but the notebook has no step "
@@ -144,21 +171,19 @@ def _blobs_lost(ds: Datastore, tasks: list[TaskRecord]) -> bool:
     return not all(ds.blob_exists(k) for k in keys)
 
 
-def _failed_steps(origin) -> list[str]:
+def _failed_steps(ds: Datastore, origin: Origin) -> list[str]:
     """The steps whose tasks failed: the first failure stopped the run; the tasks it then
     killed (TaskKilled) are collateral, not a resume point (they run again anyway)."""
-    from ..client.core import ClientError
-
-    end = origin._end_record() or {}
     steps: list[str] = []
-    for n, pathspec in enumerate(end.get("failed_steps") or []):
+    for n, pathspec in enumerate(origin.end.get("failed_steps") or []):
         parts = pathspec.split("/")
         if len(parts) != 4 or parts[2] in steps:
             continue
         try:
-            error = origin[parts[2]][parts[3]].exception
-        except ClientError:
-            error = None
+            rec = records.read_task(ds, *parts)
+        except (OSError, ValueError, KeyError, TypeError):
+            rec = None   # a damaged record
+        error = StepException.from_dict(rec.exception) if rec else None
         if n == 0 or error is None or error.type not in ("TaskKilled", "TaskEnded"):
             steps.append(parts[2])
     return steps

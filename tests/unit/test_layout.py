@@ -63,3 +63,30 @@ def test_the_readme_layout_names_every_package():
     assert [p for p in packages if f"{p}/" not in layout] == []
     root = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__main__.py")
     assert [m for m in root if m not in layout] == []
+
+
+# Deliberate upward imports, each lazy (inside the function that needs it):
+DELIBERATE = {
+    "nbflow/task/current.py": "client",          # current.run: the client's Run of this task
+    "nbflow/notebook/params.py": "task",         # `current` predefined in the flow cell
+    "nbflow/run/withopts.py": "convert",         # --with: the one Metaflow decorator table
+}
+BELOW_THE_CLIENT = ("notebook", "graph", "run", "executors", "task", "datastore", "cards",
+                    "environment")
+
+
+def test_the_layers_below_the_client_do_not_import_it_or_the_adapters():
+    """The run layer reads the store through the datastore (resume's origin included)."""
+    upward = re.compile(r"^\s*from \.\.(client|commands|cli|kernel|convert)\b|"
+                        r"^\s*from \.\.(task)\b", re.M)
+    found = []
+    for layer in BELOW_THE_CLIENT:
+        for p in _modules(PACKAGE / layer):
+            rel = str(p.relative_to(REPO))
+            for m in upward.finditer(p.read_text(encoding="utf-8")):
+                target = m.group(1) or m.group(2)
+                if target == "task" and layer not in ("notebook", "graph", "datastore"):
+                    continue   # run and executors start tasks: the task layer is below them
+                if DELIBERATE.get(rel) != target:
+                    found.append(f"{rel} -> {target}")
+    assert found == []
