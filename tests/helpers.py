@@ -111,3 +111,37 @@ class StoreReader:
 
 def dump_json(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
+
+
+def task_records(ds, flow: str, run_id: str) -> list[dict]:
+    """Every task attempt's record of a run, as the JSON stored."""
+    from nbflow.datastore import records
+
+    out = []
+    for step in records.list_steps(ds, flow, run_id):
+        for name in ds.storage.list(f"{flow}/{run_id}/{step}"):
+            if name.endswith(".json"):
+                out.append(ds.get_json(f"{flow}/{run_id}/{step}/{name}"))
+    return out
+
+
+def assert_store_consistent(root) -> int:
+    """Every blob under its final name loads; every record's artifacts exist and load.
+    Returns how many task records were checked."""
+    from nbflow.datastore import Datastore, records
+
+    ds = Datastore(str(root))
+    root = Path(root)
+    for path in (root / "blobs").rglob("*"):
+        if path.is_file() and ".tmp-" not in path.name:
+            ds.get_object(path.name)   # raises if truncated or damaged
+    checked = 0
+    for flow in records.list_flows(ds):
+        for run_id in records.list_runs(ds, flow):
+            read_run_json(ds, flow, run_id)
+            for rec in task_records(ds, flow, run_id):
+                checked += 1
+                for name, ref in (rec.get("artifacts") or {}).items():
+                    assert ds.blob_exists(ref["key"]), (rec["pathspec"], name)
+                    ds.get_object(ref["key"])
+    return checked

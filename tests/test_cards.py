@@ -260,8 +260,9 @@ def test_status_widget_offers_each_tasks_card_with_one_click(workdir):
     """`%nbflow run` (and the lab button, which shows the same widgets) keeps the outputs
     quietly; the status widget has a button per task that displayed something, past
     CARD_BUTTONS a list; a click (or a choice in the list) shows that card below."""
-    from nbflow.kernel.widgets.status import CARD_BUTTONS
     from test_kernel_interactive import KernelDriver
+
+    from nbflow.kernel.widgets.status import CARD_BUTTONS
 
     path = make_notebook(workdir / "wide.ipynb", [
         "%%flow WideFlow\nfrom IPython.display import Markdown",

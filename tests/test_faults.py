@@ -8,7 +8,14 @@ import sys
 import time
 
 import pytest
-from helpers import cli_env, make_notebook, read_task_json, run_id_of, run_nbflow
+from helpers import (
+    assert_store_consistent,
+    cli_env,
+    make_notebook,
+    read_task_json,
+    run_id_of,
+    run_nbflow,
+)
 
 from nbflow.datastore import Datastore, records
 
@@ -28,28 +35,6 @@ def start_run(nb, workdir, *args, **env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), *args], cwd=workdir,
                             env=cli_env(**env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-
-
-def all_task_records(ds: Datastore, flow: str, run_id: str) -> list[dict]:
-    out = []
-    for step in records.list_steps(ds, flow, run_id):
-        for name in ds.storage.list(f"{flow}/{run_id}/{step}"):
-            if name.endswith(".json"):
-                out.append(ds.get_json(f"{flow}/{run_id}/{step}/{name}"))
-    return out
-
-
-def assert_store_consistent(root) -> None:
-    """Every blob under its final name is whole, and every artifact a task names exists."""
-    ds = Datastore(str(root))
-    for path in (root / "blobs").rglob("*"):
-        if path.is_file() and ".tmp-" not in path.name:
-            ds.get_object(path.name)   # raises if truncated or damaged
-    for flow in records.list_flows(ds):
-        for run_id in records.list_runs(ds, flow):
-            for rec in all_task_records(ds, flow, run_id):
-                for name, ref in (rec.get("artifacts") or {}).items():
-                    assert ds.blob_exists(ref["key"]), (rec["pathspec"], name)
 
 
 KILLED_FLOW = [

@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import psutil
-from helpers import cli_env, read_run_json
+from helpers import (  # noqa: F401 - the fault suite imports them from here
+    assert_store_consistent,
+    cli_env,
+    task_records,
+)
 
 from nbflow.datastore import Datastore, records
 
@@ -81,34 +84,6 @@ def sigkill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-
-
-def task_records(ds: Datastore, flow: str, run_id: str) -> list[dict]:
-    out = []
-    for step in records.list_steps(ds, flow, run_id):
-        for name in ds.storage.list(f"{flow}/{run_id}/{step}"):
-            if name.endswith(".json"):
-                out.append(ds.get_json(f"{flow}/{run_id}/{step}/{name}"))
-    return out
-
-
-def assert_store_consistent(root: Path) -> int:
-    """Every blob under its final name loads; every record's artifacts exist and load.
-    Returns how many task records were checked."""
-    ds = Datastore(str(root))
-    for path in (root / "blobs").rglob("*"):
-        if path.is_file() and ".tmp-" not in path.name:
-            ds.get_object(path.name)   # raises if truncated or damaged
-    checked = 0
-    for flow in records.list_flows(ds):
-        for run_id in records.list_runs(ds, flow):
-            read_run_json(ds, flow, run_id)
-            for rec in task_records(ds, flow, run_id):
-                checked += 1
-                for name, ref in (rec.get("artifacts") or {}).items():
-                    assert ds.blob_exists(ref["key"]), (rec["pathspec"], name)
-                    ds.get_object(ref["key"])
-    return checked
 
 
 def latest_run(ds: Datastore, flow: str) -> str:
