@@ -15,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from conftest import cli_env, make_notebook  # noqa: E402
+from helpers import cli_env, make_notebook  # noqa: E402
 
 
 def peak_rss_mb(cmd: list[str], cwd: str) -> tuple[float, float, int]:

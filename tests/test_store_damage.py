@@ -57,12 +57,19 @@ def test_damaged_blob_is_an_error_everywhere_and_a_new_run_repairs_it(workdir, d
     with pytest.raises(DatastoreError, match=f"artifact .x. of task .*blob {key} .*{state}"):
         _ = Task(f"DamageFlow/{run_id}/start/1").data.x
 
+    fsck = run_nbflow("fsck", cwd=workdir)
+    assert fsck.returncode == 1
+    kind = "MISSING BLOB" if damage == "deleted" else "DAMAGED BLOB"
+    assert f"{kind} blobs/{key[:2]}/{key}" in fsck.stdout and f"DamageFlow/{run_id}" in fsck.stdout
+
     second = run_nbflow("run", nb, cwd=workdir)        # stores the same value again
     assert second.returncode == 0, second.stderr
     assert "x is 12345" in second.stdout
     again = run_nbflow("dump", f"DamageFlow/{run_id}/start/1", cwd=workdir)
     assert again.returncode == 0, again.stderr
     assert "12345" in again.stdout                      # the first run reads it again
+    fsck = run_nbflow("fsck", cwd=workdir)
+    assert fsck.returncode == 0 and "no damage found" in fsck.stdout, fsck.stdout
 
 
 RECORD_DAMAGE = {
