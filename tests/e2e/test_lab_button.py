@@ -337,3 +337,55 @@ def test_export_command_writes_flow_py_beside_the_notebook(lab, page):
     text = target.read_text()
     assert "class HelloWorldFlow(FlowSpec)" in text
     assert 'self.message = "nbflow says: Hi!"' in text
+
+
+def context_command(page, panel, label: str) -> None:
+    """A command from the notebook's context menu."""
+    panel.locator(".jp-Cell").first.click(button="right")
+    page.locator(".lm-Menu-item", has_text=label).click()
+
+
+def test_show_graph_and_inspect_artifacts_from_the_menu(lab, page):
+    """"Show nbflow graph" draws the interactive run's states; "Inspect nbflow artifacts"
+    opens the browser at the notebook's flow, and its button loads an artifact into a
+    variable of the notebook's kernel."""
+    panel, folder = open_notebook(page, lab, "commands", BRANCH_FOREACH, "shape.ipynb")
+    panel.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")   # start, run by hand
+    wait_until(page, lambda: "· done" in badge(panel, 1).inner_text(), "the start badge")
+    context_command(page, panel, "Show nbflow graph")
+    runs = page.locator(".nbflow-run-panel")
+    shown = runs.locator(".nbflow-run-entry").first
+    shown.locator(".nbflow-run-heading", has_text="Show graph · done").wait_for(timeout=WAIT_MS)
+    assert shown.locator("g.nbflow-node.nbflow-done[data-step='start']").count() == 1
+    assert shown.locator("g.nbflow-node.nbflow-pending[data-step='a']").count() == 1
+
+    click_run(page)
+    heading = runs.locator(".nbflow-run-entry").first.locator(".nbflow-run-heading")
+    heading.filter(has_text="Run as flow · done").wait_for(timeout=WAIT_MS)
+    run_id = re.search(r"ShapeFlow/(\d+)", heading.inner_text())[1]
+    context_command(page, panel, "Inspect nbflow artifacts")
+    browser = runs.locator(".nbflow-run-entry").first
+    browser.locator(".nbflow-run-heading", has_text="Inspect artifacts · done").wait_for(
+        timeout=WAIT_MS)
+    selects = browser.locator(".widget-select select")
+    assert options(selects.nth(0)) == ["ShapeFlow"]
+    wait_until(page, lambda: run_id in options(selects.nth(1)), "the run listed")
+    selects.nth(1).select_option(run_id)
+    wait_until(page, lambda: "join" in options(selects.nth(2)), "its steps")
+    selects.nth(2).select_option("join")
+    artifact = browser.locator(".widget-dropdown select").first
+    wait_until(page, lambda: "total" in options(artifact), "the join's artifacts")
+    artifact.select_option("total")
+    browser.locator("button", has_text="load into variable").click()
+    browser.locator(".widget-html", has_text="into total").wait_for(timeout=WAIT_MS)
+    shot(page, "inspect_artifacts.png")
+    # the value is in the notebook's kernel: a new cell prints it
+    panel.locator(".jp-Cell").last.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    page.keyboard.press("Enter")
+    page.keyboard.type("print('total is', total)")
+    page.keyboard.press("Shift+Enter")
+    out = panel.locator(".jp-Cell").nth(8).locator(".jp-OutputArea")
+    wait_until(page, lambda: "total is 9" in out.inner_text(), "the loaded variable printed")
