@@ -7,9 +7,9 @@ from __future__ import annotations
 
 def cmd_card(session, shell, rest: list[str]) -> None:
     from ..commands.card import card
-    from .commands import _qualify, parse
+    from .args import parse, qualify
 
-    args, _ = parse("card", [_qualify(session, a) for a in rest])
+    args, _ = parse("card", [qualify(session, a) for a in rest])
     run = session.run   # this notebook's store, where its interactive run is
     datastore = args.datastore or (run.datastore.url if run else None)
     page = card(args.target, args.pathspec, args.output, force=args.force, datastore=datastore)

@@ -11,6 +11,7 @@ import sys
 
 from ..errors import NbflowError, ParameterError, UsageError
 from ..notebook.spec import NotebookSpec
+from .args import parse, qualify
 from .cellerror import cell_error, in_cell
 from .session import KernelSession
 
@@ -43,17 +44,6 @@ def dispatch(session: KernelSession, shell, line: str):
         sys.stderr.flush()
 
 
-def parse(cmd: str, rest: list[str]):
-    """The CLI's options for `cmd`, parsed once (flow parameters stay in `extra`)."""
-    from ..cli.main import TAKES_FLOW_PARAMETERS, build_parser
-
-    parser, _ = build_parser()
-    args, extra = parser.parse_known_args([cmd, *rest])
-    if extra and cmd not in TAKES_FLOW_PARAMETERS:
-        raise UsageError(f"%nbflow {cmd}: unrecognized arguments: {' '.join(extra)}")
-    return args, extra
-
-
 def _names_notebook(args: list[str]) -> bool:
     return any(a.endswith(".ipynb") for a in args if not a.startswith("-"))
 
@@ -61,13 +51,6 @@ def _names_notebook(args: list[str]) -> bool:
 def _with_notebook(rest: list[str]) -> list[str]:
     """`show`, `check`, `export` without a notebook: this kernel's (a placeholder for now)."""
     return rest if _names_notebook(rest) else ["-", *rest]
-
-
-def _qualify(session: KernelSession, arg: str) -> str:
-    """`run_id/step/task_id` (run ids are numbers) is relative to this notebook's flow."""
-    if not arg.startswith("-") and arg.count("/") == 2 and arg.split("/")[0].isdigit():
-        return f"{session.flow_name()}/{arg}"
-    return arg
 
 
 def this_notebook(session: KernelSession, given: str, cmd: str,
@@ -141,7 +124,7 @@ def cmd_import(session: KernelSession, shell, rest: list[str]):
 def cmd_logs(session: KernelSession, shell, rest: list[str]):
     from ..commands.inspect import logs
 
-    args, _ = parse("logs", [_qualify(session, a) for a in rest])
+    args, _ = parse("logs", [qualify(session, a) for a in rest])
     found = logs(args.target, args.pathspec, datastore=args.datastore, attempt=args.attempt)
     streams = [s for s in ("stdout", "stderr") if getattr(args, s)] or ["stdout", "stderr"]
     for task in found:
@@ -159,7 +142,7 @@ def cmd_dump(session: KernelSession, shell, rest: list[str]):
     from ..commands.inspect import dump
     from ..commands.text import dump_text
 
-    args, _ = parse("dump", [_qualify(session, a) for a in rest])
+    args, _ = parse("dump", [qualify(session, a) for a in rest])
     found = dump(args.target, args.pathspec, datastore=args.datastore, name=args.name)
     print(dump_text(found))
     for error in (e for task in found for e in task.damaged):
@@ -198,7 +181,7 @@ def cmd_env(session: KernelSession, shell, rest: list[str]):
     from ..cli.env_commands import diff_lines, environment_lines
     from ..commands.env import env
 
-    args, _ = parse("env", [_qualify(session, a) for a in rest])
+    args, _ = parse("env", [qualify(session, a) for a in rest])
     report = env(args.target, args.pathspec, args.diff, datastore=args.datastore)
     lines = diff_lines(report) if report.other else environment_lines(report.pathspec,
                                                                       report.environment)
@@ -352,7 +335,7 @@ def cmd_inspect(session: KernelSession, shell, rest: list[str]):
 
     if len(rest) > 1:
         raise UsageError("%nbflow inspect takes at most one pathspec (Flow/run_id/step/task_id)")
-    where = _qualify(session, rest[0]) if rest else None
+    where = qualify(session, rest[0]) if rest else None
     if where is None and session.run is not None:
         where = session.run.flow
     ds = session.run.datastore if session.run is not None else \

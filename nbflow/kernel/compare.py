@@ -10,7 +10,7 @@ def cmd_compare(session: KernelSession, shell, rest: list[str]):
     """The CLI's options; the flow defaults to this notebook's; returns the widget."""
     from ..commands.compare import compare
     from ..commands.locate import USER_NAMESPACE
-    from .commands import parse
+    from .args import parse
     from .widgets import widgets_available
 
     rest = list(rest)

@@ -41,14 +41,6 @@ def resolve(path: str | None) -> str | None:
     return session().path
 
 
-def step_states(s: KernelSession) -> dict[str, str]:
-    """Each step's state in the kernel's interactive run: done, stale, failed."""
-    states = {name: "done" for name in s.latest}
-    states.update({name: "stale" for name in s.stale})
-    states.update({name: "failed" for name in s.failed})
-    return states
-
-
 class _JSONText(str):
     """A user expression's value is its repr: this one's is the JSON itself."""
 
@@ -61,7 +53,7 @@ def cells_info(sources: list[str] | str) -> str:
     "name", "targets", "foreach", "state"}, or {"kind", "error"} for a header in error."""
     if isinstance(sources, str):
         sources = json.loads(sources)
-    states = step_states(session()) if sources else {}
+    states = session().step_states() if sources else {}
     out = []
     for i, source in enumerate(sources, 1):
         info = _HEADERS.get(source)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ..graph.incremental import GraphKeeper
 from ..notebook.parse import _read_cells, flow_name_from_path, parse_cells, read_notebook
 from ..notebook.spec import FlowCellSpec, NotebookSpec, StepSpec
+from ..records import StepState
 
 DEFAULT_FLOW = "NotebookFlow"
 
@@ -101,6 +102,13 @@ class KernelSession:
         if saved is not None:
             return saved.flow_name
         return flow_name_from_path(self.path) if self.path else DEFAULT_FLOW
+
+    def step_states(self) -> dict[str, str]:
+        """Each step's state in the kernel's interactive run: done, stale, failed."""
+        states = {name: StepState.DONE for name in self.latest}
+        states.update({name: StepState.STALE for name in self.stale})
+        states.update({name: StepState.FAILED for name in self.failed})
+        return states
 
     def register_step(self, spec: StepSpec) -> None:
         """A cell that held another step before (renamed in place) no longer defines it."""

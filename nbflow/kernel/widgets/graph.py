@@ -78,7 +78,6 @@ def show_graph(session, graph: FlowGraph, text: str) -> None:
     where HTML is not shown)."""
     from IPython.display import display
 
-    from ..lab import step_states
     from . import widgets_available
 
     if not widgets_available():   # NBFLOW_NO_WIDGETS=1, or no front end: the text
@@ -86,7 +85,7 @@ def show_graph(session, graph: FlowGraph, text: str) -> None:
         return
     caption = "states from this kernel's interactive run" if session.run is not None \
         else "no step cell run in this kernel yet"
-    display({"text/html": graph_html(graph, step_states(session), caption),
+    display({"text/html": graph_html(graph, session.step_states(), caption),
              "text/plain": text}, raw=True)
 
 
