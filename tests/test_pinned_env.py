@@ -181,6 +181,30 @@ def test_artifact_missing_its_module_names_both_environments(tmp_path, cache):
             f"(--pypi six=={OLD}; python {'.'.join(map(str, sys.version_info[:3]))})") in proc.stderr
 
 
+def test_artifact_of_an_incompatible_version_names_the_module_and_both_environments(tmp_path,
+                                                                                  cache):
+    """The kernel's packaging has `utils.is_normalized_name`; packaging 20.0 has not: the
+    function, pickled by reference, cannot be loaded in a step pinned to 20.0."""
+    utils = pytest.importorskip("packaging.utils")
+    if not hasattr(utils, "is_normalized_name"):
+        pytest.skip("the installed packaging predates is_normalized_name")
+    nb = make_notebook(tmp_path / "cross.ipynb", [
+        "%%flow CrossFlow",
+        "%%step start -> train\nimport packaging.utils\nself.fn = packaging.utils.is_normalized_name",
+        "%%step train -> end --pypi packaging==20.0\nprint(self.fn)",
+        "%%step end\npass"])
+    proc = _run(nb, cache, ok=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert ("artifact 'fn' cannot be loaded here: module 'packaging.utils' (packaging 20.0 "
+            "here) does not fit the version it was written with (AttributeError: Can't get "
+            "attribute 'is_normalized_name' on <module 'packaging.utils'>). It was written in "
+            "the kernel's environment and is read in a pinned environment (--pypi "
+            f"packaging==20.0; python {'.'.join(map(str, sys.version_info[:3]))})") in out
+    assert 'cross.ipynb, cell 3", line 2, in train' in out
+    assert "crossing.py" not in out    # nbflow's own frames are not the user's
+
+
 def test_artifacts_written_in_a_pinned_env_are_labelled(tmp_path, cache):
     nb = make_notebook(tmp_path / "pin.ipynb", pin_flow(OLD))
     run_id = run_id_of(_run(nb, cache).stdout)

@@ -4,6 +4,7 @@ module missing, or a version that does not fit) is an error naming the artifact,
 module and both environments. Imported by the task runtime: stays light."""
 from __future__ import annotations
 
+import re
 import sys
 
 _current: dict | None = None   # this process's label; None: the kernel's environment
@@ -37,14 +38,55 @@ def unpickle_error(name: str, ref: dict, task: str | None, error: BaseException)
     if writer == _current:
         return None
     module = getattr(error, "name", None) if isinstance(error, ImportError) else None
-    what = (f"needs module '{module}', which is not installed here" if module else
-            f"cannot be loaded here ({type(error).__name__}: {error}): the versions of the "
-            "packages it needs differ")
+    if module:
+        what = f"needs module '{module}', which is not installed here"
+    else:
+        module = failing_module(error)
+        which = f"module '{module}' ({installed(module)} here)" if module else "a module it needs"
+        what = (f"cannot be loaded here: {which} does not fit the version it was written with "
+                f"({type(error).__name__}: {_short(error)})")
     source = f" of {task}" if task else ""
     return ArtifactError(
         f"artifact '{name}'{source} {what}. It was written in {describe(writer)} and is read "
         f"in {describe(_current)}; pin the same package in both steps (--pypi), or pass it on "
         "in a form both can read", artifact=name)
+
+
+_NOT_THE_CAUSE = ("pickle", "_pickle", "copyreg", "cloudpickle", "nbflow")
+_ON_MODULE = re.compile(r"on <module '([\w.]+)'")
+
+
+def failing_module(error: BaseException) -> str | None:
+    """The module whose code or contents did not fit: the one named by pickle's "Can't get
+    attribute 'x' on <module 'm'>", else the innermost frame outside pickle and nbflow."""
+    found = _ON_MODULE.search(str(error))
+    if found:
+        return found.group(1)
+    tb, innermost = error.__traceback__, None
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__") or ""
+        if name and name.split(".")[0] not in _NOT_THE_CAUSE:
+            innermost = name
+        tb = tb.tb_next
+    return innermost
+
+
+def installed(module: str) -> str:
+    """'pkg 1.2.3' for the distribution that provides `module` here (only on an error)."""
+    from importlib import metadata
+
+    top = module.split(".")[0]
+    for dist in metadata.packages_distributions().get(top, [top]):
+        try:
+            return f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return f"{top}, version unknown"
+
+
+def _short(error: BaseException) -> str:
+    """The error's text without the file path pickle adds to a module's repr."""
+    return re.sub(r" from '[^']*'>", ">", str(error))
 
 
 def load(ds, name: str, ref: dict, task: str | None = None, columns: list | None = None):

@@ -26,7 +26,9 @@ from .current import current
 from .failure import StepException
 from .selfview import Inputs, ParentView, TaskSelf
 
-_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+# nbflow's own frames are left out of a step's traceback (in a pinned environment the
+# package is reached through a link: the frames name the path it was imported by)
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def main() -> None:
