@@ -147,7 +147,8 @@ class Flow(_Object):
                 run = Run(f"{self.id}/{run_id}", _context=self._ctx, _check=False)
                 run._end_record()
             except (DamagedRecord, NotFound) as e:  # one bad run must not hide the others
-                warnings.warn(f"skipping run {self.id}/{run_id}: {e}", stacklevel=2)
+                if isinstance(e, DamagedRecord):   # (NotFound: starting, its folder comes first)
+                    warnings.warn(f"skipping run {self.id}/{run_id}: {e}", stacklevel=2)
                 continue
             if run._visible() and all(t in run.tags for t in tags):
                 yield run
@@ -184,7 +185,9 @@ class Run(RunTags, _Object):
             flows = [] if ids else records.list_flows(self._ds)
             if not ids and flow not in flows:
                 raise NotFound(_nearby(flow, flows, "flow", self._ctx.where()))
-            raise NotFound(_nearby(run_id, ids, "run", f"flow '{flow}'"))
+            raise NotFound(f"run {flow}/{run_id} has no record yet ({rel}): it is starting, or "
+                           "its record was deleted" if run_id in ids else
+                           _nearby(run_id, ids, "run", f"flow '{flow}'"))
         self.record = _run_record(self._ds, rel, f"run {self.pathspec}")   # a RunRecord
         self._end: dict | None = None
         if _check and not self._visible():

@@ -3,6 +3,7 @@ S3 server), two resumes of one run at once, a client reading while runs write. E
 ends as it should, and the store is consistent afterwards."""
 from __future__ import annotations
 
+import pytest
 from faultkit import Marked, assert_fsck_clean, assert_store_consistent, start
 from helpers import make_notebook, read_task_json, run_id_of, run_nbflow
 from test_s3_datastore import s3_endpoint, s3_env  # noqa: F401, F811  (the S3 server fixture)
@@ -145,3 +146,28 @@ def read_everything(workdir) -> int:
                 seen += [task.stdout, task.stderr]
     return len(seen)
 
+
+
+def test_a_run_folder_before_its_record_is_not_a_damaged_run(workdir):
+    """A run being created has its folder a moment before its record: a client listing
+    runs then skips it silently (no 'skipping run' warning), and asking for it by id says
+    it has no record yet (not 'no run X; did you mean X')."""
+    import warnings
+
+    from helpers import create_run_json
+
+    ds = Datastore(str(workdir / ".nbflow"))
+    run_id = create_run_json(ds, "StartFlow", {"params": {}, "user": "tester"})
+    (workdir / ".nbflow" / "StartFlow" / f"9{run_id}").mkdir()     # newer, no record yet
+    client.context._namespace, client.context._datastore_url = False, None
+    try:
+        client.namespace(None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert [r.id for r in client.Flow("StartFlow")] == [run_id]
+        with pytest.raises(client.NotFound) as e:
+            client.Run(f"StartFlow/9{run_id}")
+        assert str(e.value).startswith(f"run StartFlow/9{run_id} has no record yet "
+                                       f"(StartFlow/9{run_id}/_run.json): it is starting")
+    finally:
+        client.context._namespace, client.context._datastore_url = False, None
