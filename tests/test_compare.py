@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import platform
 import shutil
 import socket
 import time
@@ -171,6 +172,11 @@ def test_diff_between_runs_3_and_4_shows_the_edited_cell(in_store):
     assert {(c.name, c.status) for c in train.changes} == {("accuracy", "changed"),
                                                           ("note", "added")}
     assert next(c for c in train.changes if c.name == "note").repr_b == "'v2'"
+    back = client.Run(f"TrainFlow/{ids[3]}").diff(client.Run(f"TrainFlow/{ids[2]}"))
+    note = next(c for t in back.artifacts if t.step == "train" for c in t.changes
+                if c.name == "note")
+    assert (note.status, note.repr_a, note.repr_b, note.sha_b) == ("removed", "'v2'", None, None)
+    assert "-self.note = 'v2'\n" in back.changed_cells[0].diff
 
 
 def test_diff_refuses_runs_of_different_flows(in_store):
@@ -231,7 +237,8 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
             "print('chart', t.chart_column.value, t.chart.value.count('<circle'))\n"
             "t.cells[t.rows[-1]['run_id']][0].click()\n"
             "print('browser', t.browser.flows.value, t.browser.runs.value)"),
-        nbformat.v4.new_code_cell(f"%nbflow diff {ids[0]} {ids[1]}")])
+        nbformat.v4.new_code_cell(f"%nbflow diff {ids[0]} {ids[1]}"),
+        nbformat.v4.new_code_cell(f"%nbflow env {ids[0]}\n%nbflow env {ids[0]} --diff {ids[1]}")])
     NotebookClient(nb, timeout=240, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(work)}}).execute()
     outputs = nb.cells[1].outputs
@@ -249,6 +256,9 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
     printed = "".join(o.get("text", "") for o in nb.cells[3].outputs)
     assert f"diff TrainFlow/{ids[0]} -> TrainFlow/{ids[1]}" in printed
     assert "alpha: 0.1 -> 0.2" in printed
+    printed = "".join(o.get("text", "") for o in nb.cells[4].outputs)
+    assert f"run TrainFlow/{ids[0]}\npython      {platform.python_version()}" in printed
+    assert f"environment TrainFlow/{ids[0]} -> TrainFlow/{ids[1]}\nno difference" in printed
 
 
 def test_diff_names_changed_packages_when_both_runs_record_an_environment(in_store, tmp_path):

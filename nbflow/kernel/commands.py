@@ -182,7 +182,10 @@ def cmd_env(session: KernelSession, shell, rest: list[str]):
     from ..commands.env import env
 
     args, _ = parse("env", [qualify(session, a) for a in rest])
-    report = env(args.target, args.pathspec, args.diff, datastore=args.datastore)
+    target = args.target
+    if target.split("/")[0].isdigit():   # a run id (or run_id/step) of this notebook's flow
+        target = f"{session.flow_name()}/{target}"
+    report = env(target, args.pathspec, args.diff, datastore=args.datastore)
     lines = diff_lines(report) if report.other else environment_lines(report.pathspec,
                                                                       report.environment)
     print("\n".join(lines))
