@@ -146,3 +146,6 @@ def test_svg_colours_states_shows_progress_and_docstrings():
     assert svg.count("<rect") > 6 + 2   # inner1, inner2 drawn as a stack, plus the legend
     for state in ("done", "running", "failed", "stale", "cached"):
         assert f">{state}</text>" in svg   # the legend names the states shown
+    fills = dict(re.findall(r'<g class="nbflow-node nbflow-(\w+)"[^>]*><title>[^<]*</title>'
+                            r'(?:<rect[^>]*/>)?<rect [^>]*fill="(#\w+)"', svg))
+    assert len(fills) == 5 and len(set(fills.values())) == 5, fills   # a colour per state
