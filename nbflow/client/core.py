@@ -179,8 +179,8 @@ class Run(RunTags, _Object):
                  _context: ClientContext | None = None):
         flow, run_id = self._init_path(pathspec, _datastore, _context)
         self.flow_name = flow
-        rel = f"{flow}/{run_id}/_run.json"
-        if not self._ds.storage.exists(rel):
+        rel = records.run_path(flow, run_id)
+        if not records.run_exists(self._ds, flow, run_id):
             ids = records.list_runs(self._ds, flow)
             flows = [] if ids else records.list_flows(self._ds)
             if not ids and flow not in flows:
@@ -253,7 +253,7 @@ class Run(RunTags, _Object):
 
     def _end_record(self) -> dict | None:
         if self._end is None:
-            path = f"{self.pathspec}/_end.json"
+            path = records.run_path(self.flow_name, self.id, records.RUN_END)
             if self._ds.storage.exists(path):
                 self._end = _read_json(self._ds, path, f"run {self.pathspec}")
         return self._end
@@ -385,7 +385,7 @@ def damaged_runs(flow: str, _datastore: Datastore | None = None) -> dict[str, st
         except DamagedRecord as e:
             out[run_id] = str(e)
         except NotFound:
-            out[run_id] = "its run record (_run.json) is missing"
+            out[run_id] = f"its run record ({records.RUN_RECORD}) is missing"
     return out
 
 
@@ -401,9 +401,8 @@ def elapsed(run: Run) -> float | None:
 def _typed_record(ds: Datastore, rel: str, what: str, kind):
     """A stored record as its typed record (RunRecord, TaskRecord); unreadable: damaged."""
     rec = _read_json(ds, rel, what)
-    if kind is RunRecord and "interactive" in (rec.get("sys_tags") or ()):
-        flow, run_id = rel.split("/")[-3:-1]   # a kernel's run: its changes log applied
-        rec = records.apply_run_log(rec, records.read_run_log(ds, flow, run_id))
+    if kind is RunRecord:   # a kernel's run: its changes log applied
+        rec = records.with_run_log(ds, *rel.split("/")[-3:-1], rec)
     try:
         return kind.from_json(rec)
     except (KeyError, TypeError, ValueError) as e:

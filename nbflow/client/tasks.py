@@ -145,7 +145,7 @@ class Task(_Object):
         self.attempt = latest if attempt is None else int(attempt)
         if not 0 <= self.attempt <= latest:
             raise NotFound(f"task {self.pathspec} has attempts 0 to {latest}, not {attempt}")
-        rel = self._ds.task_prefix(flow, run_id, step, task_id, self.attempt) + ".json"
+        rel = records.task_path(self._ds, flow, run_id, step, task_id, self.attempt)
         self._running = _running_here(self.step.pathspec) == (task_id, self.attempt)
         if self._running:      # the task this process runs: nothing committed yet
             from ..task.current import current

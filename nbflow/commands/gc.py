@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..datastore import Datastore
-from ..datastore.records import RUN_LOG, apply_run_log
+from ..datastore.records import RUN_LOG, RUN_RECORD, apply_run_log
 from ..datastore.walk import TASK_FILE, StoreWalk, references, walk_store
 from ..errors import DatastoreError
 from .store import open_store, parse_age
@@ -78,7 +78,7 @@ def _still_old(ds: Datastore, paths: list[str], cutoff: float) -> list[str]:
 
 def _refuse_damaged(walk: StoreWalk) -> None:
     for run in walk.runs.values():
-        bad = ([f"{run.pathspec}/_run.json"] if run.error else []) + \
+        bad = ([f"{run.pathspec}/{RUN_RECORD}"] if run.error else []) + \
               [t.file.rel for t in run.tasks if t.error] + list(run.card_errors)
         if bad:
             raise DatastoreError(f"gc cannot tell which blobs {bad[0]} references (it is damaged)"
@@ -96,7 +96,7 @@ def _referenced_since(ds: Datastore, walk: StoreWalk) -> set[str]:
             continue
         name = parts[-1]
         m = TASK_FILE.match(name)
-        is_record = name in ("_run.json", RUN_LOG) or (m and m["kind"] in ("json", "card"))
+        is_record = name in (RUN_RECORD, RUN_LOG) or (m and m["kind"] in ("json", "card"))
         if is_record and seen.get(info.rel) != info.mtime:
             fresh.append(info.rel)
     out: set[str] = set()

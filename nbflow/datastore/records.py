@@ -13,6 +13,25 @@ from . import Datastore
 RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
 
 
+RUN_RECORD = "_run.json"   # <flow>/<run_id>/_run.json: the run as it started
+RUN_END = "_end.json"      # <flow>/<run_id>/_end.json: how it ended
+
+
+def run_path(flow: str, run_id: str, name: str = RUN_RECORD) -> str:
+    """Where a run's record (or its end record, its changes log: `name`) is in the store."""
+    return f"{flow}/{run_id}/{name}"
+
+
+def task_path(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
+              attempt: int) -> str:
+    """Where a task attempt's record is in the store."""
+    return ds.task_prefix(flow, run_id, step, str(task_id), attempt) + ".json"
+
+
+def run_exists(ds: Datastore, flow: str, run_id: str) -> bool:
+    return ds.storage.exists(run_path(flow, run_id))
+
+
 def new_run_id() -> str:
     """Microseconds since the epoch, like Metaflow's local run ids (sortable by time)."""
     return str(time.time_ns() // 1000)
@@ -28,7 +47,7 @@ def create_run(ds: Datastore, record: RunRecord) -> RunRecord:
     for _ in range(1000):
         record = replace(record, run_id=run_id)
         try:
-            created = ds.storage.create_exclusive(f"{flow}/{run_id}/_run.json",
+            created = ds.storage.create_exclusive(run_path(flow, run_id),
                                                   _dumps(record.to_json()))
         except OSError:
             _remove_empty_run_dir(ds, flow, run_id)   # never a run without a record
@@ -74,18 +93,26 @@ def read_run(ds: Datastore, flow: str, run_id: str) -> RunRecord:
 
 def read_run_json(ds: Datastore, flow: str, run_id: str) -> dict:
     """`_run.json` as plain data, with an interactive run's changes log applied."""
-    record = ds.get_json(f"{flow}/{run_id}/_run.json")
-    if "interactive" in (record.get("sys_tags") or ()):
+    return with_run_log(ds, flow, run_id, ds.get_json(run_path(flow, run_id)))
+
+
+def with_run_log(ds: Datastore, flow: str, run_id: str, record: dict) -> dict:
+    """A run record as read (JSON), with a kernel's run's changes log applied."""
+    if isinstance(record, dict) and "interactive" in (record.get("sys_tags") or ()):
         log = read_run_log(ds, flow, run_id)
         if log:
             record = apply_run_log(record, log)
     return record
 
 
+def rewrite_run_json(ds: Datastore, flow: str, run_id: str, record: dict) -> None:
+    ds.put_json(run_path(flow, run_id), record)
+
+
 def update_run(ds: Datastore, flow: str, run_id: str, **changes) -> None:
     """A kernel's interactive run keeps its record up to date (code, latest tasks)."""
     rec = replace(read_run(ds, flow, run_id), **changes)
-    ds.put_json(f"{flow}/{run_id}/_run.json", rec.to_json())
+    rewrite_run_json(ds, flow, run_id, rec.to_json())
     if ds.storage.local:   # now folded into _run.json
         ds.storage.delete_files([f"{flow}/{run_id}/{RUN_LOG}"])
 
@@ -170,7 +197,7 @@ def write_run_end(ds: Datastore, flow: str, run_id: str, *, successful: bool, me
     rec = {"successful": successful, "finished_at": time.time(), "message": message,
            "failed_steps": failed_steps or [], "ended": ended or []}
     try:
-        ds.put_json(f"{flow}/{run_id}/_end.json", rec)
+        ds.put_json(run_path(flow, run_id, RUN_END), rec)
     except OSError:
         if not _write_reserved_end(ds, flow, run_id, rec):
             raise
@@ -207,14 +234,14 @@ def _write_reserved_end(ds: Datastore, flow: str, run_id: str, rec: dict) -> boo
         with open(path, "r+b") as f:
             f.write(data)
             f.truncate(len(data))
-        os.replace(path, ds.storage.full(f"{flow}/{run_id}/_end.json"))
+        os.replace(path, ds.storage.full(run_path(flow, run_id, RUN_END)))
     except OSError:
         return False
     return True
 
 
 def read_run_end(ds: Datastore, flow: str, run_id: str) -> dict | None:
-    path = f"{flow}/{run_id}/_end.json"
+    path = run_path(flow, run_id, RUN_END)
     if not ds.storage.exists(path):
         return None
     return ds.get_json(path)
@@ -224,9 +251,8 @@ def write_task(ds: Datastore, record: TaskRecord) -> bool:
     """The task attempt's commit: written last, after its blobs, and exclusively: the
     first writer of an attempt's record wins (the task's commit, or the scheduler's note
     that it was killed); False when the record already existed and was left as it is."""
-    prefix = ds.task_prefix(record.flow, record.run_id, record.step, record.task_id,
-                            record.attempt)
-    return ds.storage.create_exclusive(prefix + ".json", _dumps(record.to_json()))
+    path = task_path(ds, record.flow, record.run_id, record.step, record.task_id, record.attempt)
+    return ds.storage.create_exclusive(path, _dumps(record.to_json()))
 
 
 def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
@@ -236,7 +262,7 @@ def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
         if attempts is None:
             return None
         attempt = attempts
-    path = ds.task_prefix(flow, run_id, step, str(task_id), attempt) + ".json"
+    path = task_path(ds, flow, run_id, step, task_id, attempt)
     if not ds.storage.exists(path):
         return None
     return TaskRecord.from_json(ds.get_json(path))
@@ -290,7 +316,7 @@ def _read_log_at(ds: Datastore, prefix: str, stream: str) -> bytes:
 def _deleted_origin_note(ds: Datastore, prefix: str) -> bytes:
     """A task reused by resume keeps its log in the origin run: say so once that run is gone."""
     flow, run_id = prefix.split("/")[:2]
-    if ds.storage.exists(f"{flow}/{run_id}/_run.json"):
+    if run_exists(ds, flow, run_id):
         return b""
     return (f"(this task's log was kept in run {flow}/{run_id}, which was deleted; "
             "its artifacts are still here)\n").encode()

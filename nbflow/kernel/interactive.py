@@ -404,7 +404,7 @@ class RecordLog:
             ds = run.datastore
             record = records.apply_run_log(records.read_run_json(ds, run.flow, run.run_id),
                                            json.dumps(change, default=str).encode())
-            ds.put_json(f"{run.flow}/{run.run_id}/_run.json", record)
+            records.rewrite_run_json(ds, run.flow, run.run_id, record)
 
 
 def _failure(step: str, result, recs: list[TaskRecord]) -> TaskFailed:

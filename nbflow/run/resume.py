@@ -46,7 +46,7 @@ class Origin:
     @classmethod
     def read(cls, ds: Datastore, flow: str, run_id: str) -> Origin:
         pathspec = f"{flow}/{run_id}"
-        if not ds.storage.exists(f"{pathspec}/_run.json"):
+        if not records.run_exists(ds, flow, run_id):
             ids = records.list_runs(ds, flow)
             if not ids:
                 raise ResumeError("cannot resume: " + nearby(flow, records.list_flows(ds), "flow",

@@ -90,3 +90,13 @@ def test_the_layers_below_the_client_do_not_import_it_or_the_adapters():
                 if DELIBERATE.get(rel) != target:
                     found.append(f"{rel} -> {target}")
     assert found == []
+
+
+def test_only_the_datastore_spells_where_records_are():
+    """Paths of run and task records are datastore/records.py's (run_path, task_path)."""
+    spelled = re.compile(r"/_(run|end)\.json|task_prefix\([^)]*\)\s*\+\s*\"\.json\"")
+    found = [f"{p.relative_to(REPO)}:{n}" for p in _modules(PACKAGE)
+             if "datastore" not in p.parts
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if spelled.search(line)]
+    assert found == []
