@@ -116,6 +116,9 @@ def test_run_as_flow_runs_the_saved_notebook_without_changing_it(workdir, store)
         assert set(states(html_of(r)[-1]).values()) == {"done"}
         assert any(t.startswith("Run('ShapeFlow/") for t in r.results)
         assert "total 9" in r.stdout
+        run = next(t for t in r.results if t.startswith("Run('ShapeFlow/"))[5:-2]
+        recent = json.loads(k.run(f"print(L.recent_runs({str(path)!r}))").stdout)
+        assert [(x["pathspec"], x["status"]) for x in recent] == [(run, "successful")]
         out = k.run(f"print(L.export_flow({str(path)!r}))").stdout.strip()
         assert out == str(workdir / "shape_flow.py")
         assert "class ShapeFlow(FlowSpec)" in (workdir / "shape_flow.py").read_text()

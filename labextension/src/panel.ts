@@ -9,7 +9,7 @@ import { NotebookPanel } from '@jupyterlab/notebook';
 import { OutputAreaModel, SimplifiedOutputArea } from '@jupyterlab/outputarea';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { LAB, notebookFile, py, runInArea } from './kernel';
+import { ask, LAB, notebookFile, py, runInArea } from './kernel';
 
 const KEEP = 5; // runs listed in a panel; older ones are dropped from it (not from the store)
 const panels = new Map<NotebookPanel, RunPanel>();
@@ -64,8 +64,15 @@ class RunEntry extends Panel {
   }
 }
 
+interface IRecentRun {
+  pathspec: string;
+  status: string;
+  started: string;
+}
+
 export class RunPanel extends Panel {
   private readonly list = new Panel();
+  private readonly recent = new Widget({ node: document.createElement('div') });
 
   constructor(readonly notebook: NotebookPanel) {
     super();
@@ -78,8 +85,44 @@ export class RunPanel extends Panel {
     intro.addClass('nbflow-run-panel-intro');
     intro.node.textContent = `Runs of ${notebook.context.path} (newest first)`;
     this.addWidget(intro);
+    this.recent.addClass('nbflow-recent-runs');
+    this.addWidget(this.recent);
     this.addWidget(this.list);
     notebook.disposed.connect(() => this.dispose());
+    void this.showRecent();
+  }
+
+  /** The flow's newest runs in the notebook's store (also those of earlier sessions),
+   * each with a link into the artifact browser. */
+  async showRecent(): Promise<void> {
+    let runs: IRecentRun[];
+    try {
+      runs = JSON.parse(await ask(this.notebook, `${LAB}.recent_runs(${py(notebookFile(this.notebook))})`));
+    } catch {
+      return; // no kernel yet, or no nbflow in it: the list stays as it was
+    }
+    const node = this.recent.node;
+    node.replaceChildren();
+    if (!runs.length) {
+      return;
+    }
+    const title = document.createElement('div');
+    title.className = 'nbflow-recent-title';
+    title.textContent = 'Recent runs in the store';
+    node.appendChild(title);
+    for (const r of runs) {
+      const line = document.createElement('div');
+      line.className = 'nbflow-recent-run';
+      line.dataset.pathspec = r.pathspec;
+      line.textContent = `${r.pathspec} · ${r.status} · ${r.started} `;
+      const link = document.createElement('button');
+      link.className = 'nbflow-inspect-run';
+      link.textContent = 'inspect';
+      link.title = `The artifact browser at ${r.pathspec}`;
+      link.onclick = () => void this.run(`Inspect ${r.pathspec}`, `${LAB}.inspect_at(${py(r.pathspec)})`).catch(() => undefined);
+      line.appendChild(link);
+      node.appendChild(line);
+    }
   }
 
   /** A new entry on top; the oldest beyond KEEP go. A click on a step of a run's
@@ -114,6 +157,8 @@ export class RunPanel extends Panel {
     } catch (err) {
       e.setState(what, 'failed', err instanceof Error ? err.message : String(err));
       throw err;
+    } finally {
+      void this.showRecent();
     }
   }
 }

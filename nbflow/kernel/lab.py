@@ -145,6 +145,29 @@ def inspect_at(pathspec: str) -> None:
     dispatch(session(), _shell(), "inspect " + _quote(pathspec))
 
 
+def recent_runs(path: str | None = None, count: int = 5) -> str:
+    """JSON: the newest `count` runs of the notebook's flow in its store, for the run
+    panel's list (each a link into the artifact browser): [{"pathspec", "status",
+    "started"}]; [] before the first run."""
+    from ..commands.inspect import runs
+    from ..errors import NbflowError
+    from ..run.runner import datastore_for
+
+    s, notebook = session(), resolve(path)
+    spec = read_notebook(notebook) if notebook else s.saved_notebook()
+    flow = s.flow_name(spec)
+    if spec is not None:   # the notebook's store (beside it), as `run` of it uses
+        ds = datastore_for(spec, None)
+    else:
+        ds = s.run.datastore if s.run is not None else datastore_for(s.known_spec(), None)
+    try:
+        listing = runs(flow, datastore=ds.url)
+    except (NbflowError, KeyError):   # no run of this flow stored yet
+        return _JSONText("[]")
+    return _JSONText(json.dumps([{"pathspec": f"{flow}/{r.run_id}", "status": str(r.status),
+                                  "started": r.started} for r in listing.rows[:count]]))
+
+
 def _flow_of(notebook: str | None) -> str:
     return session().flow_name(read_notebook(notebook) if notebook else None)
 

@@ -227,6 +227,10 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     # a click on a drawn step: the artifact browser at that step, in the panel; an
     # artifact of one of its tasks loaded into a kernel variable
     run_id = re.search(r"ShapeFlow/(\d+)", entry.locator(".nbflow-run-heading").inner_text())[1]
+    # the panel lists the flow's recent runs in the store, each a link into the browser
+    recent = runs.locator(f".nbflow-recent-run[data-pathspec='ShapeFlow/{run_id}']")
+    recent.wait_for(timeout=WAIT_MS)
+    assert "successful" in recent.inner_text()
     entry.locator("g.nbflow-node[data-step='each']").click()
     browser = runs.locator(".nbflow-run-entry").first
     browser.locator(".nbflow-run-heading", has_text=f"Inspect ShapeFlow/{run_id}/each").wait_for(
