@@ -32,3 +32,20 @@ def test_saved_notebook_is_read_again_only_when_its_sources_changed(tmp_path):
     assert session.saved_notebook() is None
     nb.unlink()
     assert session.saved_notebook() is None
+
+
+def test_the_kernel_reads_flow_parameters_as_nbflow_run_does(tmp_path):
+    """One parameter precedence and one flow-cell reading (notebook/params.py): `__file__`
+    is the notebook's path in the kernel as under `nbflow run` (it was '' in the kernel)."""
+    from nbflow.kernel.interactive import flow_parameters
+    from nbflow.notebook.params import notebook_parameters
+    from nbflow.notebook.parse import read_notebook
+
+    nb = tmp_path / "where.ipynb"
+    _write(nb, ["%%flow WhereFlow\nimport os\nhere = Parameter('here', default=os.path.basename(__file__))",
+                "%%step start -> end", "%%step end"])
+    session = KernelSession({"__session__": str(nb)})
+    in_kernel = flow_parameters(session.known_spec(session.saved_notebook()))
+    under_run = notebook_parameters(read_notebook(str(nb)))
+    assert [p.param.default for p in in_kernel] == [p.param.default for p in under_run] \
+        == ["where.ipynb"]
