@@ -85,3 +85,52 @@ def test_cards_are_kept_in_s3(workdir, s3_endpoint):
     assert res.returncode == 0, res.stderr
     assert "<h1>From S3</h1>" in res.stdout and 'src="data:image/png;base64,' in res.stdout
     assert not (workdir / ".nbflow").exists()
+
+
+PUT_BIG = r"""
+import json, os, sys
+import numpy as np
+from nbflow.datastore import Datastore
+
+def peak_mb():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024
+
+# incompressible (stored raw); an array's memory is pickled out of band, without a copy
+data = np.random.default_rng(0).integers(0, 256, int(sys.argv[2]) << 20, dtype=np.uint8)
+ds = Datastore(sys.argv[1])
+ds.storage.exists('x')   # the S3 client made
+with open('/proc/self/clear_refs', 'w') as f:
+    f.write('5')   # the peak so far set back to what is resident now
+before = peak_mb()
+ref = ds.put_object(data)
+print(json.dumps({'key': ref['key'], 'added_mb': peak_mb() - before}))
+"""
+
+
+def test_a_big_artifact_goes_up_in_parts_and_is_not_held_twice(workdir, s3_endpoint):
+    """A 256 MiB array stored the way a task stores it: the blob is uploaded as a
+    multipart object (block-size parts, as it is written), and storing it never holds a
+    second copy of it (it was three: s3fs copied one whole write into its buffer, then
+    into a single part)."""
+    import json
+    import subprocess
+    import sys
+
+    import boto3
+
+    env = cli_env(NBFLOW_DATASTORE_OPTIONS=json.dumps(
+        {"endpoint_url": s3_endpoint, "key": "testing", "secret": "testing"}))
+    res = subprocess.run([sys.executable, "-c", PUT_BIG, "s3://flows/big", "256"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    key = f"big/blobs/{got['key'][:2]}/{got['key']}"
+    head = s3.head_object(Bucket="flows", Key=key)
+    assert head["ContentLength"] > 256 << 20
+    parts = int(head["ETag"].strip('"').rsplit("-", 1)[1])   # a multipart ETag: md5-N
+    assert parts >= 3, head["ETag"]
+    assert got["added_mb"] < 256, got   # less than one more copy of the artifact

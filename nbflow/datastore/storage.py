@@ -72,7 +72,7 @@ class Storage:
             self._ensure_parent(full)
             if not self.local:
                 with self.fs.open(full, "wb") as f:
-                    yield f
+                    yield _InPieces(f)
                 return
             tmp = f"{full}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
             try:
@@ -302,6 +302,30 @@ class _LocalFile(io.FileIO):
         while done < view.nbytes:
             done += super().write(view[done:done + WRITE_CHUNK])
         return done
+
+
+REMOTE_PIECE = 8 << 20   # the most bytes one write() hands an object store's file
+
+
+class _InPieces:
+    """An object store's file, written a piece at a time. fsspec's buffered files (s3fs,
+    gcsfs) copy each write() into their buffer and upload it as a part once it holds a
+    block (s3fs: 50 MiB): a whole 1 GiB array handed over in one write() was copied into
+    the buffer, then again into a single 1 GiB part, 2 GiB more than the array. In pieces,
+    the buffer never holds much more than a block and a big blob goes up in block-size
+    parts (benchmarks/s3_upload_rss.py)."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        for start in range(0, view.nbytes, REMOTE_PIECE):
+            self._f.write(view[start:start + REMOTE_PIECE])
+        return view.nbytes
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
 
 
 def _preallocate(fd: int, nbytes: int) -> None:
