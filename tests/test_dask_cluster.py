@@ -235,6 +235,38 @@ def test_a_task_whose_worker_dies_is_run_again_elsewhere(workdir, store):
     assert store.artifacts("LostFlow", run_id, "start")["survived"] != worker
 
 
+def test_a_task_whose_worker_dies_on_every_attempt_fails_saying_so(workdir, store):
+    """Without --retry a lost worker earns the task one more attempt; when that worker is
+    lost too, the run fails and says the worker was lost (both attempts: WorkerLost)."""
+    nb = make_notebook(workdir / "lost.ipynb", [
+        "%%flow LostAgainFlow",
+        "%%step start -> end\nimport os, time, psutil\n"
+        f"tmp = os.path.join({str(workdir)!r}, 'worker.tmp')\n"
+        "open(tmp, 'w').write(str(" + WORKER_PID + "))\n"
+        f"os.replace(tmp, os.path.join({str(workdir)!r}, f'worker{{current.retry_count}}'))\n"
+        "time.sleep(300)",
+        "%%step end\npass",
+    ])
+    proc = subprocess.Popen([sys.executable, "-m", "nbflow", "run", str(nb), "--executor", "dask"],
+                            cwd=workdir, env=cli_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    for attempt in (0, 1):
+        (worker,) = (int(p) for p in wait_for(workdir / f"worker{attempt}", proc))
+        os.kill(worker, signal.SIGKILL)
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 1, out + err
+    assert "the Dask worker running the task was lost" in err
+    assert not (workdir / "worker2").exists()
+    run_id = run_id_of(out)
+    (last,) = store.tasks("LostAgainFlow", run_id, "start")
+    assert last["attempt"] == 1
+    task_id = last["task_id"]
+    for attempt in (0, 1):
+        rec = read_task_json(store.ds, "LostAgainFlow", run_id, "start", task_id, attempt)
+        assert rec["exception"]["type"] == "WorkerLost" and not rec["successful"]
+    assert store.run_end("LostAgainFlow", run_id)["successful"] is False
+
+
 def test_in_a_kernel_output_is_live_and_the_stop_button_ends_the_task(workdir, store):
     """`%nbflow run --executor dask` in a real kernel: the task's line reaches the cell while
     the task runs (it never ends by itself); interrupting the kernel ends it on its worker."""

@@ -26,12 +26,17 @@ def s3(s3_endpoint, cluster, monkeypatch):  # noqa: F811
     return dict(cluster.env, NBFLOW_DATASTORE_OPTIONS=options, AWS_DEFAULT_REGION="us-east-1")
 
 
-def _start(workdir, name: str, store: str, env: dict, cluster):  # noqa: F811
+def _start(workdir, name: str, store: str, env: dict, cluster, options=True):  # noqa: F811
+    """`options`: the cluster and the store as options, else only through the environment
+    (NBFLOW_EXECUTOR, NBFLOW_DASK_SCHEDULER, NBFLOW_DATASTORE)."""
     if not (workdir / "notebooks").exists():
         shutil.copytree(NOTEBOOKS, workdir / "notebooks",
                         ignore=shutil.ignore_patterns(".nbflow", ".ipynb_checkpoints"))
-    return subprocess.Popen([sys.executable, "-m", "nbflow", "run", f"notebooks/{name}",
-                             "--scheduler", cluster.scheduler_address, "--datastore", store],
+    args = ["--scheduler", cluster.scheduler_address, "--datastore", store] if options else []
+    if not options:
+        env = dict(env, NBFLOW_EXECUTOR="dask", NBFLOW_DASK_SCHEDULER=cluster.scheduler_address,
+                   NBFLOW_DATASTORE=store)
+    return subprocess.Popen([sys.executable, "-m", "nbflow", "run", f"notebooks/{name}", *args],
                             cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
@@ -57,7 +62,7 @@ def test_branch_and_foreach_notebooks_twice_at_once_on_one_bucket(workdir, s3, c
     store = "s3://flows/scaleout"
     runs = [_start(workdir, "branch_merge_artifacts.ipynb", store, s3, cluster),
             _start(workdir, "foreach.ipynb", store, s3, cluster),
-            _start(workdir, "foreach.ipynb", store, s3, cluster)]
+            _start(workdir, "foreach.ipynb", store, s3, cluster, options=False)]
     branch, foreach_a, foreach_b = (_finish(p) for p in runs)
     assert not (workdir / "notebooks" / ".nbflow").exists()  # nothing went to a local store
     end = _end(store, "MergeArtifactsFlow", branch)
