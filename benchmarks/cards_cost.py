@@ -1,12 +1,14 @@
 """What cards cost a step that displays nothing.
 
 1. End to end: the 1000-way foreach (notebooks/wide_foreach.ipynb, --max-num-splits 1000)
-   run headless by the code just before cards landed and by the code with them (two
-   `git archive` snapshots of this repository), interleaved, each run in a fresh folder.
+   run headless by the same commit twice, as it is and with the cards feature taken out
+   of the task runtime (no capture installed, no figures shown at the end, no card
+   write): two `git archive` snapshots, the second one patched. Interleaved, each run in
+   a fresh folder, so machine load falls on both alike.
 2. Per task, in process: what the task runtime adds (capture.install before the step,
    capture.finish after it, the card write that writes nothing).
 
-    python benchmarks/cards_cost.py [--reps 3] [--before COMMIT] [--after COMMIT]
+    python benchmarks/cards_cost.py [--reps 5] [--commit COMMIT]
 """
 from __future__ import annotations
 
@@ -21,8 +23,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BEFORE = "3fa8ef1"   # main just before the first cards commit landed
-AFTER = "HEAD"
+RUNTIME = "nbflow/task/runtime.py"
+# the cards feature in the task runtime, and what the tree without it has instead
+WITHOUT_CARDS = (
+    ("capture.install(ds, stream=req.context.card_stream)", "pass"),
+    ("capture.finish()", "pass"),
+    ("card = write_card(ds, ds.task_prefix(req.flow, req.run_id, req.step, req.task_id,\n"
+     "                                             req.attempt),\n"
+     "                          capture.card.stored())", "card = None"),
+)
 
 
 def snapshot(commit: str, into: Path) -> Path:
@@ -31,6 +40,19 @@ def snapshot(commit: str, into: Path) -> Path:
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
+
+
+def without_cards(tree: Path) -> Path:
+    """The snapshot with the cards feature taken out of its task runtime."""
+    path = tree / RUNTIME
+    text = path.read_text()
+    for old, new in WITHOUT_CARDS:
+        if old not in text:
+            raise SystemExit(f"{RUNTIME} changed: '{old.splitlines()[0]}' is not there; "
+                             "update WITHOUT_CARDS")
+        text = text.replace(old, new)
+    path.write_text(text)
+    return tree
 
 
 def one_run(tree: Path, work: Path) -> float:
@@ -69,16 +91,16 @@ print((time.perf_counter() - t0) / {n})
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--before", default=BEFORE)
-    ap.add_argument("--after", default=AFTER)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--commit", default="HEAD")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        trees = {"without cards": snapshot(args.before, work / "before"),
-                 "with cards": snapshot(args.after, work / "after")}
+        trees = {"without cards": without_cards(snapshot(args.commit, work / "without")),
+                 "with cards": snapshot(args.commit, work / "with")}
         times: dict[str, list[float]] = {k: [] for k in trees}
-        one_run(trees["with cards"], work)   # warm the page cache and imports
+        for tree in trees.values():          # warm the page cache; compile each tree's bytecode
+            one_run(tree, work)
         for _ in range(args.reps):           # interleaved: machine load hits both alike
             for name, tree in trees.items():
                 times[name].append(one_run(tree, work))
@@ -88,7 +110,9 @@ def main() -> None:
         print(f"  {name:14s} {statistics.median(ts):7.2f} s   (runs: "
               + ", ".join(f"{t:.2f}" for t in ts) + ")")
     ratio = statistics.median(times["with cards"]) / statistics.median(times["without cards"])
-    print(f"  ratio with/without: {ratio:.3f}")
+    diff = statistics.median(times["with cards"]) - statistics.median(times["without cards"])
+    print(f"  ratio with/without: {ratio:.3f}; difference {diff * 1e3:+.0f} ms "
+          f"({diff / 1003 * 1e3:+.2f} ms per task)")
     print(f"per task, in process: install + finish + no card file = {overhead * 1e6:.1f} us "
           f"({overhead * 1003 * 1e3:.1f} ms over 1003 tasks)")
 
