@@ -292,6 +292,12 @@ def test_status_widget_offers_each_tasks_card_with_one_click(workdir):
         r = k.run("s.more_cards.value = s.more_cards.options[-1][1]")
         [shown] = markdown_shown(r)
         assert shown.startswith("item **")
+        # the artifact browser shows a task's card too
+        r = k.run("from nbflow.kernel.widgets.browser import ArtifactBrowser\n"
+                  "from nbflow.datastore import Datastore\n"
+                  "b = ArtifactBrowser(get_ipython(), Datastore('.nbflow'))\n"
+                  "b.open(f'WideFlow/{run.id}/start')\nb.card.click()")
+        assert markdown_shown(r) == ["# the start"]
 
 
 METAFLOW_CARDS = '''from metaflow import FlowSpec, card, current, step
