@@ -163,3 +163,22 @@ def test_nbflow_commands_in_a_kernel_leave_no_temporary_folders(workdir, tmp_pat
             before = set(tmp.iterdir())
             k.run(line)
             assert set(tmp.iterdir()) == before, (line, set(tmp.iterdir()) - before)
+
+
+def test_the_lab_extension_loads_nbflow_for_a_step_cell_run_before_load_ext(workdir):
+    """What JupyterLab asks the kernel just before a %%step cell (labextension/src/loadext.ts;
+    the browser side: tests/e2e/test_lab_load_ext.py): nbflow is loaded if it was not, and
+    the answer says whether a `%load_ext nbflow` did it (no hint then)."""
+    nb = make_notebook(workdir / "dev.ipynb", ["%%step start -> end\nself.x = 41", "%%step end"])
+    k = KernelDriver(workdir, nb)            # no %load_ext nbflow
+    try:
+        ask = "import nbflow.kernel.lab as L\nL.autoload()"
+        assert k.run(ask).results == ["True"]
+        assert "(interactive run" in k.run("%%step start -> end\nself.x = 41").stdout
+        assert k.run(ask).results == ["True"]            # still only loaded by the front end
+        k.run("%load_ext nbflow")
+        assert k.run(ask).results == ["False"]           # the notebook loads it now: no hint
+    finally:
+        k.close()
+    with KernelDriver(workdir, nb) as k:     # %load_ext nbflow first: never a hint
+        assert k.run("import nbflow.kernel.lab as L\nL.autoload()").results == ["False"]

@@ -2,7 +2,8 @@
  * nbflow in JupyterLab: "Run as flow" (a toolbar button declared in schema/plugin.json,
  * the palette and the notebook's context menu) runs the saved notebook in its kernel and
  * shows the run in a panel beside it; export to Metaflow, inspect artifacts, show the
- * graph; a badge on each step cell. The Python package does the work in the kernel.
+ * graph; a badge on each step cell; nbflow loaded for a step cell run before
+ * `%load_ext nbflow`, with a hint to add it. The Python package does the work in the kernel.
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { Dialog, ICommandPalette, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
@@ -10,6 +11,7 @@ import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 
 import { StepBadges } from './badges';
 import { call, hasStepCells, kernelOf, LAB, notebookFile, py } from './kernel';
+import { loadBeforeNbflowCells } from './loadext';
 import { clickedStep, inspect, inspectAt, runAsFlow, showGraph } from './panel';
 
 const RUN = 'nbflow:run';
@@ -101,6 +103,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     // the button's state (and its tooltip) follows the notebook and its kernel
     const changed = () => app.commands.notifyCommandChanged(RUN);
     tracker.currentChanged.connect(changed);
+    loadBeforeNbflowCells(tracker);
     tracker.widgetAdded.connect((_, panel) => {
       new StepBadges(panel);
       // a click on a step of a run drawn in a cell's output (`%nbflow run`): its tasks

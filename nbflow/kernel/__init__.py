@@ -6,11 +6,14 @@ from __future__ import annotations
 import atexit
 
 _LOADED: dict[int, object] = {}   # id(shell) -> KernelSession
+AUTOLOADED: set[int] = set()      # id(shell) of kernels the JupyterLab extension loaded nbflow
+                                  # in (kernel/lab.py) and no `%load_ext nbflow` has run in
 
 
 def load_ipython_extension(ipython) -> None:
     """Loading twice is harmless: the second time does nothing."""
     if id(ipython) in _LOADED:
+        AUTOLOADED.discard(id(ipython))   # `%load_ext nbflow` after the front end loaded it
         return
     from .magics import NbflowMagics, allow_empty_body
     from .session import KernelSession

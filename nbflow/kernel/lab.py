@@ -25,11 +25,23 @@ def _shell():
 
 def session() -> KernelSession:
     """This kernel's session, loading the extension when the notebook has not."""
-    from . import load_ipython_extension, session_of
+    from . import AUTOLOADED, load_ipython_extension, session_of
 
     shell = _shell()
-    load_ipython_extension(shell)
+    if session_of(shell) is None:
+        load_ipython_extension(shell)
+        AUTOLOADED.add(id(shell))
     return session_of(shell)
+
+
+def autoload() -> bool:
+    """Asked just before a `%%step`, `%%flow` or `%nbflow` cell runs: nbflow is loaded now
+    if it was not; True when no `%load_ext nbflow` loaded it in this kernel (the front end
+    then says to add that cell, so the notebook runs where this extension is absent)."""
+    from . import AUTOLOADED
+
+    session()
+    return id(_shell()) in AUTOLOADED
 
 
 def resolve(path: str | None) -> str | None:
