@@ -238,7 +238,7 @@ def test_nbflow_compare_widget_in_a_real_kernel(four_runs, monkeypatch):
             "t.cells[t.rows[-1]['run_id']][0].click()\n"
             "print('browser', t.browser.flows.value, t.browser.runs.value)"),
         nbformat.v4.new_code_cell(f"%nbflow diff {ids[0]} {ids[1]}"),
-        nbformat.v4.new_code_cell(f"%nbflow env {ids[0]}\n%nbflow env {ids[0]} --diff {ids[1]}")])
+        nbformat.v4.new_code_cell(f"%nbflow env {ids[0]}\n%nbflow env --diff {ids[0]} {ids[1]}")])
     NotebookClient(nb, timeout=240, kernel_name="python3", store_widget_state=True,
                    resources={"metadata": {"path": str(work)}}).execute()
     outputs = nb.cells[1].outputs

@@ -73,6 +73,14 @@ def test_env_command_prints_and_diffs(tmp_path):
     diff = run_nbflow("env", tmp_path / "env_flow.ipynb", before, "--diff", after, cwd=tmp_path)
     assert diff.returncode == 0, diff.stderr
     assert diff.stdout.splitlines()[1:] == ["packages:", "  + tinypkg 1.2.3"]
+    # the issue's own form, `env --diff RUN_A RUN_B` (from A to B), and with a flow name
+    for args in (("--diff", f"EnvFlow/{before}", f"EnvFlow/{after}"),
+                 ("EnvFlow", "--diff", before, after)):
+        same_diff = run_nbflow("env", *args, cwd=tmp_path)
+        assert same_diff.returncode == 0 and same_diff.stdout == diff.stdout, same_diff.stderr
+    assert diff.stdout.startswith(f"environment EnvFlow/{before} -> EnvFlow/{after}\n")
+    three = run_nbflow("env", "--diff", before, after, after, cwd=tmp_path)
+    assert three.returncode == 2 and "--diff takes one run, or two" in three.stderr
     same = run_nbflow("env", f"EnvFlow/{after}/start", "--diff", after, cwd=tmp_path)
     assert "no difference" in same.stdout
 

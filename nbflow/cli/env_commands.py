@@ -5,18 +5,43 @@ from __future__ import annotations
 def add_commands(sub) -> dict:
     p = sub.add_parser("env", help="the environment a run ran with (Python, platform, "
                                    "packages), or what changed (--diff)")
-    p.add_argument("target", help="PATHSPEC (Flow/run_id), or a NOTEBOOK")
+    p.add_argument("target", nargs="?", default=None, help="PATHSPEC (Flow/run_id), or a NOTEBOOK")
     p.add_argument("pathspec", nargs="?", default=None, help="after a NOTEBOOK: run_id")
-    p.add_argument("--diff", default=None, metavar="OTHER",
-                   help="another run (Flow/run_id, or a run id of the same flow)")
+    p.add_argument("--diff", nargs="+", default=None, metavar="RUN",
+                   help="RUN_B: what changed from the run given to RUN_B (Flow/run_id, or a run "
+                        "id of the same flow); or --diff RUN_A RUN_B")
     p.add_argument("--datastore", default=None, help="an fsspec URL (default: nearest .nbflow/)")
     return {"env": cmd_env}
+
+
+def env_runs(args) -> tuple[str, str | None, str | None]:
+    """(target, rest, other) for commands.env.env from `env A [--diff B]`,
+    `env --diff A B` and `env NOTEBOOK|FLOW --diff A B` (A then B: what changed from A to B)."""
+    from ..errors import UsageError
+
+    usage = ("env PATHSPEC [--diff OTHER], env [NOTEBOOK|FLOW] --diff RUN_A RUN_B, or env "
+             "NOTEBOOK RUN_ID [--diff OTHER]")
+    diff = args.diff or []
+    if len(diff) > 2 or (len(diff) == 2 and args.pathspec is not None):
+        raise UsageError(f"--diff takes one run, or two without a run before it: {usage}")
+    if len(diff) == 2:
+        if args.target is None:
+            return diff[0], None, diff[1]
+        if args.target.endswith(".ipynb"):
+            return args.target, diff[0], diff[1]   # the notebook's flow: two run ids
+        if "/" in args.target.strip("/"):
+            raise UsageError(f"--diff takes one run after a run: {usage}")
+        return f"{args.target.strip('/')}/{diff[0]}", None, diff[1]   # FLOW, two run ids
+    if args.target is None:
+        raise UsageError(f"name a run: {usage}")
+    return args.target, args.pathspec, diff[0] if diff else None
 
 
 def cmd_env(args, extra) -> int:
     from ..commands.env import env
 
-    report = env(args.target, args.pathspec, args.diff, datastore=args.datastore)
+    target, rest, other = env_runs(args)
+    report = env(target, rest, other, datastore=args.datastore)
     lines = (diff_lines(report) if report.other else environment_lines(report.pathspec,
                                                                         report.environment))
     print("\n".join(lines))

@@ -178,14 +178,14 @@ def cmd_diff(session: KernelSession, shell, rest: list[str]):
 
 
 def cmd_env(session: KernelSession, shell, rest: list[str]):
-    from ..cli.env_commands import diff_lines, environment_lines
+    from ..cli.env_commands import diff_lines, env_runs, environment_lines
     from ..commands.env import env
 
     args, _ = parse("env", [qualify(session, a) for a in rest])
-    target = args.target
+    target, rest_, other = env_runs(args)
     if target.split("/")[0].isdigit():   # a run id (or run_id/step) of this notebook's flow
         target = f"{session.flow_name()}/{target}"
-    report = env(target, args.pathspec, args.diff, datastore=args.datastore)
+    report = env(target, rest_, other, datastore=args.datastore)
     lines = diff_lines(report) if report.other else environment_lines(report.pathspec,
                                                                       report.environment)
     print("\n".join(lines))
