@@ -24,7 +24,9 @@ def default_client_context():
     state: every test starts from the defaults, whatever the test before it chose."""
     import sys
 
-    core = sys.modules.get("nbflow.client.context")
-    if core is not None:
-        core._namespace, core._datastore_url = False, None
+    context = sys.modules.get("nbflow.client.context")   # not imported yet: nothing to reset
+    if context is not None:
+        context.reset_defaults()
     yield
+    if "nbflow.client.context" in sys.modules:
+        sys.modules["nbflow.client.context"].reset_defaults()

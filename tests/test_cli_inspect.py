@@ -134,7 +134,6 @@ def test_commands_in_a_kernel_leave_the_client_state_alone(inspected, capsys):
     from nbflow import cli, client
 
     work, _nb, run_id = inspected
-    saved = client.context._namespace, client.context._datastore_url
     try:
         client.namespace("user:someone")
         client.set_datastore(str(work / "elsewhere"))
@@ -146,4 +145,4 @@ def test_commands_in_a_kernel_leave_the_client_state_alone(inspected, capsys):
         assert client.get_namespace() == "user:someone"
         assert client.get_datastore().url == str(work / "elsewhere")
     finally:
-        client.context._namespace, client.context._datastore_url = saved
+        client.context.reset_defaults()

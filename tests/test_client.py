@@ -36,9 +36,9 @@ TINY_FLOW = [
 @pytest.fixture(autouse=True)
 def fresh_client_state():
     """The client's namespace and datastore are process-wide: each test starts clean."""
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
     yield
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ FLOW = ["%%flow EnvFlow", "%%step start -> end\nself.x = 1", "%%step end\npass"]
 
 @pytest.fixture(autouse=True)
 def fresh_client_state():
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
     yield
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
 
 
 def _run(tmp_path, env=None) -> str:

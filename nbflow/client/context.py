@@ -57,6 +57,13 @@ class ClientContext:
         return ClientContext(store_at(found[0]), self.ns)
 
 
+def reset_defaults() -> None:
+    """The module-level choices back to nobody's: the default store and the user's namespace
+    (for a process, a test, that reads on behalf of several users in turn)."""
+    global _datastore_url, _namespace
+    _datastore_url, _namespace = None, False
+
+
 def default_context(datastore: Datastore | None = None) -> ClientContext:
     if datastore is not None:
         return ClientContext(datastore)

@@ -115,7 +115,7 @@ def test_a_client_reads_while_runs_write(workdir):
     marked = Marked()
     procs = [start("run", nb, workdir, "--label", f"c{i}", env=marked.env()) for i in range(3)]
     reads = 0
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
     try:
         client.namespace(None)
         while any(p.poll() is None for p in procs) or reads == 0:
@@ -124,7 +124,7 @@ def test_a_client_reads_while_runs_write(workdir):
         marked.assert_none_alive()
     finally:
         marked.kill_all()
-        client.context._namespace, client.context._datastore_url = False, None
+        client.context.reset_defaults()
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, out + err
     assert reads > 0
@@ -159,7 +159,7 @@ def test_a_run_folder_before_its_record_is_not_a_damaged_run(workdir):
     ds = Datastore(str(workdir / ".nbflow"))
     run_id = create_run_json(ds, "StartFlow", {"params": {}, "user": "tester"})
     (workdir / ".nbflow" / "StartFlow" / f"9{run_id}").mkdir()     # newer, no record yet
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
     try:
         client.namespace(None)
         with warnings.catch_warnings():
@@ -170,4 +170,4 @@ def test_a_run_folder_before_its_record_is_not_a_damaged_run(workdir):
         assert str(e.value).startswith(f"run StartFlow/9{run_id} has no record yet "
                                        f"(StartFlow/9{run_id}/_run.json): it is starting")
     finally:
-        client.context._namespace, client.context._datastore_url = False, None
+        client.context.reset_defaults()

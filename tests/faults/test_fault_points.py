@@ -34,12 +34,12 @@ def expected_status(stage: str, target: str) -> str:
 
 
 def run_status(workdir, run_id: str) -> str:
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
     try:
         client.namespace(None)
         return client.Flow("FaultFlow")[run_id].status
     finally:
-        client.context._namespace, client.context._datastore_url = False, None
+        client.context.reset_defaults()
 
 
 def end_c(ds: Datastore, run_id: str) -> int:

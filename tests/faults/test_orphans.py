@@ -171,7 +171,7 @@ def test_the_summary_tells_the_failed_task_from_the_ones_the_run_ended(workdir):
     assert f"Task ended: the run stopped after {bad} failed." in err
     assert "killed by signal" not in err
     assert f"Workflow failed: task(s) failed: {bad}" in err
-    client.context._namespace, client.context._datastore_url = False, None
+    client.context.reset_defaults()
     try:
         client.namespace(None)
         run = client.Flow("EndsFlow")[run_id]
@@ -180,7 +180,7 @@ def test_the_summary_tells_the_failed_task_from_the_ones_the_run_ended(workdir):
         assert ended.type == "TaskEnded"
         assert ended.message == f"ended: the run stopped after {bad} failed"
     finally:
-        client.context._namespace, client.context._datastore_url = False, None
+        client.context.reset_defaults()
 
 
 def test_the_run_widget_shows_ended_steps_apart_from_failed_ones():

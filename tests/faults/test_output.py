@@ -34,7 +34,7 @@ def test_a_log_is_in_the_store_while_the_task_runs(workdir):
             b"first line\n"
         assert records.read_log(ds, "LogFlow", run_id, "start", "1", 0, "stderr") == \
             b"to stderr\n"
-        client.context._namespace, client.context._datastore_url = False, None
+        client.context.reset_defaults()
         client.namespace(None)
         (workdir / "go").write_text("")
         out, err = proc.communicate(timeout=120)
@@ -42,7 +42,7 @@ def test_a_log_is_in_the_store_while_the_task_runs(workdir):
         assert client.Flow("LogFlow")[run_id_of(out)]["start"].task.stdout == \
             "first line\nlast line\n"
     finally:
-        client.context._namespace, client.context._datastore_url = False, None
+        client.context.reset_defaults()
         marked.kill_all()
 
 
