@@ -34,6 +34,16 @@ def s3_env(endpoint: str) -> dict:
                     AWS_DEFAULT_REGION="us-east-1", FSSPEC_S3_ENDPOINT_URL=endpoint)
 
 
+def test_the_s3fs_under_test_is_a_current_release():
+    """The test extra's pins (pyproject.toml) resolve s3fs to a current, async release,
+    not the 2020 s3fs 0.4.2 that an unpinned boto3/moto made pip settle on."""
+    import fsspec.asyn
+    import s3fs
+
+    assert int(s3fs.__version__.split(".")[0]) >= 2024, s3fs.__version__
+    assert issubclass(s3fs.S3FileSystem, fsspec.asyn.AsyncFileSystem)
+
+
 def test_run_stores_artifacts_and_logs_in_s3(workdir, s3_endpoint):
     import fsspec
 
