@@ -58,3 +58,24 @@ def test_memory_cap_still_applies_inside_a_task_on_a_worker(workdir, store, clus
     assert big["caught"]["type"] == "MemoryError"
     message = store.artifacts("MemFlow", run_id, "end")["oom_message"]
     assert "limited to 300 MB" in message and "--resources memory=300" in message
+
+
+def test_the_clusters_tls_settings_from_dasks_own_config(workdir, store, cluster):  # noqa: F811
+    """Without NBFLOW_DASK_SECURITY, Dask's own configuration (here its DASK_* variables,
+    as ~/.config/dask/distributed.yaml would) gives the client's TLS settings."""
+    import json
+
+    from helpers import run_id_of, run_nbflow
+
+    sec = json.loads(cluster.env["NBFLOW_DASK_SECURITY"])
+    env = {k: v for k, v in cluster.env.items() if k != "NBFLOW_DASK_SECURITY"}
+    env.update(DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION="True",
+               DASK_DISTRIBUTED__COMM__TLS__CA_FILE=sec["tls_ca_file"],
+               DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT=sec["tls_client_cert"],
+               DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY=sec["tls_client_key"])
+    nb = make_notebook(workdir / "where.ipynb", STEPS)
+    workers = set(cluster.client.run(os.getpid).values())
+    res = run_nbflow("run", nb, "--scheduler", cluster.scheduler_address, "--datastore-shared",
+                     cwd=workdir, env=env)
+    assert res.returncode == 0, res.stderr
+    assert store.artifacts("WhereFlow", run_id_of(res.stdout), "start")["worker_pid"] in workers
