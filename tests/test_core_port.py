@@ -11,13 +11,12 @@ import os
 import pytest
 from helpers import cli_env, run_nbflow
 
-from tests.core_port.bodies import ALL as BODIES
-from tests.core_port.bodies_extra import EXTRA
+from tests.core_port import bodies, bodies_client, bodies_extra, bodies_more
 from tests.core_port.harness import crossings, flow_name, write
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
-ALL = BODIES + EXTRA
+ALL = bodies.ALL + bodies_more.ALL + bodies_client.ALL + bodies_extra.EXTRA
 CROSSINGS = crossings(ALL)
 
 

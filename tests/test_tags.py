@@ -100,3 +100,17 @@ def test_concurrent_taggers_lose_nothing(workdir, run_id):
         pool.map(_tagger, [(str(workdir), run_id, w) for w in range(4)])
     expected = {"first"} | {f"w{w}-{i}" for w in range(4) for i in range(10)}
     assert fresh_run(run_id).user_tags == expected
+
+
+def test_run_tags_are_checked_before_the_run_starts(workdir):
+    nb = make_notebook(workdir / "tagged.ipynb", CELLS)
+    for bad, message in [("", "--tag: tags must not be empty strings"),
+                         ("user:mallory", "--tag: 'user:mallory' is a system tag"),
+                         ("interactive", "--tag: 'interactive' is a system tag"),
+                         ("x" * (MAX_TAG_SIZE + 1), f"{MAX_TAG_SIZE + 1} > {MAX_TAG_SIZE}")]:
+        res = run_nbflow("run", nb, "--tag", "fine", "--tag", bad, cwd=workdir)
+        assert res.returncode == 2 and message in res.stderr, (bad[:20], res.stderr)
+    many = [a for i in range(51) for a in ("--tag", f"t{i}")]
+    res = run_nbflow("run", nb, *many, cwd=workdir)
+    assert res.returncode == 2 and "at most 50 user tags" in res.stderr, res.stderr
+    assert not (workdir / ".nbflow").exists()

@@ -52,6 +52,22 @@ class RunOptions:
         if self.scheduler:
             self.executor = "dask"
         self.executor = self.executor or os.environ.get("NBFLOW_EXECUTOR") or "local"
+        check_run_tags(self.tags)
+
+
+def check_run_tags(tags: list[str]) -> None:
+    """`--tag` values obey the rules of `nbflow tag` (Metaflow's run checks them too): not
+    empty, not too long, not a system tag, at most MAX_USER_TAGS; refused naming the tag."""
+    from ..datastore.tags import MAX_USER_TAGS, TaggingError, check_tag
+
+    for tag in tags:
+        try:
+            check_tag(tag)
+        except TaggingError as e:
+            raise UsageError(f"--tag: {e.message}") from None
+    if len(set(tags)) > MAX_USER_TAGS:
+        raise UsageError(f"--tag: a run has at most {MAX_USER_TAGS} user tags (Metaflow's "
+                         f"limit), got {len(set(tags))}")
 
 
 def datastore_for(notebook: NotebookSpec, url: str | None) -> Datastore:
