@@ -112,3 +112,19 @@ def test_no_file_points_outside_the_repository():
         for link in re.findall(r"\]\(([^)#\s]+)", doc.read_text()):
             if "://" not in link:
                 assert (doc.parent / link).exists(), f"{doc.name}: link to {link} leads nowhere"
+
+
+@pytest.mark.timeout(60)
+def test_the_reference_names_every_command_and_option():
+    import argparse
+
+    from nbflow.cli.main import build_parser
+
+    reference = (REPO / "docs" / "reference.md").read_text()
+    parser, _ = build_parser()
+    [commands] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    missing = [f"nbflow {name} {option}" for name, sub in commands.choices.items()
+               for action in sub._actions for option in action.option_strings
+               if option.startswith("--") and option != "--help" and option not in reference]
+    missing += [f"nbflow {name}" for name in commands.choices if f"`{name}" not in reference]
+    assert not missing, "docs/reference.md does not name: " + ", ".join(missing)
