@@ -119,11 +119,14 @@ LEFTOVERS = [
 ]
 
 
-@pytest.mark.parametrize("fork", [True, False])
-def test_a_finished_task_leaves_nothing_running(workdir, fork):
+@pytest.mark.parametrize("mode", ["fork", "no-fork", "dask"])
+def test_a_finished_task_leaves_nothing_running(workdir, mode):
+    if mode == "dask":
+        pytest.importorskip("distributed")
     marked = Marked()
     nb = make_notebook(workdir / "left.ipynb", LEFTOVERS)
-    proc = start("run", nb, workdir, *([] if fork else ["--no-fork"]), env=marked.env())
+    args = {"fork": [], "no-fork": ["--no-fork"], "dask": ["--executor", "dask"]}[mode]
+    proc = start("run", nb, workdir, *args, env=marked.env())
     try:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, out + err
