@@ -272,7 +272,7 @@ def test_status_widget_offers_each_tasks_card_with_one_click(workdir):
         "%%step join -> end\nprint('nothing displayed')",
         "%%step end\npass"])
     with KernelDriver(workdir, path) as k:
-        r = k.run("run = %nbflow run")
+        r = k.run("run = %nbflow run --cache")
         assert markdown_shown(r) == []
         r = k.run("from nbflow.kernel.widgets import LiveWidgets\n"
                   "s = LiveWidgets.last.status\n"
@@ -297,6 +297,13 @@ def test_status_widget_offers_each_tasks_card_with_one_click(workdir):
                   "from nbflow.datastore import Datastore\n"
                   "b = ArtifactBrowser(get_ipython(), Datastore('.nbflow'))\n"
                   "b.open(f'WideFlow/{run.id}/start')\nb.card.click()")
+        assert markdown_shown(r) == ["# the start"]
+        # a run that reuses every task (--cache) offers the reused tasks' cards too
+        r = k.run("again = %nbflow run --cache\ns = LiveWidgets.last.status\n"
+                  "buttons = [c for c in s.cards.children if hasattr(c, 'click')]\n"
+                  "print(len(buttons), len(s.more_cards.options), "
+                  "sum(x.reused for x in s.model.steps.values()))\nbuttons[0].click()")
+        assert f"\n{CARD_BUTTONS} 5 {CARD_BUTTONS + 6}\n" in r.stdout, r.stdout   # 26 reused
         assert markdown_shown(r) == ["# the start"]
 
 

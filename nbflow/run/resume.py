@@ -286,7 +286,8 @@ def _announcing(listeners: list[Listener], clones: list[TaskRecord], run_id: str
         for c in clones:
             cloned = RunEvent(EventKind.TASK_CLONED, run_id, c.step, c.task_id, successful=True,
                               text=f"Cloning results of a previously run task {c.origin}",
-                              info={"origin": c.origin, "index": c.index})
+                              info={"origin": c.origin, "index": c.index,
+                                    "card": (c.card or {}).get("count", 0)})
             for target in listeners:
                 target(cloned)
     return listener

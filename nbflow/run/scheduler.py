@@ -287,7 +287,8 @@ class Scheduler:
             return False
         self.emit(RunEvent(EventKind.TASK_CLONED, self.run_id, task.step, task.task_id,
                            successful=True, text=f"Cached: reusing task {clone.origin}",
-                           info={"origin": clone.origin, "index": clone.index, "cached": True}))
+                           info={"origin": clone.origin, "index": clone.index, "cached": True,
+                                 "card": (clone.card or {}).get("count", 0)}))
         if not self.stopping and self.follow:
             self._on_success(clone)
         return True

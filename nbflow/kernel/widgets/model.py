@@ -91,8 +91,7 @@ class RunModel:
     def _on_task_finished(self, ev: RunEvent) -> None:
         s = self._step(ev.step)
         s.last_end = time.time()
-        if ev.info.get("card"):   # the task displayed something: its card is one click away
-            self.cards[f"{self.flow}/{self.run_id}/{ev.step}/{ev.task_id}"] = ev.info["card"]
+        self._note_card(ev)
         if ev.successful:
             s.done += 1
             self._learn_foreach(ev)
@@ -108,12 +107,18 @@ class RunModel:
     def _on_task_cloned(self, ev: RunEvent) -> None:
         """resume: a task reused from the origin run counts as done."""
         s = self._step(ev.step)
+        self._note_card(ev)
         s.started += 1
         s.done += 1
         s.reused += 1
         s.status = ("cached" if s.reused == s.done else "done") if s.done >= s.total \
             else "running"
         self._learn_foreach(ev)
+
+    def _note_card(self, ev: RunEvent) -> None:
+        """A task that displayed something (or was reused with its card): one click away."""
+        if ev.info.get("card"):
+            self.cards[f"{self.flow}/{self.run_id}/{ev.step}/{ev.task_id}"] = ev.info["card"]
 
     def _on_task_retrying(self, ev: RunEvent) -> None:
         s = self._step(ev.step)
