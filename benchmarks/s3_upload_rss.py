@@ -3,7 +3,7 @@ of its own so that the bytes it keeps are not counted): the artifact's memory, t
 storing it adds. The store uploads a big blob in parts as it is written, so what it adds
 stays near one part whatever the artifact's size.
 
-    python benchmarks/s3_upload_rss.py [MEGABYTES]     (default 1024)
+    python benchmarks/s3_upload_rss.py [MEGABYTES]     (default 1024; MOTO_LOG=file: the server's log)
 
 Two artifacts: random bytes as a NumPy array (incompressible: written raw) and a
 compressible array (written as zstd frames). The store call is the one a task makes
@@ -57,7 +57,8 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port)], stdout=subprocess.DEVNULL,
+                              stderr=open(os.environ.get("MOTO_LOG", os.devnull), "w"))
     try:
         url = f"http://127.0.0.1:{port}"
         env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
