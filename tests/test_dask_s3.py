@@ -65,6 +65,8 @@ def test_branch_and_foreach_notebooks_twice_at_once_on_one_bucket(workdir, s3, c
             _start(workdir, "foreach.ipynb", store, s3, cluster, options=False)]
     branch, foreach_a, foreach_b = (_finish(p) for p in runs)
     assert not (workdir / "notebooks" / ".nbflow").exists()  # nothing went to a local store
+    for name in ("branch_merge_artifacts.ipynb", "foreach.ipynb"):   # nor into the notebooks
+        assert (workdir / "notebooks" / name).read_bytes() == (NOTEBOOKS / name).read_bytes()
     end = _end(store, "MergeArtifactsFlow", branch)
     assert (end.x, end.pass_down, end.common, end.from_a) == (1, "a", 5, 6)
     a, b = (_end(store, "MovieStatsFlow", r) for r in (foreach_a, foreach_b))
