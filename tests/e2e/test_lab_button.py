@@ -183,6 +183,20 @@ def click_run(page) -> None:
     button.click()
 
 
+def run_cell(page, cell, keys: str = "Control+Enter") -> None:
+    """Run a cell from its editor; again if a busy page dropped the keys (its prompt still
+    reads [ ]: a few seconds later)."""
+    prompt = cell.locator(".jp-InputPrompt")
+    for _ in range(5):
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press(keys)
+        for _ in range(20):
+            if prompt.inner_text().strip() not in ("[ ]:", ""):
+                return
+            page.wait_for_timeout(250)
+    pytest.fail("the cell did not start")
+
+
 def options(select) -> list[str]:
     """A <select>'s option texts (ipywidgets draws spaces as no-break spaces)."""
     return [t.replace("\xa0", " ") for t in select.locator("option").all_inner_texts()]
@@ -201,7 +215,8 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     panel, folder = open_notebook(page, lab, "button", BRANCH_FOREACH, "shape.ipynb")
     path = folder / "shape.ipynb"
     cells_before = cells_of(path)
-    count_before = panel.locator(".jp-Cell").count()
+    wait_until(page, lambda: panel.locator(".jp-Cell").count() == len(cells_before),
+               "every cell shown")   # the notebook draws its cells progressively
     # the badges come from the kernel's parser: the flow's name, each step's targets
     badge(panel, 0).wait_for(timeout=WAIT_MS)
     assert badge(panel, 0).inner_text() == "flow ShapeFlow"
@@ -221,7 +236,7 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     assert "total 9" in entry.inner_text()
     shot(page, "run_panel.png")
     # the notebook is unchanged: no cell added, its file holds the same cells
-    assert panel.locator(".jp-Cell").count() == count_before
+    assert panel.locator(".jp-Cell").count() == len(cells_before)
     assert cells_of(path) == cells_before
 
     # a click on a drawn step: the artifact browser at that step, in the panel; an
@@ -249,8 +264,7 @@ def test_run_as_flow_shows_the_run_in_a_panel_and_leaves_the_notebook_alone(lab,
     shot(page, "artifact_browser.png")
 
     # one step cell run by hand: its badge says so
-    panel.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
+    run_cell(page, panel.locator(".jp-Cell").nth(1), "Shift+Enter")
     wait_until(page, lambda: "· done" in badge(panel, 1).inner_text(), "the start badge")
     assert badge(panel, 2).inner_text() == "step a → join · never run"
     shot(page, "step_badges.png")
@@ -301,8 +315,7 @@ def test_a_click_on_a_step_drawn_in_a_cell_lists_its_tasks(lab, page):
     panel, folder = open_notebook(page, lab, "cellclick",
                                   ["%load_ext nbflow\n%nbflow run shape.ipynb"], "run.ipynb")
     make_notebook(folder / "shape.ipynb", BRANCH_FOREACH)
-    panel.locator(".jp-Cell").first.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Control+Enter")
+    run_cell(page, panel.locator(".jp-Cell").first)
     drawn = panel.locator(".jp-Cell").first.locator("svg.nbflow-graph-svg")
     wait_until(page, lambda: drawn.locator("g.nbflow-node.nbflow-done").count() == 7,
                "every step drawn done in the cell")
@@ -354,8 +367,7 @@ def test_show_graph_and_inspect_artifacts_from_the_menu(lab, page):
     opens the browser at the notebook's flow, and its button loads an artifact into a
     variable of the notebook's kernel."""
     panel, folder = open_notebook(page, lab, "commands", BRANCH_FOREACH, "shape.ipynb")
-    panel.locator(".jp-Cell").nth(1).locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")   # start, run by hand
+    run_cell(page, panel.locator(".jp-Cell").nth(1), "Shift+Enter")   # start, by hand
     wait_until(page, lambda: "· done" in badge(panel, 1).inner_text(), "the start badge")
     context_command(page, panel, "Show nbflow graph")
     runs = page.locator(".nbflow-run-panel")
