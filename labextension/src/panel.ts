@@ -83,10 +83,10 @@ export class RunPanel extends Panel {
     this.title.closable = true;
     const intro = new Widget({ node: document.createElement('div') });
     intro.addClass('nbflow-run-panel-intro');
-    intro.node.textContent = `Runs of ${notebook.context.path} (newest first)`;
-    this.addWidget(intro);
+    intro.node.textContent = `Started here for ${notebook.context.path} (newest first)`;
     this.recent.addClass('nbflow-recent-runs');
     this.addWidget(this.recent);
+    this.addWidget(intro);
     this.addWidget(this.list);
     notebook.disposed.connect(() => this.dispose());
     void this.showRecent();
