@@ -1,5 +1,5 @@
 """Run a workload with nbflow or Metaflow from an empty store, and measure it:
-wall time, peak RSS of the process tree, files and bytes left in the store."""
+wall time, peak RSS and CPU time of the process tree, files and bytes left in the store."""
 from __future__ import annotations
 
 import json
@@ -14,17 +14,26 @@ from pathlib import Path
 
 import nbformat
 
-# Runs the command, timing it from inside (the wrapper's own start is not counted) and
-# reading the peak RSS of the whole process tree it started.
+# Runs the command, timing it from inside (the wrapper's own start is not counted), and
+# reads the peak RSS and the CPU time of the whole process tree it started. The wrapper is
+# a subreaper (cards_cost.become_subreaper): nbflow's zygote, forked by `nbflow run`, can
+# outlive it by a moment and would be reaped by init, its tasks' memory and CPU with it;
+# as our orphans they are reaped here (cards_cost.reap_orphans) and counted.
 PEAK_WRAPPER = (
     "import resource, subprocess, sys, json, time\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "from cards_cost import become_subreaper, reap_orphans\n"
+    "become_subreaper()\n"
     "t0 = time.perf_counter()\n"
-    "r = subprocess.run(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
+    "r = subprocess.run(sys.argv[3:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
     "seconds = time.perf_counter() - t0\n"
-    "open(sys.argv[1], 'w').write(json.dumps({'rc': r.returncode, 'seconds': seconds, "
-    "'out': r.stdout.decode(errors='replace'), "
-    "'maxrss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n"
+    "reap_orphans()\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[2], 'w').write(json.dumps({'rc': r.returncode, 'seconds': seconds, "
+    "'out': r.stdout.decode(errors='replace'), 'maxrss_kib': u.ru_maxrss, "
+    "'cpu_seconds': u.ru_utime + u.ru_stime}))\n"
 )
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass
@@ -34,6 +43,7 @@ class Measurement:
     files: int
     store_bytes: int
     output: str
+    cpu_seconds: float = float("nan")   # user + system of the whole process tree
 
 
 def metaflow_available() -> bool:
@@ -66,14 +76,15 @@ def cache_bytecode() -> None:
 def _measure(cmd: list[str], cwd: Path, env: dict, store: Path) -> Measurement:
     report = cwd / "_report.json"
     env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(report), *cmd], cwd=cwd, env=env,
+    subprocess.run([sys.executable, "-c", PEAK_WRAPPER, HERE, str(report), *cmd], cwd=cwd, env=env,
                    check=False)
     data = json.loads(report.read_text())
     seconds = data["seconds"]
     if data["rc"] != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{data['out'][-3000:]}")
     files, size = _store_stats(store)
-    return Measurement(seconds, data["maxrss_kib"] / 1024, files, size, data["out"])
+    return Measurement(seconds, data["maxrss_kib"] / 1024, files, size, data["out"],
+                       data["cpu_seconds"])
 
 
 def run_nbflow(name: str, cells: list[str], args: list[str] = (), workdir: Path | None = None

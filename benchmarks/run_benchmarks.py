@@ -140,12 +140,31 @@ def bench_array(mib, reps, with_mf):
     return rows
 
 
+def bench_half_array(mib, reps, with_mf):
+    """The whole run of workloads.half_array, nbflow and Metaflow interleaved (machine load
+    falls on both alike): wall time, and the CPU time of each process tree."""
+    name, nb, mf = workloads.half_array(mib)
+    nbf, mfl = [], []
+    for _ in range(reps):
+        nbf.append(harness.run_nbflow(name, nb))
+        if with_mf:
+            mfl.append(harness.run_metaflow(name, mf))
+    return [
+        Row(f"whole run: save a {mib} MiB array, load it, save half of it (3 tasks)", "s",
+            [m.seconds for m in nbf], with_mf and [m.seconds for m in mfl] or None,
+            limit("half", mib=mib)),
+        Row("  same, CPU time of the process tree (user + system)", "s",
+            [m.cpu_seconds for m in nbf], with_mf and [m.cpu_seconds for m in mfl] or None),
+    ]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, one repeat")
     ap.add_argument("--repeat", type=int, default=None)
     ap.add_argument("--no-metaflow", action="store_true", help="nbflow's figures only")
-    ap.add_argument("--only", choices=["hello", "foreach", "array", "client", "interactive"],
+    ap.add_argument("--only", choices=["hello", "foreach", "array", "half", "client",
+                                       "interactive"],
                     action="append")
     ap.add_argument("--scaling", action="store_true", help="cost versus size tables instead")
     ap.add_argument("--no-limits", action="store_true",
@@ -158,7 +177,7 @@ def main(argv=None) -> int:
         from scaling import main as scaling_main
 
         return scaling_main(quick=args.quick, with_mf=with_mf)
-    only = set(args.only or ["hello", "foreach", "array", "client", "interactive"])
+    only = set(args.only or ["hello", "foreach", "array", "half", "client", "interactive"])
     if not args.no_limits:
         LIMITS.update(limits.measure(quick=args.quick))
         print(limits.markdown(LIMITS) + "\n")
@@ -169,6 +188,8 @@ def main(argv=None) -> int:
         rows += bench_foreach(100 if args.quick else 1000, reps if args.quick else 1, with_mf)
     if "array" in only:
         rows += bench_array(100 if args.quick else 1000, reps, with_mf)
+    if "half" in only:
+        rows += bench_half_array(200, reps, with_mf)
     if "client" in only:
         nbf, mfl = client_seconds(max(reps, 3), with_mf)
         rows.append(Row("client: latest run's end task data, new process", "s", nbf, mfl,

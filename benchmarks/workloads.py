@@ -72,3 +72,19 @@ def array(mib: int, store: bool, read_in_next: bool):
     mf = _metaflow(name, [("start", start, "self.mid", False), ("mid", mid, "self.end", False),
                           ("end", end, "", False)], module)
     return name, nb, mf
+
+
+def half_array(mib: int = 200):
+    """A whole run over an artifact that changes: start saves a float64 array of `mib`
+    MiB as self.x, mid loads it and saves its first half as self.x again (a new value of
+    the same artifact), end only finishes the run (it reads nothing)."""
+    name = "BenchHalfArrayFlow"
+    module = "import numpy as np"
+    start = f"self.x = np.random.default_rng(0).random({mib} * 2**20 // 8)"
+    mid = "x = self.x\nself.x = x[: len(x) // 2]\nprint('HALF_BYTES', self.x.nbytes)"
+    end = "pass"
+    nb = _cells(name, [("start -> mid", start, ""), ("mid -> end", mid, ""), ("end", end, "")],
+                module)
+    mf = _metaflow(name, [("start", start, "self.mid", False), ("mid", mid, "self.end", False),
+                          ("end", end, "", False)], module)
+    return name, nb, mf
