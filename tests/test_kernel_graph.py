@@ -135,7 +135,13 @@ def test_run_as_flow_reports_a_failed_run_as_an_error(workdir, store):
 
 
 def test_the_browser_shows_a_failed_tasks_error_logs_and_card(workdir, store):
-    cells = [c.replace("self.x = self.n + 1", "print('about to fail')\nraise ValueError('boom')")
+    # `a` fails only once `b` has committed its record, so `b` is drawn done, never ended
+    # (a and b run side by side: without the wait the run could end b first)
+    wait_for_b = (f"import glob, time\nfrom nbflow import current\ndeadline = time.time() + 60\n"
+                  f"while not glob.glob(f'{workdir}/.nbflow/ShapeFlow/{{current.run_id}}/b/*.json')"
+                  f" and time.time() < deadline:\n    time.sleep(0.02)\n")
+    cells = [c.replace("self.x = self.n + 1",
+                       wait_for_b + "print('about to fail')\nraise ValueError('boom')")
              for c in CELLS]
     path = make_notebook(workdir / "shape.ipynb", cells)
     with KernelDriver(workdir, path) as k:
