@@ -6,6 +6,7 @@ import pytest
 from helpers import make_notebook, run_id_of, run_nbflow
 
 from nbflow import client
+from nbflow.client.context import reset_defaults
 from nbflow.errors import NbflowError
 from nbflow.names import is_identifier
 
@@ -44,7 +45,6 @@ def test_non_ascii_identifiers_are_names(workdir):
     ])
     res = run_nbflow("run", nb, cwd=workdir)
     assert res.returncode == 0, res.stderr
-    client._namespace, client._datastore_url = False, None
     try:
         client.namespace(None)
         run = client.Flow("FlöwÄ")[run_id_of(res.stdout)]
@@ -52,7 +52,7 @@ def test_non_ascii_identifiers_are_names(workdir):
         assert sorted(t.data.ü for t in run["stép"]) == [10, 20]
         assert client.Task(f"FlöwÄ/{run.id}/jöin/{run['jöin'].task.id}")["all"].data == [10, 20]
     finally:
-        client._namespace, client._datastore_url = False, None
+        reset_defaults()
 
 
 @pytest.mark.parametrize("header, message", [
