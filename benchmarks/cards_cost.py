@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from reaping import become_subreaper, reap_orphans
+
 REPO = Path(__file__).resolve().parent.parent
 RUNTIME = "nbflow/task/runtime.py"
 # the cards feature in the task runtime, and what the tree without it has instead
@@ -75,28 +77,6 @@ def one_run(tree: Path, work: Path) -> tuple[float, float]:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     shutil.rmtree(folder)
     return seconds, cpu
-
-
-def become_subreaper() -> None:
-    """Orphaned descendants (a task runner that outlives `nbflow run` by a moment) become
-    our children, so their CPU time is counted once reaped (Linux's PR_SET_CHILD_SUBREAPER)."""
-    import ctypes
-
-    if ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) != 0:
-        raise SystemExit("prctl(PR_SET_CHILD_SUBREAPER) failed: CPU times would miss tasks")
-
-
-def reap_orphans(wait: float = 60.0) -> None:
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if time.monotonic() > deadline:
-                raise SystemExit("a process of the run is still alive a minute after it")
-            time.sleep(0.05)
 
 
 def per_task_overhead(tree: Path, n: int = 20000) -> float:

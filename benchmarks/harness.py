@@ -16,13 +16,13 @@ import nbformat
 
 # Runs the command, timing it from inside (the wrapper's own start is not counted), and
 # reads the peak RSS and the CPU time of the whole process tree it started. The wrapper is
-# a subreaper (cards_cost.become_subreaper): nbflow's zygote, forked by `nbflow run`, can
+# a subreaper (reaping.become_subreaper): nbflow's zygote, forked by `nbflow run`, can
 # outlive it by a moment and would be reaped by init, its tasks' memory and CPU with it;
-# as our orphans they are reaped here (cards_cost.reap_orphans) and counted.
+# as our orphans they are reaped here (reaping.reap_orphans) and counted.
 PEAK_WRAPPER = (
     "import resource, subprocess, sys, json, time\n"
     "sys.path.insert(0, sys.argv[1])\n"
-    "from cards_cost import become_subreaper, reap_orphans\n"
+    "from reaping import become_subreaper, reap_orphans\n"
     "become_subreaper()\n"
     "t0 = time.perf_counter()\n"
     "r = subprocess.run(sys.argv[3:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)\n"
