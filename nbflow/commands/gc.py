@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..datastore import Datastore
-from ..datastore.records import RUN_LOG, RUN_RECORD, apply_run_log
+from ..datastore.records import RUN_LOG, RUN_RECORD, apply_run_log, run_path
 from ..datastore.walk import TASK_FILE, StoreWalk, references, walk_store
 from ..errors import DatastoreError
 from .store import open_store, parse_age
@@ -78,7 +78,7 @@ def _still_old(ds: Datastore, paths: list[str], cutoff: float) -> list[str]:
 
 def _refuse_damaged(walk: StoreWalk) -> None:
     for run in walk.runs.values():
-        bad = ([f"{run.pathspec}/{RUN_RECORD}"] if run.error else []) + \
+        bad = ([run_path(run.flow, run.run_id)] if run.error else []) + \
               [t.file.rel for t in run.tasks if t.error] + list(run.card_errors)
         if bad:
             raise DatastoreError(f"gc cannot tell which blobs {bad[0]} references (it is damaged)"

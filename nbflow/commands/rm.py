@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from ..datastore import Datastore
-from ..datastore.records import RUN_RECORD
+from ..datastore.records import run_path
 from ..datastore.usage import Usage
 from ..datastore.walk import RunEntry, walk_store
 from ..errors import UsageError
@@ -124,6 +124,6 @@ def delete_run(ds: Datastore, run: RunEntry) -> None:
         shutil.rmtree(ds.storage.full(hidden), ignore_errors=True)
         ds.storage.remove_empty_dirs(run.flow)
         return
-    record = f"{run.pathspec}/{RUN_RECORD}"
+    record = run_path(run.flow, run.run_id)
     ds.storage.delete_files([f.rel for f in run.files if f.rel != record])
     ds.storage.delete_files([record])
