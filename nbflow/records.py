@@ -48,12 +48,26 @@ class StepState:
     CACHED = "cached"        # reused from an earlier run
 
 
+_KNOWN_ORDER: dict[type, tuple[str, ...]] = {}
+_KNOWN: dict[type, frozenset[str]] = {}
+
+
 def _known(cls) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls) if f.name != "extra")
+    """The record's field names less `extra`, in order; kept per class (fields() is slow and
+    every from_json/to_json asks: the scheduler and each task, per task)."""
+    names = _KNOWN_ORDER.get(cls)
+    if names is None:
+        names = _KNOWN_ORDER[cls] = tuple(f.name for f in fields(cls) if f.name != "extra")
+        _KNOWN[cls] = frozenset(names)
+    return names
+
+
+def _known_set(cls) -> frozenset[str]:
+    return _KNOWN.get(cls) or (_known(cls) and _KNOWN[cls])
 
 
 def _split(cls, d: dict) -> tuple[dict, dict]:
-    names = _known(cls)
+    names = _known_set(cls)
     return {k: v for k, v in d.items() if k in names}, {k: v for k, v in d.items() if k not in names}
 
 
@@ -183,7 +197,8 @@ class TaskRequest:
     @classmethod
     def from_json(cls, d: dict) -> TaskRequest:
         context = RunContext.from_json(d)
-        d = {k: v for k, v in d.items() if k not in _known(RunContext)}
+        context_names = _known_set(RunContext)
+        d = {k: v for k, v in d.items() if k not in context_names}
         known, extra = _split(cls, d)
         known["parents"] = tuple(ParentRef.from_json(p) for p in known.get("parents") or ())
         known["foreach_stack"] = stack_from_json(known.get("foreach_stack"))
