@@ -159,6 +159,19 @@ def test_rerun_marks_downstream_stale_and_edited_flow_cell_applies(kernel, store
     assert [p.split("/")[2] for p in rec["stale"]] == ["end"]   # mid ran again: fresh
 
 
+def test_an_edited_step_body_runs_its_new_code(kernel):
+    """The zygote compiles a step's code once before forking its tasks: an edited body
+    (same step, same cell position) must still run as edited, its traceback showing it."""
+    kernel.run("%%step start -> end\nself.v = 'first'")
+    assert kernel.run("print(self.v)").stdout.strip() == "first"
+    kernel.run("%%step start -> end\nself.v = 'second'")
+    assert kernel.run("print(self.v)").stdout.strip() == "second"
+    r = kernel.run("%%step start -> end\nself.v = 'third'\nraise ValueError('edited ' + self.v)",
+                   ok=False)
+    assert "edited third" in r.error_text
+    assert "raise ValueError('edited ' + self.v)" in r.stderr   # the cell's own line
+
+
 def test_parent_never_ran_names_the_cell(kernel, workdir):
     make_notebook(workdir / "dev.ipynb", ["%load_ext nbflow", "%%step start -> train\nself.a = 1",
                                           "%%step train -> end\nself.b = self.a", "%%step end"])

@@ -9,6 +9,7 @@ from ..task.proctree import kill_tree
 
 OutputCallback = Callable[[str, bytes], None]   # (stream, chunk); chunk b"" means EOF
 ExitCallback = Callable[[int], None]            # exit status (negative: killed by signal)
+ZYGOTE_MESSAGE_MAX = 1 << 20   # bytes of one message to a zygote (zygote.py; local.py)
 
 
 class TaskHandle:

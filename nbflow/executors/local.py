@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from ..cards import MPL_BACKEND
 from ..records import TaskRequest
 from ..task.keeper import LIFELINE_ENV
-from .base import Executor, ExitCallback, OutputCallback, TaskHandle, kill_group
+from .base import (ZYGOTE_MESSAGE_MAX, Executor, ExitCallback, OutputCallback, TaskHandle,
+                   kill_group)
 from .taskio import TaskIO, Watched
 
 if TYPE_CHECKING:   # imported where a process is spawned: `nbflow run` forks, and starts faster
@@ -138,6 +139,7 @@ class LocalExecutor(Executor):
         self._next_id = 0
         self._pending: dict[int, _Forked] = {}   # request id -> the task, until its exit
         self._broken = False   # the zygote hung up (it died): start another before launching
+        self._warmed: set[tuple] = set()   # the steps whose code the zygote has compiled
 
     def pump(self, timeout: float | None) -> None:
         """Handle the tasks' output and exits for up to `timeout` seconds (taskio.py)."""
@@ -209,6 +211,7 @@ class LocalExecutor(Executor):
             return self._env_executor(environment).launch(request, on_output, on_exit, on_start)
         if self._sock is None or self._broken:
             self._restart()  # the zygote died (killed): a new one serves the next tasks
+        self._warm(request)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
@@ -232,6 +235,26 @@ class LocalExecutor(Executor):
         else:   # its pipes are watched once the zygote said it forked (in pump)
             task.attach = attach
         return task.handle
+
+    def _warm(self, request: TaskRequest) -> None:
+        """Have the zygote compile the step's code before it forks the step's first task
+        (once per step and code: each task would otherwise parse and compile it)."""
+        cell, flow = request.step_cell, request.flow_cell or {}
+        key = (request.step, request.notebook_path, cell.get("body"), cell.get("body_line"),
+               cell.get("cell"), flow.get("code"), flow.get("body_line"))
+        if key in self._warmed:
+            return
+        self._warmed.add(key)
+        msg = json.dumps({"warm": {"step": request.step, "step_cell": cell,
+                                   "flow_cell": request.flow_cell,
+                                   "notebook_path": request.notebook_path}}).encode()
+        if len(msg) > ZYGOTE_MESSAGE_MAX:
+            return   # only a speed-up: the tasks compile it themselves
+        with self._lock:
+            try:
+                self._sock.send(msg)
+            except OSError:
+                pass   # the zygote died: the launch that follows restarts it
 
     def _send(self, in_r: int, out_w: int, err_w: int) -> _Forked:
         """Ask the zygote for a task process with these stdin, stdout and stderr."""

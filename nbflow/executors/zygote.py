@@ -4,7 +4,9 @@ group) that runs exactly one task and exits; the zygote reports pids and exit co
 
 Protocol over a SOCK_SEQPACKET unix socket:
   in:  {"id": n} with three fds attached: the task's stdin, stdout, stderr;
-       {"preload": [module, ...]}: import these before the next fork
+       {"preload": [module, ...]}: import these before the next fork;
+       {"warm": {"step", "step_cell", "flow_cell", "notebook_path"}}: compile that step's
+       code before the next fork (its tasks then find it compiled)
   out: {"id": n, "pid": p}, later {"id": n, "exit": code}
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import xxhash  # noqa: F401  (and hash them with it)
 import nbflow.task.keeper
 import nbflow.task.runtime  # noqa: F401  (the whole point: imported once, before forking)
 from nbflow.task import proctree
+from nbflow.executors.base import ZYGOTE_MESSAGE_MAX
 from nbflow.task.proctree import kill_tree
 
 
@@ -86,7 +89,7 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
                 _reap(children, sock)
                 continue
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 3)
+                msg, fds, _flags, _addr = socket.recv_fds(sock, ZYGOTE_MESSAGE_MAX, 3)
             except OSError:
                 msg, fds = b"", []
             if not msg:
@@ -98,6 +101,9 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
             request = json.loads(msg)
             if "preload" in request:
                 _preload(request["preload"])
+                continue
+            if "warm" in request:
+                nbflow.task.runtime.warm(**request["warm"])
                 continue
             tid = request["id"]
             sys.stdout.flush()

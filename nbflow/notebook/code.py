@@ -8,6 +8,7 @@ subprocess imports this.
 from __future__ import annotations
 
 import ast
+import functools
 import linecache
 import re
 
@@ -68,10 +69,13 @@ def uses_inputs(tree: ast.AST) -> bool:
     return loads and not stores
 
 
+@functools.lru_cache(maxsize=256)
 def compile_step(body: str, *, name: str, cell: int, body_line: int, filename: str):
     """A code object for `def <name>(self, inputs): <body>` with cell line numbers.
 
-    Returns the module code that defines the function when executed."""
+    Returns the module code that defines the function when executed. Memoized (code
+    objects are immutable): the zygote compiles each step once, before it forks the
+    step's tasks, and they find it here (a parse and compile cost ~0.8 ms per task)."""
     tree = parse_body(body, cell=cell, step=name, body_line=body_line)
     line = _top_level_yield(tree)
     if line is not None:
@@ -93,7 +97,9 @@ def compile_step(body: str, *, name: str, cell: int, body_line: int, filename: s
     return _compile(module, filename, cell=cell, step=name)
 
 
+@functools.lru_cache(maxsize=64)
 def compile_module(code: str, *, cell: int, body_line: int, filename: str):
+    """The flow cell's module code (memoized, as compile_step is)."""
     tree = parse_body(code, cell=cell, step=None, body_line=body_line)
     return _compile(tree, filename, cell=cell, step=None)
 

@@ -170,13 +170,19 @@ def _module_namespace(req: TaskRequest) -> dict:
     ns = module.__dict__
     ns.update(Parameter=Parameter, JSONType=JSONType, IncludeFile=IncludeFile, current=current,
               __file__=req.notebook_path or "")
-    flow_cell = req.flow_cell
-    if flow_cell and flow_cell["code"].strip():
-        filename = codemod.cell_filename(req.notebook_path, flow_cell["cell"])
-        codemod.register_source(filename, "\n" * (flow_cell["body_line"] - 1) + flow_cell["code"])
-        exec(codemod.compile_module(flow_cell["code"], cell=flow_cell["cell"],
-                                    body_line=flow_cell["body_line"], filename=filename), ns)
+    code = _flow_code(req.flow_cell, req.notebook_path)
+    if code is not None:
+        exec(code, ns)
     return ns
+
+
+def _flow_code(flow_cell: dict | None, notebook_path: str | None):
+    if not flow_cell or not flow_cell["code"].strip():
+        return None
+    filename = codemod.cell_filename(notebook_path, flow_cell["cell"])
+    codemod.register_source(filename, "\n" * (flow_cell["body_line"] - 1) + flow_cell["code"])
+    return codemod.compile_module(flow_cell["code"], cell=flow_cell["cell"],
+                                  body_line=flow_cell["body_line"], filename=filename)
 
 
 def _make_self(ds: Datastore, req: TaskRequest) -> tuple[TaskSelf, Inputs | None]:
@@ -190,14 +196,27 @@ def _make_self(ds: Datastore, req: TaskRequest) -> tuple[TaskSelf, Inputs | None
 
 
 def _step_function(req: TaskRequest, module_ns: dict):
-    step = req.step_cell
-    filename = codemod.cell_filename(req.notebook_path, step["cell"])
+    exec(_step_code(req.step, req.step_cell, req.notebook_path), module_ns)
+    return module_ns.pop(req.step)
+
+
+def _step_code(name: str, step: dict, notebook_path: str | None):
+    filename = codemod.cell_filename(notebook_path, step["cell"])
     codemod.register_source(filename, "\n" * (step["body_line"] - 2) + step["header"] + "\n"
                             + step["body"])
-    code = codemod.compile_step(step["body"], name=req.step, cell=step["cell"],
+    return codemod.compile_step(step["body"], name=name, cell=step["cell"],
                                 body_line=step["body_line"], filename=filename)
-    exec(code, module_ns)
-    return module_ns.pop(req.step)
+
+
+def warm(step: str, step_cell: dict, flow_cell: dict | None, notebook_path: str | None) -> None:
+    """Compile a step's code ahead of its tasks (the zygote calls this before forking
+    them: the compiled code is memoized, so each task finds it). Errors are left for the
+    task, which reports them naming the cell."""
+    try:
+        _flow_code(flow_cell, notebook_path)
+        _step_code(step, step_cell, notebook_path)
+    except Exception:
+        pass
 
 
 SEQUENCE_TYPES = (list, tuple, range, str, bytes)
