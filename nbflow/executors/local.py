@@ -237,17 +237,20 @@ class LocalExecutor(Executor):
         return task.handle
 
     def _warm(self, request: TaskRequest) -> None:
-        """Have the zygote compile the step's code before it forks the step's first task
-        (once per step and code: each task would otherwise parse and compile it)."""
+        """Have the zygote compile the step's code and load its foreach items before it
+        forks the step's first task (once per step, code and items: each task would
+        otherwise parse and compile the code, and read and check the items' blob)."""
         cell, flow = request.step_cell, request.flow_cell or {}
+        items = tuple(frame.key for frame in request.foreach_stack if frame.key)
         key = (request.step, request.notebook_path, cell.get("body"), cell.get("body_line"),
-               cell.get("cell"), flow.get("code"), flow.get("body_line"))
+               cell.get("cell"), flow.get("code"), flow.get("body_line"), items)
         if key in self._warmed:
             return
         self._warmed.add(key)
         msg = json.dumps({"warm": {"step": request.step, "step_cell": cell,
                                    "flow_cell": request.flow_cell,
-                                   "notebook_path": request.notebook_path}}).encode()
+                                   "notebook_path": request.notebook_path,
+                                   "datastore": request.datastore, "items": items}}).encode()
         if len(msg) > ZYGOTE_MESSAGE_MAX:
             return   # only a speed-up: the tasks compile it themselves
         with self._lock:

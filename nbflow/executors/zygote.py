@@ -144,9 +144,8 @@ def _reap(children: dict[int, int], sock: socket.socket) -> None:
 def _end_leftovers(children: dict[int, int]) -> None:
     """Our children that are not tasks were left by a task that died without ending them
     (a subreaper: they came to us when it died): end them, with what they started."""
-    for pid in proctree.children(os.getpid()):
-        if pid not in children:
-            kill_tree(pid)
+    for pid in proctree.children(os.getpid(), known=children):
+        kill_tree(pid)
 
 
 def _send(sock: socket.socket, msg: dict) -> None:

@@ -172,6 +172,8 @@ def end_below(task: int | None, limit: float = 10.0) -> None:
             os.kill(task, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    elif _no_child_left():
+        return   # it started nothing (the usual task): no tree to read
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         proctree.kill_tree(me, include_root=False)

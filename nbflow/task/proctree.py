@@ -41,8 +41,9 @@ def die_with_parent(sig: int, parent: int) -> bool:
     return True
 
 
-def children(pid: int) -> list[int]:
-    """The live (non-zombie) children of `pid`."""
+def children(pid: int, known: frozenset | dict = frozenset()) -> list[int]:
+    """The live (non-zombie) children of `pid`, except those in `known` (which are not
+    looked at: the zygote asks, after each task, for children that are not its tasks)."""
     try:
         threads = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -58,7 +59,7 @@ def children(pid: int) -> list[int]:
             return _children_by_scan(pid)   # a kernel without the children file
         except OSError:
             continue
-    return [c for c in out if _state(c) not in ("Z", "X", None)]
+    return [c for c in out if c not in known and _state(c) not in ("Z", "X", None)]
 
 
 def descendants(pid: int) -> list[int]:

@@ -24,7 +24,7 @@ from . import keeper
 from . import options as taskopts
 from .current import current
 from .failure import StepException
-from .selfview import Inputs, ParentView, TaskSelf
+from .selfview import Inputs, ParentView, TaskSelf, warm_items
 
 # nbflow's own frames are left out of a step's traceback (in a pinned environment the
 # package is reached through a link: the frames name the path it was imported by)
@@ -208,13 +208,16 @@ def _step_code(name: str, step: dict, notebook_path: str | None):
                                 body_line=step["body_line"], filename=filename)
 
 
-def warm(step: str, step_cell: dict, flow_cell: dict | None, notebook_path: str | None) -> None:
-    """Compile a step's code ahead of its tasks (the zygote calls this before forking
-    them: the compiled code is memoized, so each task finds it). Errors are left for the
-    task, which reports them naming the cell."""
+def warm(step: str, step_cell: dict, flow_cell: dict | None, notebook_path: str | None,
+         datastore: str | None = None, items: tuple = ()) -> None:
+    """Compile a step's code and load its foreach items ahead of its tasks (the zygote
+    calls this before forking them: each task finds them done). Errors are left for the
+    task, which reports them naming the cell or the artifact."""
     try:
         _flow_code(flow_cell, notebook_path)
         _step_code(step, step_cell, notebook_path)
+        if datastore and items:
+            warm_items(Datastore(datastore), items)
     except Exception:
         pass
 

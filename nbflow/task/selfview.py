@@ -17,6 +17,25 @@ from .artifact_size import notice_large
 
 RESERVED = ("input", "index", "next", "merge_artifacts", "foreach_stack")
 
+# foreach items the zygote loaded (and checked) before forking the tasks that index them:
+# blob key -> value. Each task is a fork, so it reads its own copy, and a task that
+# changes its item changes nobody else's. Small blobs of local stores only (warm_items).
+WARM_ITEMS: dict[str, Any] = {}
+WARM_ITEMS_MAX_BYTES = 1 << 20   # more would make every later fork copy more page tables
+WARM_ITEMS_MAX_BLOBS = 8
+
+
+def warm_items(ds: Datastore, keys: Iterable[str]) -> None:
+    """Load foreach items ahead of their tasks (the zygote, before it forks them)."""
+    if not ds.storage.local:
+        return   # reading an object store here would import its client into every task
+    for key in keys:
+        if key in WARM_ITEMS or ds.storage.size(ds.blob_path(key)) > WARM_ITEMS_MAX_BYTES:
+            continue
+        WARM_ITEMS[key] = ds.get_object(key)
+        while len(WARM_ITEMS) > WARM_ITEMS_MAX_BLOBS:
+            del WARM_ITEMS[next(iter(WARM_ITEMS))]   # the oldest: its step has moved on
+
 
 def unpicklable_error(name: str, value: Any, error: Exception, step: str) -> ArtifactError:
     """Name the artifact, its type and the part inside it that cannot be pickled."""
@@ -134,7 +153,9 @@ class ForeachStack:
         depth = depth % len(self.frames)
         if depth not in self._value_cache:
             frame = self.frames[depth]
-            items = self.ds.get_object(frame.key, artifact=frame.var)
+            items = WARM_ITEMS.get(frame.key)
+            if items is None:
+                items = self.ds.get_object(frame.key, artifact=frame.var)
             self._value_cache[depth] = items[frame.index]
         return self._value_cache[depth]
 
