@@ -43,6 +43,7 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygot
         os.dup2(fd, target)
         os.close(fd)
     sys.stdin = open(0, closefd=False)
+    _reseed()
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
     code = 1
@@ -61,6 +62,18 @@ def _child(fds: list[int], sock: socket.socket, wake_fds: tuple[int, int], zygot
             nbflow.task.keeper.end_in_process()   # nothing it started outlives the task
         finally:
             os._exit(code)
+
+
+def _reseed() -> None:
+    """A forked task must not draw the zygote's random numbers: Python reseeds `random` at
+    fork, numpy's global generator (preloaded with the notebook's imports) is ours to
+    reseed, as a fresh interpreter would seed it."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        try:
+            numpy_random.seed()
+        except Exception:
+            pass
 
 
 def main() -> None:
