@@ -31,3 +31,19 @@ def test_half_array_workload_saves_half_in_the_second_step():
     assert "HALF_BYTES 4194304" in m.output
     assert m.peak_mib >= 8
     assert "def mid(self):" in source and "self.x = x[: len(x) // 2]" in source
+
+
+def test_task_anatomy_times_every_phase_of_the_task_runtime():
+    """benchmarks/task_anatomy.py wraps the task runtime's phases by name: a renamed phase
+    would silently drop out of its table."""
+    import subprocess
+
+    import task_anatomy
+
+    out = subprocess.run([sys.executable, str(Path(task_anatomy.__file__)), "--width", "3",
+                          "--workers", "1"], capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr
+    assert "6 tasks" in out.stdout   # start, 3 splits, join, end
+    for _module, path in task_anatomy.PHASES:
+        assert f"    {path} " in out.stdout, path
+    assert "zygote" in out.stdout and "after _exit" in out.stdout
