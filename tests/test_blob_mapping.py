@@ -56,3 +56,33 @@ def test_a_damaged_mapped_blob_is_refused(ds):
         f.truncate(os.path.getsize(path) - 4096)
     with pytest.raises(DatastoreError, match="damaged"):
         ds.get_object(ref["key"])
+
+
+@pytest.mark.parametrize("scan", [True, False])   # PAGEMAP_SCAN, or pagemap's entries read
+def test_a_loaded_array_only_read_keeps_its_key_without_a_hash_and_a_write_is_seen(
+        ds, monkeypatch, scan):
+    from nbflow.datastore import unchanged
+    from nbflow.task.selfview import TaskSelf
+
+    if not scan:
+        monkeypatch.setattr(unchanged, "_scan", lambda fd, start, end: None)
+
+    x = np.random.default_rng(4).random(2**18)
+    ref = ds.put_object({"x": x, "small": np.arange(5)})
+
+    def no_hashing(*args, **kwargs):
+        raise AssertionError("hashed")
+
+    me = TaskSelf(ds, "s", {"v": ref}, {})
+    assert me.v["x"].sum() == x.sum()
+    with monkeypatch.context() as m:
+        m.setattr(serialize, "content_key", no_hashing)
+        assert me.persist(ds)["v"] == ref     # proven: the mapped pages were never written
+
+    for change in (lambda v: v["x"].__setitem__(7, 0.5), lambda v: v["small"].fill(9),
+                   lambda v: setattr(v["x"], "shape", (2, -1))):
+        me = TaskSelf(ds, "s", {"v": ref}, {})
+        change(me.v)
+        value, origin = me.v, me._origins["v"]
+        assert origin.key_for(serialize.encode(value).sections) is None
+        assert me.persist(ds)["v"]["key"] != ref["key"]

@@ -152,13 +152,27 @@ class Datastore:
         """The value stored under `key`, checked against it. `artifact` and `task` (a
         pathspec) name what was being read, for the error. `columns`: only those columns
         of a DataFrame (an Arrow blob reads and converts nothing else)."""
-        try:
+        with self._serializer_errors(artifact, task):
             if columns is not None:
                 value = self._get_columns(key, columns, artifact, task)
                 if value is not _WHOLE:
                     return value
             return serialize.decode(self.get_blob(key, artifact=artifact, task=task),
                                     columns=columns)
+
+    def get_traced(self, key: str, *, artifact: str | None = None, task: str | None = None):
+        """(value, origin): get_object's value, and where its bytes are when they can be
+        proven unchanged later without hashing them (unchanged.Origin), else None."""
+        from .unchanged import origin_of
+
+        with self._serializer_errors(artifact, task):
+            blob = self.get_blob(key, artifact=artifact, task=task)
+            return serialize.decode(blob), origin_of(blob, key)
+
+    @contextmanager
+    def _serializer_errors(self, artifact: str | None, task: str | None):
+        try:
+            yield
         except serializers.SerializerUnavailable as e:
             raise ArtifactError(
                 f"{_what(artifact, task)}it was stored by the '{e.name}' serializer, which "

@@ -50,6 +50,7 @@ class Blob:
     serializer: str
     sections: list
     block: int | None = None
+    mapped: object = None    # the private file map that sections are views of (pickle, local)
 
 
 def _hasher(serializer: str):
@@ -375,7 +376,7 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
     serializer = header.get("serializer", PICKLE)
     left = _bytes_left(f)
     sections = []
-    mapped = None
+    mapped, used = None, False
     if any(c == "raw" and n >= BIG_SECTION for n, c in header["sections"]):
         # a local blob's big raw sections are views of the file: no copy, no new memory
         # (pickle's are writable, copy-on-write: a loaded array can be changed in place)
@@ -393,6 +394,7 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
                 raise DamagedBlob("blob is truncated")
             sections.append(memoryview(mapped)[pos:pos + raw_len])
             f.seek(raw_len, 1)
+            used = True
             continue
         buf = _allocate(raw_len)
         view = memoryview(buf)
@@ -416,5 +418,6 @@ def _read_sections(f: IO[bytes], key: str | None = None) -> Blob:
         else:
             raise DamagedBlob(f"unknown codec {codec!r} in blob")
         sections.append(buf)
-    return Blob(serializer, sections, header.get("block"))
+    return Blob(serializer, sections, header.get("block"),
+                mapped if used and serializer == PICKLE else None)
 

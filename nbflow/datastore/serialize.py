@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -64,8 +65,10 @@ class Encoded:
         return out
 
 
-def encode(obj: Any) -> Encoded:
-    """`obj` through the first serializer that accepts it, else pickle."""
+def encode(obj: Any, proven: Callable[[list], str | None] | None = None) -> Encoded:
+    """`obj` through the first serializer that accepts it, else pickle. `proven`: given
+    the pickle sections, the key they are known to hash to (unchanged.Origin.key_for: a
+    loaded value provably unchanged), or None: then they are hashed."""
     notes = []
     for name, ser in serializers.candidates(obj):
         try:
@@ -82,7 +85,7 @@ def encode(obj: Any) -> Encoded:
             return Encoded(sections, key, name, compress=False, block=BLOCK, digests=digests)
         return Encoded(sections, content_key(sections, name), name,
                        compress=getattr(ser, "compress", True))
-    encoded = encode_pickle(obj)
+    encoded = encode_pickle(obj, proven)
     encoded.fallback = "; ".join(notes) or None
     return encoded
 
@@ -107,7 +110,7 @@ def _as_sections(out: Any) -> list:
 _ATOMS = frozenset({int, float, complex, bool, str, bytes, type(None)})
 
 
-def encode_pickle(obj: Any) -> Encoded:
+def encode_pickle(obj: Any, proven: Callable[[list], str | None] | None = None) -> Encoded:
     if type(obj) in _ATOMS:
         main = memoryview(pickle.dumps(obj, protocol=5))
         return Encoded([main], content_key([main]))
@@ -124,7 +127,7 @@ def encode_pickle(obj: Any) -> Encoded:
             sections.append(b.raw())
         except BufferError:  # not contiguous: copy it once
             sections.append(memoryview(bytes(b)))
-    return Encoded(sections, content_key(sections))
+    return Encoded(sections, (proven and proven(sections)) or content_key(sections))
 
 
 def read(f: IO[bytes], key: str | None = None) -> Any:

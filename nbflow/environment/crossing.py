@@ -89,12 +89,17 @@ def _short(error: BaseException) -> str:
     return re.sub(r" from '[^']*'>", ">", str(error))
 
 
-def load(ds, name: str, ref: dict, task: str | None = None, columns: list | None = None):
+def load(ds, name: str, ref: dict, task: str | None = None, columns: list | None = None,
+         origins: dict | None = None):
     """`ds.get_object` for artifact `name`, an unpickling failure across environments
-    turned into unpickle_error's message (store errors pass through)."""
+    turned into unpickle_error's message (store errors pass through). `origins`: where
+    the value's bytes are goes in origins[name] (Datastore.get_traced)."""
     from ..errors import NbflowError
 
     try:
+        if origins is not None and columns is None:
+            value, origins[name] = ds.get_traced(ref["key"], artifact=name, task=task)
+            return value
         return ds.get_object(ref["key"], artifact=name, task=task, columns=columns)
     except NbflowError:
         raise

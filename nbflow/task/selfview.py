@@ -3,7 +3,9 @@
 An inherited artifact is loaded on first read; at the end of the task one that
 was never read is passed on by reference (no bytes, no time), one that was read
 is re-encoded and kept by reference if its content key did not change (so an
-in-place change is stored as a new version, as in Metaflow).
+in-place change is stored as a new version, as in Metaflow). A big array loaded
+as a map of its blob and provably unchanged keeps its key without being hashed
+again (datastore/unchanged.py).
 """
 from __future__ import annotations
 
@@ -63,9 +65,12 @@ class _Lazy:
     """Shared base: a map of name -> ref, loaded on first read, and the foreach
     position (`input`, `index`: properties, as in Metaflow's FlowSpec)."""
 
+    _origins: dict | None = None   # TaskSelf: where loaded values' bytes are (persist)
+
     def _load(self, name: str):
         ref = self._refs[name]
-        value = crossing.load(self._ds, name, ref, getattr(self, "_pathspec", None))
+        value = crossing.load(self._ds, name, ref, getattr(self, "_pathspec", None),
+                              origins=self._origins)
         self._values[name] = value
         return value
 
@@ -172,7 +177,8 @@ class TaskSelf(_Lazy):
         for k, v in (("_ds", ds), ("_step", step), ("_refs", {**inherited, **params}),
                      ("_join", join),
                      ("_params", dict(params)), ("_values", {}), ("_assigned", set()),
-                     ("_deleted", set()), ("_foreach", ForeachStack(ds, foreach_stack or []))):
+                     ("_deleted", set()), ("_foreach", ForeachStack(ds, foreach_stack or [])),
+                     ("_origins", {})):
             object.__setattr__(self, k, v)
 
     # -- reading -------------------------------------------------------------
@@ -203,6 +209,8 @@ class TaskSelf(_Lazy):
         if name in RESERVED:
             raise ReadOnlyArtifact(f"'{name}' is reserved by nbflow and cannot be assigned",
                                 step=self._step, artifact=name)
+        if value is not self._values.get(name):
+            self._origins.pop(name, None)   # (only a loaded value has one: keep no map open)
         self._values[name] = value
         self._assigned.add(name)
         self._deleted.discard(name)
@@ -211,6 +219,7 @@ class TaskSelf(_Lazy):
         if name not in self._values and name not in self._refs:
             raise _missing(name, self._step, self.artifact_names())
         self._values.pop(name, None)
+        self._origins.pop(name, None)
         self._assigned.discard(name)
         self._deleted.add(name)
 
@@ -277,11 +286,14 @@ class TaskSelf(_Lazy):
             if name in self._params:
                 out[name] = self._params[name]
                 continue
+            old = self._refs.get(name)
+            origin = self._origins.get(name)
+            # loaded from the blob it still names: its key may be proven without hashing
+            proven = origin.key_for if origin and old and origin.key == old["key"] else None
             try:
-                encoded = serialize.encode(value)
+                encoded = serialize.encode(value, proven)
             except serialize.UnpicklableArtifact as e:
                 raise unpicklable_error(name, value, e.args[0], self._step) from None
-            old = self._refs.get(name)
             if old is not None and name not in self._deleted and (
                     old["key"] == encoded.key or self._unchanged_since_load(name, old, encoded)):
                 out[name] = old
