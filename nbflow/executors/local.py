@@ -266,7 +266,7 @@ class LocalExecutor(Executor):
                 self._next_id += 1
                 task = self._pending[self._next_id] = _Forked(self._next_id)
                 try:
-                    socket.send_fds(self._sock, [json.dumps({"id": task.id}).encode()],
+                    socket.send_fds(self._sock, [b"%d" % task.id],
                                     [in_r, out_w, err_w])
                     return task
                 except OSError:  # the zygote just died
@@ -288,22 +288,22 @@ class LocalExecutor(Executor):
                 self._fail_all()
                 self._broken = True   # after: a new zygote's tasks are not failed here
             return
-        msg = json.loads(data)
+        kind, tid, value = data[:1], *map(int, data[1:].split())   # zygote.py's protocol
         with self._lock:
-            task = self._pending.get(msg["id"])
-            if "exit" in msg:
-                self._pending.pop(msg["id"], None)
+            task = self._pending.get(tid)
+            if kind == b"x":
+                self._pending.pop(tid, None)
         if task is None:
             return
-        if "pid" in msg:
-            task.handle.pid = msg["pid"]
+        if kind == b"p":
+            task.handle.pid = value
             task.started.set()
             if task.handle.kill_requested:   # killed before its pid was known
-                kill_group(msg["pid"])
+                kill_group(value)
             self._attach(task)
-        if "exit" in msg:
-            task.handle.exit_code = msg["exit"]
-            self._ended(task, msg["exit"])
+        else:
+            task.handle.exit_code = value
+            self._ended(task, value)
 
     def _ended(self, task: _Forked, code: int) -> None:
         """In the loop's thread, as attach() is: the task is watched, or will be."""

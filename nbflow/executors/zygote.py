@@ -2,12 +2,12 @@
 child per task. Each child is a fresh process (its own memory, its own process
 group) that runs exactly one task and exits; the zygote reports pids and exit codes.
 
-Protocol over a SOCK_SEQPACKET unix socket:
-  in:  {"id": n} with three fds attached: the task's stdin, stdout, stderr;
+Protocol over a SOCK_SEQPACKET unix socket (a task's messages in ASCII, the rest JSON):
+  in:  b"<n>" with three fds attached: task n's stdin, stdout, stderr;
        {"preload": [module, ...]}: import these before the next fork;
        {"warm": {"step", "step_cell", "flow_cell", "notebook_path"}}: compile that step's
        code before the next fork (its tasks then find it compiled)
-  out: {"id": n, "pid": p}, later {"id": n, "exit": code}
+  out: b"p<n> <pid>", later b"x<n> <exit code>"
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import ctypes  # noqa: F401  (each task calls prctl through it: task/keeper.py)
 import importlib
 import json
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -81,23 +81,25 @@ def main() -> None:
 
 
 def serve(sock: socket.socket, preload: list[str]) -> None:
-    """The zygote's loop: fork a child per request until the scheduler hangs up."""
+    """The zygote's loop: fork a child per request until the scheduler hangs up. Lean on
+    purpose: after each fork every page this loop writes is copied again (the children
+    share them), so it touches few objects (epoll, no json for tasks)."""
     _preload(preload)
     # what a task that died abruptly left behind comes to us (and is ended: _reap)
     proctree.prctl(proctree.PR_SET_CHILD_SUBREAPER, 1)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *a: None)
+    signal.signal(signal.SIGCHLD, _on_child_signal)
     children: dict[int, int] = {}
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, "sock")
-    sel.register(wake_r, selectors.EVENT_READ, "wake")
+    poller = select.epoll()
+    poller.register(sock.fileno(), select.EPOLLIN)
+    poller.register(wake_r, select.EPOLLIN)
     running = True
     zygote = os.getpid()
     while running or children:
-        for key, _ in sel.select():
-            if key.data == "wake":
+        for fd, _ in poller.poll():
+            if fd == wake_r:
                 os.read(wake_r, 4096)
                 _reap(children, sock)
                 continue
@@ -107,18 +109,14 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
                 msg, fds = b"", []
             if not msg:
                 running = False
-                sel.unregister(sock)
+                poller.unregister(sock.fileno())
                 for pid in children:  # the scheduler is gone: end its tasks
                     kill_tree(pid)
                 continue
-            request = json.loads(msg)
-            if "preload" in request:
-                _preload(request["preload"])
+            if msg[:1] == b"{":
+                _control(json.loads(msg))
                 continue
-            if "warm" in request:
-                nbflow.task.runtime.warm(**request["warm"])
-                continue
-            tid = request["id"]
+            tid = int(msg)
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()
@@ -127,8 +125,19 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
             for fd in fds:
                 os.close(fd)
             children[pid] = tid
-            _send(sock, {"id": tid, "pid": pid})
+            _send(sock, b"p%d %d" % (tid, pid))
         _reap(children, sock)
+
+
+def _on_child_signal(*_args) -> None:
+    pass   # installed so that SIGCHLD writes to the wake-up pipe
+
+
+def _control(request: dict) -> None:
+    if "preload" in request:
+        _preload(request["preload"])
+    elif "warm" in request:
+        nbflow.task.runtime.warm(**request["warm"])
 
 
 def _preload(names: list[str]) -> None:
@@ -150,7 +159,7 @@ def _reap(children: dict[int, int], sock: socket.socket) -> None:
             return
         tid = children.pop(pid, None)
         if tid is not None:
-            _send(sock, {"id": tid, "exit": os.waitstatus_to_exitcode(status)})
+            _send(sock, b"x%d %d" % (tid, os.waitstatus_to_exitcode(status)))
             _end_leftovers(children)
 
 
@@ -161,9 +170,9 @@ def _end_leftovers(children: dict[int, int]) -> None:
         kill_tree(pid)
 
 
-def _send(sock: socket.socket, msg: dict) -> None:
+def _send(sock: socket.socket, msg: bytes) -> None:
     try:
-        sock.send(json.dumps(msg).encode())
+        sock.send(msg)
     except OSError:
         pass
 
