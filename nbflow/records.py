@@ -10,8 +10,10 @@ so that a newer writer's fields survive a read and a write by this one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from typing import Any
+
+from .lite_dataclass import dataclass   # (why: lite_dataclass.py)
 
 
 class EventKind:
@@ -48,25 +50,16 @@ class StepState:
     CACHED = "cached"        # reused from an earlier run
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
 _KNOWN_ORDER: dict[type, tuple[str, ...]] = {}
 _KNOWN: dict[type, frozenset[str]] = {}
 
 
-def _names(cls) -> tuple[str, ...]:
-    """All of the record's field names, in order; kept per class (fields() is slow)."""
-    names = _FIELDS.get(cls)
-    if names is None:
-        names = _FIELDS[cls] = tuple(f.name for f in fields(cls))
-    return names
-
-
 def _known(cls) -> tuple[str, ...]:
-    """The record's field names less `extra`, in order; kept per class: every
-    from_json/to_json asks (the scheduler and each task, per task)."""
+    """The record's field names less `extra`, in order; kept per class (fields() is slow and
+    every from_json/to_json asks: the scheduler and each task, per task)."""
     names = _KNOWN_ORDER.get(cls)
     if names is None:
-        names = _KNOWN_ORDER[cls] = tuple(n for n in _names(cls) if n != "extra")
+        names = _KNOWN_ORDER[cls] = tuple(f.name for f in fields(cls) if f.name != "extra")
         _KNOWN[cls] = frozenset(names)
     return names
 
@@ -75,40 +68,13 @@ def _known_set(cls) -> frozenset[str]:
     return _KNOWN.get(cls) or (_known(cls) and _KNOWN[cls])
 
 
-def _record(cls):
-    """A frozen dataclass whose __eq__, __hash__ and __repr__ are _Record's, written once:
-    @dataclass compiles them anew for every class at import, and the seven records'
-    compiling was most of what importing this module cost (`nbflow run` and every task
-    import it). They behave as the generated ones (dataclasses.py, frozen=True)."""
-    return dataclass(frozen=True, repr=False, eq=False)(cls)
-
-
-class _Record:
-    __slots__ = ()
-
-    def _values(self) -> tuple:
-        return tuple([getattr(self, name) for name in _names(type(self))])
-
-    def __eq__(self, other):
-        if other.__class__ is self.__class__:
-            return self._values() == other._values()
-        return NotImplemented
-
-    def __hash__(self):
-        return hash(self._values())
-
-    def __repr__(self):
-        return f"{type(self).__qualname__}(" + ", ".join(
-            f"{name}={getattr(self, name)!r}" for name in _names(type(self))) + ")"
-
-
 def _split(cls, d: dict) -> tuple[dict, dict]:
     names = _known_set(cls)
     return {k: v for k, v in d.items() if k in names}, {k: v for k, v in d.items() if k not in names}
 
 
-@_record
-class ForeachFrame(_Record):
+@dataclass(frozen=True)
+class ForeachFrame:
     """One enclosing foreach of a task: the split step, its variable, this item's index."""
 
     step: str
@@ -140,8 +106,8 @@ def stack_context(stack: tuple[ForeachFrame, ...]) -> tuple:
     return tuple((f.step, f.index) for f in stack)
 
 
-@_record
-class RunContext(_Record):
+@dataclass(frozen=True)
+class RunContext:
     """What every task of a run is told about the run (`current`)."""
 
     namespace: str | None = None
@@ -164,8 +130,8 @@ class RunContext(_Record):
                    bool(d.get("card_stream")))
 
 
-@_record
-class ParentRef(_Record):
+@dataclass(frozen=True)
+class ParentRef:
     """A parent task as its child needs it: where it is and its artifacts' refs."""
 
     pathspec: str
@@ -183,8 +149,8 @@ class ParentRef(_Record):
                    stack_from_json(d.get("foreach_stack")))
 
 
-@_record
-class TaskRequest(_Record):
+@dataclass(frozen=True)
+class TaskRequest:
     """One attempt of one task, as the scheduler asks an executor to run it. The step's code
     travels with it (`flow_cell`, `step_cell`: the cells' JSON), so a task needs nothing else."""
 
@@ -242,8 +208,8 @@ class TaskRequest(_Record):
         return cls(**known, context=context, extra=extra)
 
 
-@_record
-class TaskRecord(_Record):
+@dataclass(frozen=True)
+class TaskRecord:
     """What one task attempt committed: written last, after its blobs; its presence is the
     commit. Built by `TaskRecord.of_attempt` (a task, or the scheduler for a task that died);
     resume's clones are `TaskRecord.cloned_into`; `TaskRecord.uncommitted` stands for an
@@ -338,8 +304,8 @@ class TaskRecord(_Record):
         return cls(**known, extra=extra)
 
 
-@_record
-class RunEvent(_Record):
+@dataclass(frozen=True)
+class RunEvent:
     """What a run tells its listeners (the console printer, the kernel's widgets).
     task_display: `text` is one displayed bundle as JSON (cards/stream.py); task_finished:
     info["card"] says how many outputs the task's card holds."""
@@ -364,8 +330,8 @@ class RunEvent(_Record):
         return cls(**known)
 
 
-@_record
-class RunRecord(_Record):
+@dataclass(frozen=True)
+class RunRecord:
     """A run as it started (`_run.json`): who, what code, which parameters, which store."""
 
     flow: str

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import struct
-from dataclasses import dataclass
 from typing import IO
 
+from ..lite_dataclass import dataclass
 from .serializers import PICKLE
 
 MAGIC = b"NBFBLOB1"

@@ -10,9 +10,9 @@ from __future__ import annotations
 import io
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import IO, Any
 
+from ..lite_dataclass import dataclass
 from . import serializers
 from .blobfile import (  # noqa: F401 - re-exported: the datastore's callers use serialize.X
     ALIGN,

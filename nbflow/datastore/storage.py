@@ -12,10 +12,10 @@ import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import IO
 
 from ..errors import DatastoreError
+from ..lite_dataclass import dataclass
 from .storefaults import REASONS, filesystem, remote_errors, write_error
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
+from ..lite_dataclass import dataclass
 from .capture import normalize
 
 # a PEP 508 requirement's start: a name, optional [extras], then a version spec,

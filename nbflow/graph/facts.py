@@ -10,9 +10,8 @@ passes (parents, order, cycles, reachability, splits, lineage sets) are plain wa
 the steps, cheap next to parsing."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..errors import NotebookError
+from ..lite_dataclass import dataclass
 from ..notebook import code as codemod
 
 LIMIT = 4096   # bodies remembered; past it the memory starts again

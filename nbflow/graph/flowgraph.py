@@ -8,9 +8,10 @@ open splits (`split_stack`) and each join's `matching_split`. The validation rul
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..errors import NbflowError, NotebookError
+from ..lite_dataclass import dataclass
 from ..notebook.spec import NotebookSpec, StepSpec
 from .facts import reads_inputs
 

@@ -10,9 +10,10 @@ a join that did not merge it. What the AST cannot follow makes a step opaque (us
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..errors import NotebookError
+from ..lite_dataclass import dataclass
 from ..names import did_you_mean
 from ..notebook import code as codemod
 from ..notebook.params import param_variable

@@ -12,7 +12,9 @@ read that could work at run time:
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ..lite_dataclass import dataclass
 
 # attributes of `self` that are not artifacts (Metaflow's FlowSpec API, as in task/selfview.py)
 SELF_API = frozenset(("input", "index", "next", "merge_artifacts", "foreach_stack",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ast
 import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ParameterError
+from ..lite_dataclass import dataclass
 
 
 class _JSONTypeClass:

@@ -12,9 +12,9 @@ import os
 import re
 import shlex
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from ..errors import NbflowError, NotebookError
+from ..lite_dataclass import dataclass
 from ..names import is_identifier
 from .spec import FlowCellSpec, NotebookSpec, StepOptions, StepSpec
 

@@ -2,7 +2,9 @@
 stores its notebook as this JSON, so every run can be reproduced and exported)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ..lite_dataclass import dataclass
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,8 @@ latest tasks), so both expand foreaches and group joins the same way. Pure: no I
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..graph import FlowGraph
+from ..lite_dataclass import dataclass
 from ..records import ForeachFrame, TaskRecord, stack_context
 
 

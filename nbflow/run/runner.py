@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from ..datastore import Datastore, default_datastore_url, records
 from ..environment import capture
 from ..errors import DatastoreError, NbflowError, UsageError
 from ..executors import get_executor
+from ..lite_dataclass import dataclass
 from ..notebook.params import notebook_parameters, parse_param_args, resolve_values
 from ..records import EventKind, RunContext, RunEvent, RunRecord
 from ..user import username

@@ -14,13 +14,14 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from ..cards.stream import MARKER_BYTES
 from ..datastore import Datastore, records
 from ..datastore.logs import LogWriter, log_path
 from ..executors.base import Executor, TaskHandle, kill_group
 from ..graph import FlowGraph
+from ..lite_dataclass import dataclass
 from ..records import EventKind, ParentRef, RunContext, RunEvent, TaskRecord, TaskRequest
 from ..task import options as taskopts
 from .died import ENDED, ended_record
