@@ -148,6 +148,15 @@ class ParentRef:
         return cls(d["pathspec"], d["step"], d.get("artifacts") or {},
                    stack_from_json(d.get("foreach_stack")))
 
+    @classmethod
+    def of(cls, rec: TaskRecord) -> ParentRef:
+        """What a finished task's children are told of it."""
+        return cls(rec.pathspec, rec.step, rec.artifacts, rec.foreach_stack)
+
+    @property
+    def task_id(self) -> str:
+        return self.pathspec.rsplit("/", 1)[-1]
+
 
 @dataclass(frozen=True)
 class TaskRequest:
@@ -195,6 +204,18 @@ class TaskRequest:
         d.update(self.context.to_json())
         d.update(self.extra)
         return d
+
+    def encode(self) -> bytes:
+        """The JSON sent to the task (to_json's); a join's parents packed by the scheduler
+        (planner.PackedParents) are spliced in as they are, never decoded here."""
+        import json
+
+        packed = getattr(self.parents, "json_bytes", None)
+        if packed is None or "parents" in self.extra:
+            return json.dumps(self.to_json()).encode()
+        d = replace(self, parents=()).to_json()
+        del d["parents"]
+        return b'{"parents": ' + packed() + b", " + json.dumps(d).encode()[1:]
 
     @classmethod
     def from_json(cls, d: dict) -> TaskRequest:

@@ -7,6 +7,9 @@ import threading
 from ..records import EventKind, RunEvent
 
 
+QUIET = (EventKind.TASK_STARTED, EventKind.TASK_CLONED)   # what --quiet prints nothing of
+
+
 class ConsolePrinter:
     """A scheduler listener that prints every event as a line."""
 
@@ -24,6 +27,8 @@ class ConsolePrinter:
     def __call__(self, ev: RunEvent) -> None:
         if ev.kind == EventKind.RUN_STARTED:
             self.flow, self.store = ev.info.get("flow"), ev.info.get("datastore")
+        if self.quiet and (ev.kind in QUIET or ev.kind == EventKind.TASK_FINISHED and ev.successful):
+            return   # what most tasks' events print: nothing
         prefix = f"[{ev.run_id}/{ev.step}/{ev.task_id} (pid {ev.pid if ev.pid is not None else '?'})]"
         if ev.kind == EventKind.RUN_STARTED:
             self._line(f"Workflow starting (run-id {ev.run_id}):")

@@ -93,9 +93,7 @@ class CloneLines:
     """Prints a line per task that resume reused (the console printer skips them)."""
 
     def __call__(self, ev) -> None:
-        from ..records import EventKind
-
-        if ev.kind == EventKind.TASK_CLONED:
+        if ev.kind == "task_cloned":   # EventKind.TASK_CLONED (records is not imported here)
             print(f"[{ev.run_id}/{ev.step}/{ev.task_id}] {ev.text}.", flush=True)
 
 

@@ -263,9 +263,11 @@ def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
             return None
         attempt = attempts
     path = task_path(ds, flow, run_id, step, task_id, attempt)
-    if not ds.storage.exists(path):
+    try:   # one read, no exists() first: the scheduler reads every task's record once
+        data = ds.get_json(path)
+    except FileNotFoundError:
         return None
-    return TaskRecord.from_json(ds.get_json(path))
+    return TaskRecord.from_json(data)
 
 
 def list_runs(ds: Datastore, flow: str) -> list[str]:

@@ -163,7 +163,7 @@ class DaskExecutor(Executor):
         if self._workers is None:
             self._workers = self._worker_resources()
         handle.future = self.client.submit(
-            run_task_process, json.dumps(request.to_json()), token, self.topic, kill_after,
+            run_task_process, request.encode().decode(), token, self.topic, kill_after,
             self.preload_modules, key=f"nbflow-{token}", pure=False,
             resources=restrictions(request.resources, self._workers) or None)
         handle.future.add_done_callback(lambda fut: self._done(handle, fut))

@@ -75,7 +75,7 @@ class SpawnExecutor(Executor):
         for fd in (out_w, err_w, in_r):
             os.close(fd)
         handle.pid = proc.pid
-        data = json.dumps(request.to_json()).encode()
+        data = request.encode()
 
         def attach():
             w = self.io.watch(handle, out_r, err_r, on_output, on_exit, in_w, data)
@@ -216,7 +216,7 @@ class LocalExecutor(Executor):
         err_r, err_w = os.pipe()
         in_r, in_w = os.pipe()
         # the request goes into its stdin now: the task reads it without waiting for us
-        stdin, rest = self.io.write_ahead(in_w, json.dumps(request.to_json()).encode())
+        stdin, rest = self.io.write_ahead(in_w, request.encode())
         task = self._send(in_r, out_w, err_w)
         for fd in (in_r, out_w, err_w):
             os.close(fd)

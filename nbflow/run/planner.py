@@ -4,17 +4,21 @@ latest tasks), so both expand foreaches and group joins the same way. Pure: no I
 """
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from ..graph import FlowGraph
 from ..lite_dataclass import dataclass
-from ..records import ForeachFrame, TaskRecord, stack_context
+from ..records import ForeachFrame, ParentRef, TaskRecord, stack_context
 
 
 @dataclass
 class PendingTask:
-    """A task to start: its step, its parents' records, and its place in the foreaches."""
+    """A task to start: its step, its parents (what it is told of them), and its place in
+    the foreaches."""
 
     step: str
-    parents: tuple[TaskRecord, ...]
+    parents: Sequence[ParentRef]     # a tuple; a join's: PackedParents
     foreach_stack: tuple[ForeachFrame, ...]
     task_id: str = ""
     attempt: int = 0
@@ -31,15 +35,77 @@ def task_key(step: str, stack: tuple[ForeachFrame, ...]) -> tuple:
     return step, stack_context(stack)
 
 
+class PackedParents:
+    """A join's parents, each kept as its ParentRef's JSON until the request is sent (the
+    join of a 10,000-way foreach waits with 10,000 of them: bytes, not objects); read as a
+    sequence of ParentRef, sent as they are (TaskRequest.encode)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[bytes]):
+        self.items = items
+
+    @staticmethod
+    def pack(ref: ParentRef) -> bytes:
+        return json.dumps(ref.to_json()).encode()
+
+    def json_bytes(self) -> bytes:
+        return b"[" + b", ".join(self.items) + b"]"
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> ParentRef:
+        return ParentRef.from_json(json.loads(self.items[i]))
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self.items)))
+
+    def __eq__(self, other) -> bool:
+        return tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"PackedParents({len(self.items)} parents)"
+
+
+
+class Splits:
+    """The tasks of a foreach, one per item, each made when asked for: a 10,000-way
+    foreach is one of these while its tasks wait for slots, not 10,000 objects."""
+
+    def __init__(self, step: str, parent: ParentRef, outer: tuple[ForeachFrame, ...],
+                 split: str, var: str, num_splits: int, key: str | None):
+        self.step, self.parent, self.outer = step, parent, outer
+        self.split, self.var, self.num_splits, self.key = split, var, num_splits, key
+
+    def __len__(self) -> int:
+        return self.num_splits
+
+    def __getitem__(self, i: int) -> PendingTask:
+        if not 0 <= i < self.num_splits:
+            raise IndexError(i)
+        frame = ForeachFrame(self.split, self.var, i, self.num_splits, self.key)
+        return PendingTask(self.step, (self.parent,), self.outer + (frame,))
+
+    def __iter__(self):
+        return (self[i] for i in range(self.num_splits))
+
+    def task_key(self, i: int) -> tuple:
+        """The key of item i's task (PendingTask.key) without making the task."""
+        return self.step, stack_context(self.outer) + ((self.split, i),)
+
+
 class JoinBarrier:
     """Parents arriving at joins, grouped by the foreach context they share; a join's task
-    is planned when the last of its inputs arrives (counts, not the run's size, are kept)."""
+    is planned when the last of its inputs arrives. What is kept of each parent is what
+    the join's request carries (its ParentRef, packed): no records, no more."""
 
     def __init__(self, graph: FlowGraph):
         self.graph = graph
-        self.slots: dict[tuple, dict] = {}   # (join step, context) -> {order: record}
+        self.slots: dict[tuple, dict] = {}   # (join step, context) -> {order: packed ref}
 
-    def arrive(self, join: str, parent_step: str, rec: TaskRecord) -> PendingTask | None:
+    def arrive(self, join: str, parent_step: str, rec: TaskRecord,
+               ref: ParentRef | None = None) -> PendingTask | None:
         child = self.graph[join]
         # a kernel's cells may not make a whole flow yet (no `end`): without the split
         # structure, a join with one parent closes a foreach, one with several a static split
@@ -58,33 +124,33 @@ class JoinBarrier:
             outer = stack
             expected, order = len(child.parents), child.parents.index(parent_step)
         slot = self.slots.setdefault((join, stack_context(outer)), {})
-        slot[order] = rec
+        slot[order] = PackedParents.pack(ref or ParentRef.of(rec))
         if len(slot) < expected:
             return None
         del self.slots[(join, stack_context(outer))]
-        return PendingTask(join, tuple(slot[k] for k in sorted(slot)), outer)
+        return PendingTask(join, PackedParents([slot[k] for k in sorted(slot)]), outer)
 
 
-def successors(graph: FlowGraph, rec: TaskRecord, barrier: JoinBarrier) -> list[PendingTask]:
-    """The tasks a successful task `rec` unblocks: one per foreach item, one per target, or
-    (for a join) the join's task once its last input has arrived."""
+def successors(graph: FlowGraph, rec: TaskRecord, barrier: JoinBarrier
+               ) -> list[PendingTask] | Splits:
+    """The tasks a successful task `rec` unblocks: one per foreach item (Splits), one per
+    target, or (for a join) the join's task once its last input has arrived."""
     node = graph[rec.step]
     stack = rec.foreach_stack
+    ref = ParentRef.of(rec)
     if node.foreach:
         info = rec.foreach
         key = info["key"] or rec.artifacts[info["var"]]["key"]
-        return [PendingTask(node.targets[0], (rec,),
-                            stack + (ForeachFrame(node.name, info["var"], i, info["num_splits"],
-                                                  key),))
-                for i in range(info["num_splits"])]
+        return Splits(node.targets[0], ref, stack, node.name, info["var"], info["num_splits"],
+                      key)
     out = []
     for target in node.targets:
         if graph[target].is_join:
-            task = barrier.arrive(target, node.name, rec)
+            task = barrier.arrive(target, node.name, rec, ref)
             if task is not None:
                 out.append(task)
         else:
-            out.append(PendingTask(target, (rec,), stack))
+            out.append(PendingTask(target, (ref,), stack))
     return out
 
 

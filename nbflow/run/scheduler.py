@@ -4,7 +4,8 @@ Event-driven: executors report output and exits as events; the loop takes an
 event, records what it means, queues the tasks it unblocked and launches into
 free slots. A local executor is pumped by this thread (`executor.pump`: one selector
 over every task's pipes, no threads); others report from their threads into a queue.
-Nothing here grows with the run's size per task (joins count arrivals).
+Nothing here grows with the run's size per task: a foreach's tasks are made as slots
+free up (planner.Splits), a join waits holding only its parents' refs, packed.
 It never imports nbflow.task: tasks only ever run in their own processes.
 """
 from __future__ import annotations
@@ -22,10 +23,11 @@ from ..datastore.logs import LogWriter, log_path
 from ..executors.base import Executor, TaskHandle, kill_group
 from ..graph import FlowGraph
 from ..lite_dataclass import dataclass
-from ..records import EventKind, ParentRef, RunContext, RunEvent, TaskRecord, TaskRequest
+from ..records import EventKind, RunContext, RunEvent, TaskRecord, TaskRequest
 from ..task import options as taskopts
 from .died import ENDED, ended_record
-from .planner import JoinBarrier, PendingTask, successors, task_key
+from .planner import JoinBarrier, PendingTask, Splits, successors, task_key
+from .ready import ReadyQueue
 from .slots import CpuSlots, machine_cores
 
 Listener = Callable[[RunEvent], None]
@@ -42,7 +44,7 @@ class Running:
     request: TaskRequest
     handle: TaskHandle
     started: float
-    logs: dict = field(default_factory=dict)   # stream -> LogWriter (the store's log file)
+    logs: dict = field(default_factory=dict)   # stream -> LogWriter, made at its first output
     partial: dict = field(default_factory=lambda: {"stdout": b"", "stderr": b""})
     deadline: float | None = None    # --timeout: killed (with its processes) if alive then
     timed_out: bool = False
@@ -83,7 +85,7 @@ class Scheduler:
         claim = getattr(executor, "claim_loop", None)       # or: we run its event loop
         self.pump = executor.pump if claim is not None and claim() else None
         self.inbox: deque = deque()   # events of a pumped executor (read when we pump)
-        self.ready: list[PendingTask] = []
+        self.ready = ReadyQueue()
         self.running: dict[str, Running] = {}
         self.barrier = JoinBarrier(graph)    # inputs arriving at joins
         self.next_task_id = first_task_id
@@ -146,11 +148,16 @@ class Scheduler:
             self._launch_ready()
             if not self.running:
                 if self.ready:  # only delayed retries are waiting
-                    time.sleep(max(0.0, min(t.not_before for t in self.ready) - time.time()))
+                    time.sleep(max(0.0, (self.ready.next_due() or 0.0) - time.time()))
                 continue
             event = self._next_event(self._wait_time())
-            if event is not None:
+            # and the events that came with it, before the launches and checks: a task's
+            # start, output and exit often come in one wake-up
+            handled = 0
+            while event is not None:
                 self._handle(*event)
+                handled += 1
+                event = self._queued_event() if handled < MAX_EVENTS else None
             self._end_overdue()
 
     def _post(self, event: tuple) -> None:
@@ -170,6 +177,15 @@ class Scheduler:
             self.pump(timeout)
         return self.inbox.popleft() if self.inbox else None
 
+    def _queued_event(self) -> tuple | None:
+        """An event that has come already (no waiting), else None."""
+        if self.pump is not None:
+            return self.inbox.popleft() if self.inbox else None
+        try:
+            return self.events.get_nowait()
+        except queue.Empty:
+            return None
+
     def _wait_time(self) -> float | None:
         """Until the next delayed retry may start or the next --timeout deadline."""
         now = time.time()
@@ -177,7 +193,9 @@ class Scheduler:
         if len(self.running) < self.max_workers:  # else no retry could start anyway
             # only delayed retries: a ready task with no delay waits for a slot (an event),
             # and counting it here would spin this loop instead of blocking
-            times += [t.not_before for t in self.ready if t.not_before > now]
+            due = self.ready.next_due()
+            if due is not None:
+                times.append(due)
         return max(0.0, min(times) - time.time()) if times else None
 
     def _end_overdue(self) -> None:
@@ -211,12 +229,12 @@ class Scheduler:
 
     def _launch_ready(self) -> None:
         now = time.time()
+        self.ready.promote(now)
         while self.ready and len(self.running) < self.max_workers and not self.stopping:
-            idx = next((i for i, t in enumerate(self.ready)
-                        if t.not_before <= now and self.cpu.fits(self._cpu(t))), None)
-            if idx is None:
+            task = self.ready.take(now, self.cpu.fits)
+            if task is None:
                 return
-            self._launch(self.ready.pop(idx))
+            self._launch(task)
 
     def _enqueue(self, task: PendingTask) -> None:
         if task.key in self.done_keys:
@@ -224,7 +242,24 @@ class Scheduler:
         if not task.task_id:
             task.task_id = str(self.next_task_id)
             self.next_task_id += 1
-        self.ready.append(task)
+        self.ready.push(task, self._cpu(task), time.time())
+
+    def _enqueue_splits(self, splits: Splits) -> None:
+        """A foreach's tasks: their ids now (in item order, as one at a time would get
+        them), the tasks themselves when they are taken."""
+        done = self.done_keys   # resume: items whose task was cloned are skipped
+        items = range(len(splits)) if not done else \
+            [i for i in range(len(splits)) if splits.task_key(i) not in done]
+        first = self.next_task_id
+        self.next_task_id += len(items)
+
+        def tasks():
+            for task_id, i in enumerate(items, first):
+                task = splits[i]
+                task.task_id = str(task_id)
+                yield task
+
+        self.ready.push_many(tasks(), len(items), self._cpu_of(splits.step))
 
     def _launch(self, task: PendingTask) -> None:
         key = f"{task.step}/{task.task_id}"
@@ -240,10 +275,6 @@ class Scheduler:
 
         # register before launching: output may arrive before launch() returns
         placeholder = Running(task, request, TaskHandle(), time.time())
-        placeholder.logs = {s: LogWriter(self.ds, log_path(self.ds, self.graph.name, self.run_id,
-                                                           task.step, task.task_id,
-                                                           task.attempt, s))
-                            for s in ("stdout", "stderr")}
         timeout = self.graph[task.step].spec.options.timeout
         if timeout and not task.fallback:
             placeholder.deadline = placeholder.started + timeout + taskopts.KILL_GRACE
@@ -270,8 +301,7 @@ class Scheduler:
         return TaskRequest(
             datastore=self.ds.url, flow=self.graph.name, run_id=self.run_id, step=task.step,
             task_id=task.task_id, attempt=task.attempt,
-            parents=tuple(ParentRef(p.pathspec, p.step, p.artifacts, p.foreach_stack)
-                          for p in task.parents),
+            parents=task.parents,
             params=self.params, foreach_stack=task.foreach_stack,
             step_cell=self._step_cell(task.step), flow_cell=self.flow_cell,
             notebook_path=self.graph.notebook.path, foreach_var=node.foreach,
@@ -309,14 +339,22 @@ class Scheduler:
             at = line.find(MARKER_BYTES) if stream == "stdout" else -1
             if at >= 0:   # a displayed output (cards/stream.py), maybe after unended text
                 if at:
-                    r.logs[stream].write(line[:at])
+                    self._log(r, stream).write(line[:at])
                     self._emit_line(r, stream, line[:at])
                 self.emit(RunEvent(EventKind.TASK_DISPLAY, self.run_id, r.task.step, r.task.task_id,
                                    r.handle.pid, r.task.attempt, stream,
                                    line[at + len(MARKER_BYTES):].decode("utf-8", "replace")))
                 continue
-            r.logs[stream].write(line if tail else line + b"\n")
+            self._log(r, stream).write(line if tail else line + b"\n")
             self._emit_line(r, stream, line)
+
+    def _log(self, r: Running, stream: str) -> LogWriter:
+        log = r.logs.get(stream)
+        if log is None:
+            t = r.task
+            log = r.logs[stream] = LogWriter(self.ds, log_path(
+                self.ds, self.graph.name, self.run_id, t.step, t.task_id, t.attempt, stream))
+        return log
 
     def _emit_line(self, r: Running, stream: str, line: bytes) -> None:
         self.emit(RunEvent(EventKind.TASK_OUTPUT, self.run_id, r.task.step, r.task.task_id,
@@ -358,7 +396,7 @@ class Scheduler:
                                 time.time() + delay)
             self.emit(RunEvent(EventKind.TASK_RETRYING, self.run_id, t.step, t.task_id, r.handle.pid,
                                t.attempt + 1, info={"delay": delay}))
-            self.ready.append(retry)
+            self.ready.push(retry, self._cpu(retry), time.time())
             return
         if node.spec.options.catch and not t.fallback and not self.stopping:
             self._enqueue_catch_fallback(t, rec, code)
@@ -372,8 +410,8 @@ class Scheduler:
         one more attempt, running no user code, stores the recorded error in self.VAR."""
         error = rec.exception or {"type": "TaskFailed", "traceback": "",
                                          "message": f"the task exited with status {code}"}
-        self.ready.append(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
-                                      t.attempt + 1, fallback=error))
+        self.ready.push(PendingTask(t.step, t.parents, t.foreach_stack, t.task_id,
+                                    t.attempt + 1, fallback=error), None, time.time())
 
     @staticmethod
     def _retries(node, r: Running, rec: TaskRecord) -> int:
@@ -382,8 +420,10 @@ class Scheduler:
         return max(node.spec.options.retry, INFRA_RETRIES) if lost else node.spec.options.retry
 
     def _cpu(self, task: PendingTask) -> float | None:
-        return None if task.fallback else \
-            self.graph[task.step].spec.options.resources_dict().get("cpu")
+        return None if task.fallback else self._cpu_of(task.step)
+
+    def _cpu_of(self, step: str) -> float | None:
+        return self.graph[step].spec.options.resources_dict().get("cpu")
 
     def _died_record(self, r: Running, code: int) -> TaskRecord:
         """The record of an attempt that ended without a commit, written exclusively."""
@@ -398,7 +438,11 @@ class Scheduler:
 
     # -- what a finished task unblocks ---------------------------------------------
     def _on_success(self, rec: TaskRecord) -> None:
-        for task in successors(self.graph, rec, self.barrier):
+        tasks = successors(self.graph, rec, self.barrier)
+        if isinstance(tasks, Splits):
+            self._enqueue_splits(tasks)
+            return
+        for task in tasks:
             self._enqueue(task)
 
 
