@@ -157,7 +157,7 @@ class Scheduler:
             while event is not None:
                 self._handle(*event)
                 handled += 1
-                event = self._queued_event() if handled < MAX_EVENTS else None
+                event = self._next_event(0, wait=False) if handled < MAX_EVENTS else None
             self._end_overdue()
 
     def _post(self, event: tuple) -> None:
@@ -166,25 +166,17 @@ class Scheduler:
         else:
             self.events.put(event)
 
-    def _next_event(self, timeout: float | None) -> tuple | None:
-        """The next output or exit; None when `timeout` passed (or only other I/O came)."""
+    def _next_event(self, timeout: float | None, wait: bool = True) -> tuple | None:
+        """The next output or exit, waiting up to `timeout` (None: for one) if `wait`, else
+        one come already; None when none came (or only other I/O)."""
         if self.pump is None:
             try:
-                return self.events.get(timeout=timeout)
+                return self.events.get(timeout=timeout) if wait else self.events.get_nowait()
             except queue.Empty:
                 return None
-        if not self.inbox:
+        if wait and not self.inbox:
             self.pump(timeout)
         return self.inbox.popleft() if self.inbox else None
-
-    def _queued_event(self) -> tuple | None:
-        """An event that has come already (no waiting), else None."""
-        if self.pump is not None:
-            return self.inbox.popleft() if self.inbox else None
-        try:
-            return self.events.get_nowait()
-        except queue.Empty:
-            return None
 
     def _wait_time(self) -> float | None:
         """Until the next delayed retry may start or the next --timeout deadline."""
