@@ -3,7 +3,9 @@
     python benchmarks/startup.py            # medians of 10 fresh processes each
     python benchmarks/startup.py --repeat 20 --top 15
 
-Rows (each a fresh interpreter, bytecode cached, wall time from a parent process):
+Rows (each a fresh interpreter, bytecode cached, wall time from a parent process, and the
+CPU time of the whole process tree, forked tasks included: the figure to read on a loaded
+machine, where other jobs stretch wall times far more):
 - `python -c pass`, then `-S -E` (this installation's `site` is part of every command);
 - the imports of a task started without the zygote (`python -m nbflow.task`);
 - the imports `nbflow run` makes before it forks its zygote, and those after;
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,11 +29,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import workloads  # noqa: E402
+from reaping import become_subreaper, reap_orphans  # noqa: E402
 
 # what `nbflow run` imports before it forks the zygote (cli/run_commands.cmd_run)
 BEFORE_FORK = "import nbflow.cli.main, nbflow.commands.running, nbflow.cli.console, " \
               "nbflow.executors.local"
-AFTER_FORK = "import nbflow.notebook.parse, nbflow.graph, nbflow.run.scheduler"
+AFTER_FORK = "import nbflow.notebook.parse, nbflow.graph, nbflow.run.scheduler, " \
+             "nbflow.environment.requirements, nbflow.notebook.production, nbflow.run.withopts, " \
+             "nbflow.notebook.preload, nbflow.run.cache, xxhash"
 TASK = "import nbflow.task.runtime"
 ZYGOTE = "import nbflow.executors.zygote"
 
@@ -42,14 +48,23 @@ def _env() -> dict:
     return env
 
 
-def _wall(cmd: list[str], cwd: str, reps: int) -> list[float]:
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _wall(cmd: list[str], cwd: str, reps: int) -> list[tuple[float, float]]:
+    """(wall, CPU of the process tree) per run; orphans (a zygote a moment late) reaped."""
     env = _env()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)  # bytecode
+    reap_orphans()
     out = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        c0, t0 = _cpu(), time.perf_counter()
         subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
-        out.append(time.perf_counter() - t0)
+        wall = time.perf_counter() - t0
+        reap_orphans()
+        out.append((wall, _cpu() - c0))
     return out
 
 
@@ -101,12 +116,16 @@ def main(argv=None) -> int:
             ("whole `nbflow run` of hello world (3 tasks)",
              [py, "-m", "nbflow", "run", "hello.ipynb", "--quiet"]),
         ]
-        print("| start-up | median | fastest |")
-        print("|---|---|---|")
+        become_subreaper()
+        print("| start-up | median | fastest | CPU median | CPU least |")
+        print("|---|---|---|---|---|")
         for label, cmd in rows:
-            times = _wall(cmd, d, args.repeat)
-            print(f"| {label} | {statistics.median(times) * 1e3:.1f} ms | "
-                  f"{min(times) * 1e3:.1f} ms |")
+            runs = _wall(cmd, d, args.repeat)
+            wall, cpu = [w for w, _ in runs], [c for _, c in runs]
+            print(f"| {label} | {statistics.median(wall) * 1e3:.1f} ms | "
+                  f"{min(wall) * 1e3:.1f} ms | {statistics.median(cpu) * 1e3:.1f} ms | "
+                  f"{min(cpu) * 1e3:.1f} ms |")
+        print(f"\n(load average {os.getloadavg()[0]:.2f} when the rows were done)")
         print(f"\nslowest imports of `nbflow run` (its CLI and zygote processes; "
               f"fastest of {args.repeat}):\n")
         print("| module | self | cumulative |")
