@@ -60,6 +60,8 @@ def dataclass(cls=None, /, *, frozen: bool = False):
                                 "repr/compare/hash/init options (use dataclasses.dataclass)")
         if frozen and ("__setattr__" in own or "__delattr__" in own):
             raise TypeError(f"Cannot overwrite attribute __setattr__ in class {cls.__name__}")
+        if frozen and not has_doc:   # dataclasses would read object.__init__'s signature
+            cls.__doc__ = cls.__name__   # (tokenize's 3.7 ms regex); ours is written below
         # frozen: no generated __init__/__setattr__/__delattr__ (ours below), then the
         # params say what the class is
         cls = dataclasses.dataclass(cls, init=not frozen, repr=False, eq=False)
