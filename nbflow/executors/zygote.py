@@ -20,8 +20,7 @@ import signal
 import socket
 import sys
 
-import cloudpickle  # noqa: F401  (tasks pickle their artifacts with it)
-import xxhash  # noqa: F401  (and hash them with it)
+import xxhash  # noqa: F401  (tasks hash their artifacts with it)
 
 import nbflow.task.keeper
 import nbflow.task.runtime  # noqa: F401  (the whole point: imported once, before forking)
@@ -97,6 +96,7 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
     poller.register(wake_r, select.EPOLLIN)
     running = True
     zygote = os.getpid()
+    later = ["cloudpickle"]   # tasks pickle most artifacts with it: imported after the first fork
     while running or children:
         for fd, _ in poller.poll():
             if fd == wake_r:
@@ -126,6 +126,9 @@ def serve(sock: socket.socket, preload: list[str]) -> None:
                 os.close(fd)
             children[pid] = tid
             _send(sock, b"p%d %d" % (tid, pid))
+            if later:   # the first task runs meanwhile: it was not kept waiting for this
+                _preload(later)
+                later = []
         _reap(children, sock)
 
 
