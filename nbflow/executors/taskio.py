@@ -1,14 +1,16 @@
 """One event loop for every running task of a local executor: their stdin, stdout and
 stderr pipes, their exits (a pidfd, or the zygote's reply) and the zygotes' sockets, all
-in one selector, driven by the caller's thread (the scheduler's: `claim`, then `pump`),
+in one poller (epoll, else poll: straight, without the selectors module's objects
+per call), driven by the caller's thread (the scheduler's: `claim`, then `pump`),
 else by one thread of its own started on first use (e.g. a Dask worker's threads launch
 tasks and wait for their callbacks). No thread per task; the cost of a task here is a
 few reads and one callback per event.
 """
 from __future__ import annotations
 
+import math
 import os
-import selectors
+import select
 import threading
 import time
 from collections import deque
@@ -18,6 +20,26 @@ from .base import ExitCallback, OutputCallback, TaskHandle
 
 EXIT_GRACE = 0.5  # seconds to drain pipes that a task's own children keep open
 CHUNK = 65536
+READ, WRITE = select.POLLIN, select.POLLOUT   # the same bits as EPOLLIN, EPOLLOUT
+
+
+class _Poller:
+    """epoll where there is one (Linux), else poll (macOS): register, unregister, wait."""
+
+    def __init__(self):
+        self.epoll = hasattr(select, "epoll")
+        self.p = select.epoll() if self.epoll else select.poll()
+
+    def register(self, fd: int, events: int) -> None:
+        self.p.register(fd, events)
+
+    def unregister(self, fd: int) -> None:
+        self.p.unregister(fd)
+
+    def wait(self, timeout: float | None) -> list[tuple[int, int]]:
+        if self.epoll:
+            return self.p.poll(-1 if timeout is None else timeout)
+        return self.p.poll(None if timeout is None else math.ceil(timeout * 1000))
 
 
 class Watched:
@@ -41,7 +63,8 @@ class Watched:
 
 class TaskIO:
     def __init__(self):
-        self.sel = selectors.DefaultSelector()
+        self.poller = _Poller()
+        self.fds: dict[int, object] = {}       # registered fd -> (Watched, fd) or a callback
         self.lingering: set[Watched] = set()   # exited, pipes still open (its children's)
         self.lock = threading.RLock()          # one pump at a time
         self.mode = ""                         # "pump" (a caller pumps) or "thread" (ours)
@@ -95,29 +118,30 @@ class TaskIO:
         """Pump the task's output, feed it `data` on `stdin` (then close it; None: done)."""
         w = Watched(handle, {out_r: "stdout", err_r: "stderr"}, on_output, on_exit)
         for fd in (out_r, err_r):
-            self.sel.register(fd, selectors.EVENT_READ, (w, fd))
+            self._register(fd, READ, (w, fd))
         if stdin is not None:
             w.stdin, w.data = stdin, memoryview(data)
             os.set_blocking(stdin, False)
             self._feed(w)
         if w.stdin is not None:
-            self.sel.register(stdin, selectors.EVENT_WRITE, (w, stdin))
+            self._register(stdin, WRITE, (w, stdin))
         return w
 
     def on_exit_fd(self, w: Watched, fd: int, reap: Callable[[], int]) -> None:
         """`fd` becomes readable when the task exits; `reap()` then gives its status."""
         w.exit_fd, w.reap = fd, reap
-        self.sel.register(fd, selectors.EVENT_READ, (w, fd))
+        self._register(fd, READ, (w, fd))
 
     def source(self, fd, callback: Callable[[], None]) -> None:
-        """Call `callback()` whenever `fd` is readable (a zygote's socket)."""
-        self.sel.register(fd, selectors.EVENT_READ, callback)
+        """Call `callback()` whenever `fd` (an int, or a socket) is readable (a zygote's)."""
+        self._register(fd if isinstance(fd, int) else fd.fileno(), READ, callback)
 
     def drop_source(self, fd) -> None:
-        try:
-            self.sel.unregister(fd)
-        except (KeyError, ValueError):
-            pass
+        self._unregister(fd if isinstance(fd, int) else fd.fileno())
+
+    def _register(self, fd: int, events: int, data) -> None:
+        self.fds[fd] = data
+        self.poller.register(fd, events)
 
     # -- the loop ------------------------------------------------------------------
     def pump(self, timeout: float | None) -> None:
@@ -126,11 +150,14 @@ class TaskIO:
             if self.lingering:
                 soonest = min(w.exited_at for w in self.lingering) + EXIT_GRACE - time.monotonic()
                 timeout = max(0.0, soonest if timeout is None else min(timeout, soonest))
-            for key, _ in self.sel.select(timeout):
-                if callable(key.data):
-                    key.data()
+            for fd, _ in self.poller.wait(timeout):
+                data = self.fds.get(fd)
+                if data is None:   # unregistered by an earlier callback of this batch
                     continue
-                w, fd = key.data
+                if callable(data):
+                    data()
+                    continue
+                w, fd = data
                 if fd == w.stdin:
                     self._feed(w)
                 elif fd == w.exit_fd:
@@ -210,7 +237,8 @@ class TaskIO:
         w.on_exit(w.code)
 
     def _unregister(self, fd: int) -> None:
-        try:
-            self.sel.unregister(fd)
-        except (KeyError, ValueError):
-            pass
+        if self.fds.pop(fd, None) is not None:
+            try:
+                self.poller.unregister(fd)
+            except (KeyError, ValueError, OSError):
+                pass   # closed already: epoll forgot it by itself
