@@ -215,7 +215,7 @@ class TaskRequest:
             return json.dumps(self.to_json()).encode()
         d = replace(self, parents=()).to_json()
         del d["parents"]
-        return b'{"parents": ' + packed() + b", " + json.dumps(d).encode()[1:]
+        return packed(b'{"parents": ', b", " + json.dumps(d).encode()[1:])
 
     @classmethod
     def from_json(cls, d: dict) -> TaskRequest:

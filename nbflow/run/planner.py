@@ -49,8 +49,12 @@ class PackedParents:
     def pack(ref: ParentRef) -> bytes:
         return json.dumps(ref.to_json()).encode()
 
-    def json_bytes(self) -> bytes:
-        return b"[" + b", ".join(self.items) + b"]"
+    def json_bytes(self, head: bytes = b"", tail: bytes = b"") -> bytes:
+        """head + the parents' JSON list + tail, in one copy (a wide join's request)."""
+        items = self.items
+        if len(items) < 2:
+            return head + b"[" + b"".join(items) + b"]" + tail
+        return b", ".join([head + b"[" + items[0], *items[1:-1], items[-1] + b"]" + tail])
 
     def __len__(self) -> int:
         return len(self.items)
