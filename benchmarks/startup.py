@@ -16,7 +16,6 @@ repeats for each module): which module to make lazy next.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -70,13 +69,7 @@ def _wall(cmd: list[str], cwd: str, reps: int) -> list[tuple[float, float]]:
 
 def hello_notebook(folder: str) -> str:
     _, cells, _ = workloads.hello()
-    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [],
-                     "execution_count": None, "source": c} for i, c in enumerate(cells)]}
-    path = os.path.join(folder, "hello.ipynb")
-    with open(path, "w") as f:
-        json.dump(nb, f)
-    return path
+    return workloads.write_notebook(os.path.join(folder, "hello.ipynb"), cells)
 
 
 def slowest_imports(cwd: str, reps: int, top: int) -> list[tuple[str, float, float]]:

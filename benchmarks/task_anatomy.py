@@ -140,13 +140,7 @@ def instrument(out_dir: str) -> None:
 
 def notebook(folder: str, width: int) -> str:
     _, cells, _ = workloads.foreach(width)
-    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [],
-                     "execution_count": None, "source": c} for i, c in enumerate(cells)]}
-    path = os.path.join(folder, "anatomy.ipynb")
-    with open(path, "w") as f:
-        json.dump(nb, f)
-    return path
+    return workloads.write_notebook(os.path.join(folder, "anatomy.ipynb"), cells)
 
 
 def report(out_dir: str, main_cpu: float, main_faults: int, wall: float) -> None:

@@ -27,6 +27,18 @@ def _cells(name: str, steps: list[tuple[str, str, str]], module: str = "") -> li
     return cells
 
 
+def write_notebook(path: str, cells: list[str]) -> str:
+    """The cells as a notebook file at `path` (plain JSON: nbformat is not needed)."""
+    import json
+
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "outputs": [],
+                     "execution_count": None, "source": c} for i, c in enumerate(cells)]}
+    with open(path, "w") as f:
+        json.dump(nb, f)
+    return path
+
+
 def hello():
     name = "BenchHelloFlow"
     nb = _cells(name, [("start -> hello", 'print("starting")', ""),
