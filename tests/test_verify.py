@@ -124,7 +124,7 @@ def test_verify_streams_and_reports_size(tmp_path):
 
 # -- property: whatever the bytes, the reader returns the value or raises DamagedBlob ----------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 SAMPLE = serialize.encode({"a": [1, 2.5, "x"], "arr": np.arange(50_000)})   # raw + zstd
@@ -152,6 +152,7 @@ def test_arbitrary_bytes_are_damage_never_anything_else(data):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(1, 255)), min_size=1,
                 max_size=4), st.integers(0, len(GOOD) - 1))
+@example(flips=[(281, 112)], cut=0)   # a frame header claiming a huge size: MemoryError once
 def test_flipped_or_truncated_blobs_are_damage_never_another_value(flips, cut):
     """A changed byte is DamagedBlob, or (a header byte JSON reads the same, such as a
     space turned into a tab) exactly the stored value: never a different one."""
@@ -171,3 +172,19 @@ def test_flipped_or_truncated_blobs_are_damage_never_another_value(flips, cut):
             pass
     with pytest.raises(serialize.DamagedBlob):
         serialize.read(io.BytesIO(GOOD[:cut]), SAMPLE.key)
+
+
+def test_every_bit_of_a_compressed_frame_header_flipped_is_damage():
+    """verify() streams a compressed section frame by frame: a frame header whose size
+    field was damaged made zstandard allocate whatever size it claimed (MemoryError, not
+    DamagedBlob: found by the property test above)."""
+    start = GOOD.index(b"\x28\xb5\x2f\xfd")   # the first zstd frame's magic number
+    for at in range(start, start + 18):
+        for bit in range(8):
+            data = bytearray(GOOD)
+            data[at] ^= 1 << bit
+            for check in (serialize.read, serialize.verify):
+                try:
+                    check(io.BytesIO(bytes(data)), SAMPLE.key)
+                except serialize.DamagedBlob:
+                    pass

@@ -313,7 +313,11 @@ def _section_chunks(f: IO[bytes], raw_len: int, codec: str):
         done = 0
         while done < raw_len:
             (clen,) = struct.unpack("<I", f.read(4))
-            data = dctx.decompress(f.read(clen), max_output_size=CHUNK)
+            frame = f.read(clen)
+            # a damaged frame header can claim any size, which decompress() would allocate
+            if zstandard.frame_content_size(frame) > CHUNK:
+                raise DamagedBlob("a compressed frame claims more than a frame holds")
+            data = dctx.decompress(frame, max_output_size=CHUNK)
             if not data:
                 raise DamagedBlob("a compressed frame is empty")
             done += len(data)
