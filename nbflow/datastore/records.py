@@ -265,28 +265,10 @@ def read_task(ds: Datastore, flow: str, run_id: str, step: str, task_id: str,
         attempt = attempts
     path = task_path(ds, flow, run_id, step, task_id, attempt)
     try:   # one read, no exists() first: the scheduler reads every task's record once
-        data = _read_small(ds, path)
+        data = ds.storage.get_bytes(path)
     except FileNotFoundError:
         return None
     return TaskRecord.from_json(json.loads(data))
-
-
-def _read_small(ds: Datastore, path: str) -> bytes:
-    """A record's bytes; from a local folder with os.read (open() builds a buffered file
-    object, which costs more than the read of a small record)."""
-    if not ds.storage.local:
-        return ds.storage.get_bytes(path)
-    fd = os.open(ds.storage.full(path), os.O_RDONLY)
-    try:
-        data = os.read(fd, 1 << 16)
-        if len(data) < 1 << 16:   # a short read of a file: its end
-            return data
-        chunks = [data]   # a big record (a wide join's): read to the end
-        while chunks[-1]:
-            chunks.append(os.read(fd, 1 << 20))
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def list_runs(ds: Datastore, flow: str) -> list[str]:

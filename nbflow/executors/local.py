@@ -139,7 +139,7 @@ class LocalExecutor(Executor):
         self._next_id = 0
         self._pending: dict[int, _Forked] = {}   # request id -> the task, until its exit
         self._broken = False   # the zygote hung up (it died): start another before launching
-        self._warmed: set[tuple] = set()   # the steps whose code the zygote has compiled
+        self._warmed: set[tuple] = set()   # steps (code, items) the zygote has warmed
 
     def pump(self, timeout: float | None) -> None:
         """Handle the tasks' output and exits for up to `timeout` seconds (taskio.py)."""

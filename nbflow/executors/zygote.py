@@ -5,8 +5,9 @@ group) that runs exactly one task and exits; the zygote reports pids and exit co
 Protocol over a SOCK_SEQPACKET unix socket (a task's messages in ASCII, the rest JSON):
   in:  b"<n>" with three fds attached: task n's stdin, stdout, stderr;
        {"preload": [module, ...]}: import these before the next fork;
-       {"warm": {"step", "step_cell", "flow_cell", "notebook_path"}}: compile that step's
-       code before the next fork (its tasks then find it compiled)
+       {"warm": {"step", "step_cell", "flow_cell", "notebook_path", "datastore", "items"}}:
+       compile that step's code and load its foreach items (small local blobs) before the
+       next fork (its tasks then find them ready: task/runtime.warm)
   out: b"p<n> <pid>", later b"x<n> <exit code>"
 """
 from __future__ import annotations
