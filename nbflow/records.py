@@ -50,26 +50,25 @@ class StepState:
     CACHED = "cached"        # reused from an earlier run
 
 
-_KNOWN_ORDER: dict[type, tuple[str, ...]] = {}
-_KNOWN: dict[type, frozenset[str]] = {}
+_KNOWN: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _known_fields(cls) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The record's field names less `extra`, in order and as a set; kept per class
+    (fields() is slow and every from_json/to_json asks: the scheduler and each task)."""
+    entry = _KNOWN.get(cls)
+    if entry is None:
+        names = tuple(f.name for f in fields(cls) if f.name != "extra")
+        entry = _KNOWN[cls] = (names, frozenset(names))
+    return entry
 
 
 def _known(cls) -> tuple[str, ...]:
-    """The record's field names less `extra`, in order; kept per class (fields() is slow and
-    every from_json/to_json asks: the scheduler and each task, per task)."""
-    names = _KNOWN_ORDER.get(cls)
-    if names is None:
-        names = _KNOWN_ORDER[cls] = tuple(f.name for f in fields(cls) if f.name != "extra")
-        _KNOWN[cls] = frozenset(names)
-    return names
-
-
-def _known_set(cls) -> frozenset[str]:
-    return _KNOWN.get(cls) or (_known(cls) and _KNOWN[cls])
+    return _known_fields(cls)[0]
 
 
 def _split(cls, d: dict) -> tuple[dict, dict]:
-    names = _known_set(cls)
+    names = _known_fields(cls)[1]
     return {k: v for k, v in d.items() if k in names}, {k: v for k, v in d.items() if k not in names}
 
 
@@ -220,7 +219,7 @@ class TaskRequest:
     @classmethod
     def from_json(cls, d: dict) -> TaskRequest:
         context = RunContext.from_json(d)
-        context_names = _known_set(RunContext)
+        context_names = _known_fields(RunContext)[1]
         d = {k: v for k, v in d.items() if k not in context_names}
         known, extra = _split(cls, d)
         known["parents"] = tuple(ParentRef.from_json(p) for p in known.get("parents") or ())

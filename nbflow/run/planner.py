@@ -72,7 +72,6 @@ class PackedParents:
         return f"PackedParents({len(self.items)} parents)"
 
 
-
 class Splits:
     """The tasks of a foreach, one per item, each made when asked for: a 10,000-way
     foreach is one of these while its tasks wait for slots, not 10,000 objects."""
